@@ -1,0 +1,1 @@
+"""Staff and API clients: token authentication for client applications."""

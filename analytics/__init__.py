@@ -1,0 +1,1 @@
+"""Events, metric rollups, the statistics engine and the analyst reports."""

@@ -1,0 +1,3 @@
+"""Page routes (staff only)."""
+
+urlpatterns: list = []

@@ -1,0 +1,1 @@
+"""Deterministic assignment of users to variants, exposure logging and its API."""

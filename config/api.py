@@ -1,0 +1,26 @@
+"""API-wide behaviour: error format and the trivial endpoint used as a benchmark reference."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import status
+from rest_framework.exceptions import ParseError
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView, exception_handler as drf_exception_handler
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF's handler, with malformed JSON reported as a 400 that says so."""
+    response = drf_exception_handler(exc, context)
+    if response is not None and isinstance(exc, ParseError):
+        response.data = {"detail": f"request body: {exc.detail}"}
+    return response
+
+
+class PingView(APIView):
+    """``GET /api/v1/ping``: the smallest authenticated endpoint (benchmark reference)."""
+
+    def get(self, request: Request) -> Response:
+        return Response({"pong": True}, status=status.HTTP_200_OK)

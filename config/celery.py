@@ -1,0 +1,45 @@
+"""The one Celery app of Splitlab.
+
+Fork safety (see DESIGN.md): torch and faiss carry OpenMP runtimes that do not survive
+``fork()``. Nothing imported here or by the task modules at import time touches them; each
+worker child process sets its thread counts in ``worker_process_init`` and loads models
+lazily afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+from celery.signals import worker_process_init
+from kombu import Queue
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+app = Celery("splitlab")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.conf.update(
+    task_serializer="json",
+    result_serializer="json",
+    accept_content=["json"],
+    task_default_queue="default",
+    task_queues=(Queue("default"), Queue("training"), Queue("serving")),
+    task_track_started=True,
+    worker_prefetch_multiplier=1,
+    broker_connection_retry_on_startup=True,
+    result_expires=3600,
+)
+app.autodiscover_tasks()
+
+
+@worker_process_init.connect
+def configure_worker_process(**_: object) -> None:
+    """Runs in each worker child after the fork: thread counts, then warm models."""
+    from django.conf import settings
+
+    threads = str(settings.SPLITLAB_WORKER_THREADS)
+    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[variable] = threads
+    from config.worker import on_worker_process_start
+
+    on_worker_process_start(int(threads))

@@ -1,0 +1,85 @@
+"""Reading configuration from the environment, failing with one clear line.
+
+Start-up errors in configuration are raised as :class:`ConfigurationError`; the entry
+points (``manage.py``-driven commands, gunicorn, the Celery worker) print its message alone,
+naming the variable, instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import urlparse
+
+import environ
+
+
+class ConfigurationError(SystemExit):
+    """A bad or missing environment variable; exits with its message and status 2."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        self.variable = variable
+        super().__init__(f"Configuration error: {variable}: {problem}")
+
+
+env = environ.Env()
+
+SUPPORTED_DATABASE_SCHEMES = {"sqlite", "postgres", "postgresql", "pgsql", "psql"}
+SUPPORTED_BROKER_SCHEMES = {"filesystem", "redis", "rediss", "memory"}
+
+
+def database_from_env(default_sqlite_path: str) -> dict:
+    """The ``DATABASES['default']`` entry for ``DATABASE_URL`` (SQLite under var/ if unset)."""
+    url = os.environ.get("DATABASE_URL", "").strip()
+    if not url:
+        return {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": default_sqlite_path,
+            "OPTIONS": {"timeout": 30},
+        }
+    scheme = urlparse(url).scheme
+    if scheme not in SUPPORTED_DATABASE_SCHEMES:
+        raise ConfigurationError(
+            "DATABASE_URL", f"unsupported scheme {scheme!r}; use postgres://... or sqlite:///..."
+        )
+    try:
+        config = environ.Env.db_url_config(url)
+    except Exception as exc:  # django-environ raises several types for malformed URLs
+        raise ConfigurationError("DATABASE_URL", f"cannot parse {url!r}: {exc}") from None
+    if config["ENGINE"].endswith("postgresql"):
+        config["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=600)
+        config["CONN_HEALTH_CHECKS"] = True
+        config.setdefault("OPTIONS", {})["connect_timeout"] = 5
+    return config
+
+
+def broker_url_from_env(variable: str, default: str) -> str:
+    """A Celery broker or result-backend URL, checked for a scheme Splitlab supports."""
+    url = os.environ.get(variable, "").strip() or default
+    parsed = urlparse(url)
+    if parsed.scheme not in SUPPORTED_BROKER_SCHEMES:
+        raise ConfigurationError(
+            variable,
+            f"unsupported or malformed URL {url!r}; use redis://host:port/db or filesystem://",
+        )
+    if parsed.scheme.startswith("redis"):
+        try:
+            parsed.port  # noqa: B018 - raises ValueError on a malformed port
+        except ValueError:
+            raise ConfigurationError(variable, f"malformed port in {url!r}") from None
+        if not parsed.hostname:
+            raise ConfigurationError(variable, f"no host in {url!r}")
+    return url
+
+
+def result_backend_from_env(broker_url: str, results_dir: Path) -> str:
+    """``CELERY_RESULT_BACKEND``; defaults to the broker's Redis, or files under var/."""
+    url = os.environ.get("CELERY_RESULT_BACKEND", "").strip()
+    if not url:
+        if broker_url.startswith("redis"):
+            return broker_url
+        results_dir.mkdir(parents=True, exist_ok=True)
+        return f"file://{results_dir}"
+    if url.startswith("file://"):
+        return url
+    return broker_url_from_env("CELERY_RESULT_BACKEND", default=url)

@@ -1,0 +1,24 @@
+"""Top-level URLs: admin, health, the versioned API, its schema and docs, report pages."""
+
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from config.api import PingView
+from config.health import healthz
+
+api_v1 = [
+    path("ping", PingView.as_view(), name="ping"),
+    path("", include("assignment.urls")),
+    path("", include("analytics.urls")),
+    path("", include("recommenders.urls")),
+]
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("healthz", healthz, name="healthz"),
+    path("api/v1/", include((api_v1, "api"), namespace="api")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("", include("analytics.pages")),
+]

@@ -1,0 +1,1 @@
+"""Experiments: definitions, variants, layers, the holdout, metrics and their lifecycle."""

@@ -1,0 +1,1 @@
+"""Recommenders: catalogue, interactions, models, training pipeline and serving."""

@@ -1,0 +1,1 @@
+"""Pure recommender core: data, models, ANN, pipeline and evaluation (no Django)."""

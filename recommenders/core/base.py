@@ -1,0 +1,209 @@
+"""The one interface every recommender implements, and the data it is fitted on.
+
+Pure module: numpy and scipy only (torch is imported lazily by the models that need it).
+Every model is fitted on an :class:`InteractionData` (a users x items sparse matrix with
+optional timestamps and side features) and answers batched top-k queries in item indices.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import scipy.sparse as sp
+
+
+@dataclass
+class ItemFeatures:
+    """Side information per item, aligned with the item axis of the matrix."""
+
+    categories: sp.csr_matrix | None = None  # n_items x n_categories, 0/1
+    category_names: list[str] = field(default_factory=list)
+    texts: list[str] | None = None  # free text per item (title, description)
+    numeric: np.ndarray | None = None  # n_items x n_numeric, raw values (NaN = unknown)
+    numeric_names: list[str] = field(default_factory=list)
+    creators: np.ndarray | None = None  # n_items, creator id as str ("" unknown)
+    created_at: np.ndarray | None = None  # n_items, unix seconds (NaN unknown)
+
+
+@dataclass
+class UserFeatures:
+    """Side information per user: categorical attributes as arrays of strings."""
+
+    attributes: dict[str, np.ndarray] = field(default_factory=dict)  # name -> n_users str
+
+
+@dataclass
+class InteractionData:
+    """A users x items interaction matrix and what goes with it.
+
+    ``matrix`` holds the interaction strength (1 for implicit positives, counts, or
+    ratings); ``timestamps`` has the same sparsity pattern and holds unix seconds of the
+    latest interaction of each pair.
+    """
+
+    matrix: sp.csr_matrix
+    timestamps: sp.csr_matrix | None = None
+    user_ids: np.ndarray | None = None  # external ids, index -> id
+    item_ids: np.ndarray | None = None
+    item_features: ItemFeatures | None = None
+    user_features: UserFeatures | None = None
+
+    def __post_init__(self) -> None:
+        self.matrix = sp.csr_matrix(self.matrix, dtype=np.float32)
+        self.matrix.sum_duplicates()
+        if self.timestamps is not None:
+            self.timestamps = sp.csr_matrix(self.timestamps, dtype=np.float64)
+            if self.timestamps.shape != self.matrix.shape:
+                raise ValueError("timestamps: shape differs from the interaction matrix")
+
+    @property
+    def n_users(self) -> int:
+        return self.matrix.shape[0]
+
+    @property
+    def n_items(self) -> int:
+        return self.matrix.shape[1]
+
+
+@dataclass
+class Recommendations:
+    """Top-k lists for a batch of users, best first.
+
+    Rows shorter than k (few items left to recommend) are padded with item index -1 and
+    score -inf. ``fallback`` marks rows answered by a fallback (a cold user) rather than
+    the model itself.
+    """
+
+    item_indices: np.ndarray  # n_users x k, int64
+    scores: np.ndarray  # n_users x k, float32
+    fallback: np.ndarray | None = None  # n_users, bool
+
+
+def top_k_from_scores(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices and values of the k largest entries of each row, best first.
+
+    Entries equal to -inf are treated as excluded and padded with index -1.
+    Ties are broken by the lower item index, so results are deterministic.
+    """
+    n_rows, n_cols = scores.shape
+    k_eff = min(k, n_cols)
+    if k_eff == 0:
+        return np.full((n_rows, k), -1, np.int64), np.full((n_rows, k), -np.inf, np.float32)
+    part = np.argpartition(-scores, k_eff - 1, axis=1)[:, :k_eff]
+    part_scores = np.take_along_axis(scores, part, axis=1)
+    order = np.lexsort((part, -part_scores), axis=1)
+    idx = np.take_along_axis(part, order, axis=1).astype(np.int64)
+    val = np.take_along_axis(part_scores, order, axis=1).astype(np.float32)
+    idx[~np.isfinite(val)] = -1
+    if k_eff < k:
+        idx = np.pad(idx, ((0, 0), (0, k - k_eff)), constant_values=-1)
+        val = np.pad(val, ((0, 0), (0, k - k_eff)), constant_values=-np.inf)
+    return idx, val
+
+
+class Recommender(ABC):
+    """Base class of every model: fit, batched recommend, candidate scoring, save/load.
+
+    Subclasses set ``name`` (the name used on the command line and in configurations),
+    declare their hyperparameters with defaults in ``default_params`` and implement
+    ``_fit``, ``_score_users`` (a dense users x items score block) and the state
+    (de)serialisation hooks. Models whose full score block is too costly may override
+    ``recommend`` itself.
+    """
+
+    name: ClassVar[str]
+    default_params: ClassVar[dict[str, Any]] = {}
+
+    def __init__(self, **params: Any) -> None:
+        unknown = set(params) - set(self.default_params)
+        if unknown:
+            raise ValueError(
+                f"{self.name}: unknown parameter(s) {sorted(unknown)}; "
+                f"known: {sorted(self.default_params)}"
+            )
+        self.params: dict[str, Any] = {**self.default_params, **params}
+        self.fit_seconds: float | None = None
+        self.seen: sp.csr_matrix | None = None
+        self.n_users = 0
+        self.n_items = 0
+
+    # --- fitting ---------------------------------------------------------------------
+    def fit(self, data: InteractionData) -> Recommender:
+        started = time.perf_counter()
+        self.seen = data.matrix.copy()
+        self.seen.data[:] = 1.0
+        self.n_users, self.n_items = data.matrix.shape
+        self._fit(data)
+        self.fit_seconds = time.perf_counter() - started
+        return self
+
+    @abstractmethod
+    def _fit(self, data: InteractionData) -> None: ...
+
+    @abstractmethod
+    def _score_users(self, user_indices: np.ndarray) -> np.ndarray:
+        """Dense scores, len(user_indices) x n_items, higher is better."""
+
+    # --- answering ---------------------------------------------------------------------
+    def recommend(
+        self, user_indices: np.ndarray | list[int], k: int, exclude_seen: bool = True
+    ) -> Recommendations:
+        if k <= 0:
+            raise ValueError(f"k must be positive, got {k}")
+        users = np.asarray(user_indices, dtype=np.int64)
+        scores = np.asarray(self._score_users(users), dtype=np.float32)
+        if exclude_seen:
+            mask_seen(scores, self.seen, users)
+        idx, val = top_k_from_scores(scores, k)
+        return Recommendations(idx, val)
+
+    def score(self, user_index: int, item_indices: np.ndarray | list[int]) -> np.ndarray:
+        """Scores of the given candidate items for one user."""
+        items = np.asarray(item_indices, dtype=np.int64)
+        return self._score_users(np.array([user_index]))[0, items]
+
+    # --- persistence ------------------------------------------------------------------
+    def save(self, path: str | Path) -> None:
+        folder = Path(path)
+        folder.mkdir(parents=True, exist_ok=True)
+        meta = {"name": self.name, "params": self.params, "fit_seconds": self.fit_seconds}
+        (folder / "model.json").write_text(json.dumps(meta, indent=2))
+        if self.seen is not None:
+            sp.save_npz(folder / "seen.npz", self.seen)
+        self._save_state(folder)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Recommender:
+        folder = Path(path)
+        meta = json.loads((folder / "model.json").read_text())
+        model = cls(**meta["params"])
+        model.fit_seconds = meta["fit_seconds"]
+        seen_file = folder / "seen.npz"
+        if seen_file.exists():
+            model.seen = sp.csr_matrix(sp.load_npz(seen_file))
+            model.n_users, model.n_items = model.seen.shape
+        model._load_state(folder)
+        return model
+
+    @abstractmethod
+    def _save_state(self, folder: Path) -> None: ...
+
+    @abstractmethod
+    def _load_state(self, folder: Path) -> None: ...
+
+
+def mask_seen(scores: np.ndarray, seen: sp.csr_matrix | None, users: np.ndarray) -> None:
+    """Set the scores of each user's already-seen items to -inf, in place."""
+    if seen is None or len(users) == 0:
+        return
+    known = users < seen.shape[0]
+    rows = seen[users[known]]
+    coo = rows.tocoo()
+    row_positions = np.flatnonzero(known)[coo.row]
+    scores[row_positions, coo.col] = -np.inf
