@@ -1,6 +1,8 @@
-"""Recommender data: configurations (what a variant runs)."""
+"""Recommender configurations (what a variant runs) and their model versions."""
 
 from django.db import models
+
+__all__ = ["RecommenderConfig"]
 
 
 class RecommenderConfig(models.Model):

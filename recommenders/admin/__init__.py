@@ -1,0 +1,3 @@
+"""Admin for the recommenders app, one module per area."""
+
+from recommenders.admin import catalog, serving  # noqa: F401

@@ -1,0 +1,1 @@
+"""Admin for recommender configurations and model versions."""

@@ -1,0 +1,3 @@
+"""The catalogue and what users did with it."""
+
+__all__: list[str] = []
