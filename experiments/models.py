@@ -1,0 +1,381 @@
+"""Experiments as their owners define them: metrics, layers, the holdout, variants, phases.
+
+Writes go through :mod:`experiments.services` (lifecycle rules, phases, the audit log); reads
+that the hot path needs go through :mod:`assignment.config_cache`, which watches
+:class:`ConfigVersion` so that admin changes reach every process within a few seconds.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+__all__ = [
+    "AuditLogEntry",
+    "ConfigVersion",
+    "Experiment",
+    "ExperimentPhase",
+    "Holdout",
+    "Layer",
+    "MetricDefinition",
+    "Variant",
+]
+
+HOLDOUT_MAX_SHARE = 0.10
+
+
+class MetricDefinition(models.Model):
+    """A metric that reports compute per variant; ``statistic`` follows from ``kind``."""
+
+    class Kind(models.TextChoices):
+        CTR = "ctr", "CTR: clicks / impressions per user (ratio)"
+        CLICK_THROUGH_USERS = (
+            "click_through_users",
+            "Click-through users: share of exposed users with a click",
+        )
+        WATCH_TIME = "watch_time", "Watch time: mean seconds watched per user"
+        CONVERSION_RATE = "conversion_rate", "Conversion rate: share of users who converted"
+        SESSION_ABANDONMENT = (
+            "session_abandonment",
+            "Session abandonment: sessions ended without an interaction / sessions",
+        )
+        TIME_TO_FIRST_INTERACTION = (
+            "time_to_first_interaction",
+            "Time to first interaction: mean seconds",
+        )
+
+    class Statistic(models.TextChoices):
+        RATIO = "ratio", "ratio (delta method)"
+        PROPORTION = "proportion", "proportion"
+        MEAN = "mean", "mean"
+
+    STATISTIC_OF_KIND: dict[str, str] = {
+        Kind.CTR: Statistic.RATIO,
+        Kind.CLICK_THROUGH_USERS: Statistic.PROPORTION,
+        Kind.WATCH_TIME: Statistic.MEAN,
+        Kind.CONVERSION_RATE: Statistic.PROPORTION,
+        Kind.SESSION_ABANDONMENT: Statistic.RATIO,
+        Kind.TIME_TO_FIRST_INTERACTION: Statistic.MEAN,
+    }
+
+    key = models.SlugField(max_length=100, unique=True)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    kind = models.CharField(max_length=40, choices=Kind.choices)
+    statistic = models.CharField(
+        max_length=20,
+        choices=Statistic.choices,
+        editable=False,
+        help_text="derived from the kind",
+    )
+    higher_is_better = models.BooleanField(default=True)
+    is_guardrail = models.BooleanField(default=False)
+    noninferiority_margin = models.FloatField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0.0)],
+        help_text="largest tolerated degradation (guardrails); relative or absolute, see below",
+    )
+    margin_is_relative = models.BooleanField(
+        default=True, help_text="margin as a share of the control's value (0.02 = 2%)"
+    )
+
+    class Meta:
+        ordering = ["key"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def save(self, *args, **kwargs) -> None:
+        # Keeping the derived column in step with its source is bookkeeping, not business logic.
+        self.statistic = self.STATISTIC_OF_KIND[self.kind]
+        super().save(*args, **kwargs)
+
+
+class Layer(models.Model):
+    """A namespace: experiments in one layer own disjoint ranges of [0, 1)."""
+
+    name = models.SlugField(max_length=100, unique=True)
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Holdout(models.Model):
+    """The global permanent holdout: ``share`` of all users see no experiment, ever.
+
+    At most one holdout is active. Its seed never changes once created, so membership depends
+    only on (seed, user id) and never on the experiments around it.
+    """
+
+    name = models.CharField(max_length=100, unique=True)
+    share = models.FloatField(
+        default=0.02,
+        validators=[MinValueValidator(0.0), MaxValueValidator(HOLDOUT_MAX_SHARE)],
+        help_text="share of all users held out, 0 to 0.10 (typically 0.01 to 0.05)",
+    )
+    seed = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["is_active"],
+                condition=models.Q(is_active=True),
+                name="experiments_one_active_holdout",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(share__gte=0.0) & models.Q(share__lte=HOLDOUT_MAX_SHARE),
+                name="experiments_holdout_share_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.share:.1%})"
+
+
+class Experiment(models.Model):
+    """An A/B(/n) experiment; traffic allocation lives in its current phase while running."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "draft"
+        RUNNING = "running", "running"
+        PAUSED = "paused", "paused"
+        STOPPED = "stopped", "stopped"
+        CONCLUDED = "concluded", "concluded"
+
+    class HashVersion(models.IntegerChoices):
+        V1 = 1, "v1 (GrowthBook legacy; correlated across similar seeds)"
+        V2 = 2, "v2 (recommended)"
+
+    key = models.SlugField(max_length=100, unique=True)
+    name = models.CharField(max_length=200)
+    hypothesis = models.TextField(blank=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="experiments",
+    )
+    status = models.CharField(
+        max_length=20, choices=Status.choices, default=Status.DRAFT, db_index=True
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    stopped_at = models.DateTimeField(null=True, blank=True)
+    concluded_at = models.DateTimeField(null=True, blank=True)
+
+    hash_seed = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="hashing seed; drawn at creation as the key plus a random suffix",
+    )
+    hash_version = models.PositiveSmallIntegerField(
+        choices=HashVersion.choices, default=HashVersion.V2
+    )
+    coverage = models.FloatField(
+        default=1.0,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="share of eligible users who enter, 0 to 1",
+    )
+    layer = models.ForeignKey(
+        Layer, null=True, blank=True, on_delete=models.PROTECT, related_name="experiments"
+    )
+    layer_start = models.FloatField(
+        default=0.0, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)]
+    )
+    layer_end = models.FloatField(
+        default=1.0, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)]
+    )
+    targeting = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='conditions on user attributes, e.g. {"country": "US", '
+        '"platform": ["ios", "android"]}',
+    )
+    qa_overrides = models.JSONField(
+        default=dict, blank=True, help_text='user id -> variant key, e.g. {"qa-1": "treatment"}'
+    )
+    min_runtime_days = models.PositiveIntegerField(
+        default=7, help_text="committed before start; results are preliminary until then"
+    )
+    planned_sample_size = models.PositiveIntegerField(
+        null=True, blank=True, help_text="users per variant the owner plans to collect"
+    )
+    daily_traffic = models.PositiveIntegerField(
+        null=True, blank=True, help_text="eligible users per day (for the runtime estimate)"
+    )
+    baseline_rate = models.FloatField(
+        default=0.05,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="expected control value of the primary metric (a proportion) for power",
+    )
+    mde_relative = models.FloatField(
+        default=0.05,
+        validators=[MinValueValidator(0.0)],
+        help_text="minimum detectable effect relative to the baseline (0.05 = 5%)",
+    )
+    alpha = models.FloatField(
+        default=0.05, validators=[MinValueValidator(1e-6), MaxValueValidator(0.5)]
+    )
+    power = models.FloatField(
+        default=0.8, validators=[MinValueValidator(0.5), MaxValueValidator(0.9999)]
+    )
+    surface = models.CharField(
+        max_length=100,
+        blank=True,
+        db_index=True,
+        help_text='recommendation surface this experiment runs on, e.g. "home"',
+    )
+    sequential_testing = models.BooleanField(
+        default=False, help_text="reports use always-valid sequential p-values"
+    )
+    primary_metric = models.ForeignKey(
+        MetricDefinition,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="primary_for",
+    )
+    guardrail_metrics = models.ManyToManyField(
+        MetricDefinition, blank=True, related_name="guardrail_for"
+    )
+    secondary_metrics = models.ManyToManyField(
+        MetricDefinition, blank=True, related_name="secondary_for"
+    )
+    current_phase = models.PositiveIntegerField(default=1)
+
+    class Meta:
+        ordering = ["-created_at", "key"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(coverage__gte=0.0) & models.Q(coverage__lte=1.0),
+                name="experiments_coverage_range",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(layer_start__gte=0.0)
+                & models.Q(layer_end__lte=1.0)
+                & models.Q(layer_start__lte=models.F("layer_end")),
+                name="experiments_layer_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.key
+
+    @property
+    def effective_seed(self) -> str:
+        """The seed hashed with user ids: ``hash_seed``, or the key when none was drawn."""
+        return self.hash_seed or self.key
+
+
+class ExperimentPhase(models.Model):
+    """One period of fixed traffic allocation; a change while running starts a new phase."""
+
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="phases")
+    number = models.PositiveIntegerField()
+    seed = models.CharField(max_length=200)
+    coverage = models.FloatField()
+    weights = models.JSONField(default=dict, help_text="variant key -> weight")
+    layer_start = models.FloatField(default=0.0)
+    layer_end = models.FloatField(default=1.0)
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["experiment", "number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["experiment", "number"], name="experiments_phase_number_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.experiment.key} phase {self.number}"
+
+
+class Variant(models.Model):
+    """An arm of an experiment, bound to the recommender configuration it serves."""
+
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="variants")
+    key = models.SlugField(max_length=100)
+    name = models.CharField(max_length=200, blank=True)
+    weight = models.FloatField(default=1.0, validators=[MinValueValidator(0.0)])
+    is_control = models.BooleanField(default=False)
+    position = models.PositiveSmallIntegerField(
+        default=0, help_text="order of the bucket ranges (control first by convention)"
+    )
+    recommender_config = models.ForeignKey(
+        "recommenders.RecommenderConfig",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="variants",
+    )
+
+    class Meta:
+        ordering = ["experiment", "position", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["experiment", "key"], name="experiments_variant_key_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.experiment.key}:{self.key}"
+
+
+class AuditLogEntry(models.Model):
+    """Who changed what, when: every lifecycle action and every edit of an experiment."""
+
+    who = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="experiment_audit_entries",
+    )
+    who_name = models.CharField(max_length=150, blank=True, help_text="username at the time")
+    when = models.DateTimeField(auto_now_add=True, db_index=True)
+    experiment = models.ForeignKey(
+        Experiment,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="audit_entries",
+    )
+    object_repr = models.CharField(max_length=200, blank=True)
+    action = models.CharField(max_length=50)
+    changes = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-when", "-id"]
+        verbose_name_plural = "audit log entries"
+
+    def __str__(self) -> str:
+        return f"{self.when:%Y-%m-%d %H:%M} {self.who_name or '-'} {self.action} {self.object_repr}"
+
+
+class ConfigVersion(models.Model):
+    """A single counter row bumped on every change that can alter assignment.
+
+    Processes cache the running experiments and compare this counter at most every few
+    seconds (``SPLITLAB_ASSIGNMENT_CONFIG_TTL_SECONDS``) instead of querying per request.
+    """
+
+    version = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"config version {self.version}"
