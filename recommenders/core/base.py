@@ -53,14 +53,23 @@ class InteractionData:
     item_ids: np.ndarray | None = None
     item_features: ItemFeatures | None = None
     user_features: UserFeatures | None = None
+    # input row number of the latest interaction of each pair (same pattern as ``matrix``):
+    # breaks timestamp ties in the evaluation protocols ("the later row wins")
+    sequence: sp.csr_matrix | None = None
 
     def __post_init__(self) -> None:
         self.matrix = sp.csr_matrix(self.matrix, dtype=np.float32)
         self.matrix.sum_duplicates()
-        if self.timestamps is not None:
-            self.timestamps = sp.csr_matrix(self.timestamps, dtype=np.float64)
-            if self.timestamps.shape != self.matrix.shape:
-                raise ValueError("timestamps: shape differs from the interaction matrix")
+        self.matrix.sort_indices()
+        for name in ("timestamps", "sequence"):
+            extra = getattr(self, name)
+            if extra is None:
+                continue
+            extra = sp.csr_matrix(extra, dtype=np.float64)
+            extra.sort_indices()
+            if extra.shape != self.matrix.shape:
+                raise ValueError(f"{name}: shape differs from the interaction matrix")
+            setattr(self, name, extra)
 
     @property
     def n_users(self) -> int:
@@ -115,10 +124,21 @@ class Recommender(ABC):
     ``_fit``, ``_score_users`` (a dense users x items score block) and the state
     (de)serialisation hooks. Models whose full score block is too costly may override
     ``recommend`` itself.
+
+    Cold users (an index beyond the fitted matrix, or a row without interactions) are
+    answered by global popularity (number of users per item in the training data) and
+    flagged in ``Recommendations.fallback``; ``_score_users`` only ever sees warm users.
+    A model that cannot run on the plain planted dataset of the contract suite (it needs
+    side features) says why in ``contract_skip_reason``.
     """
 
     name: ClassVar[str]
     default_params: ClassVar[dict[str, Any]] = {}
+    contract_skip_reason: ClassVar[str] = ""
+    # False for models that rank every user alike (popular, trending)
+    personalised: ClassVar[bool] = True
+    # users scored per block in recommend(): bounds memory at block x n_items floats
+    score_block_users: ClassVar[int] = 2048
 
     def __init__(self, **params: Any) -> None:
         unknown = set(params) - set(self.default_params)
@@ -130,15 +150,18 @@ class Recommender(ABC):
         self.params: dict[str, Any] = {**self.default_params, **params}
         self.fit_seconds: float | None = None
         self.seen: sp.csr_matrix | None = None
+        self.item_popularity: np.ndarray = np.zeros(0, np.float32)
         self.n_users = 0
         self.n_items = 0
 
     # --- fitting ---------------------------------------------------------------------
     def fit(self, data: InteractionData) -> Recommender:
+        """Fit on ``data``; records ``fit_seconds`` (wall clock, seconds)."""
         started = time.perf_counter()
         self.seen = data.matrix.copy()
         self.seen.data[:] = 1.0
         self.n_users, self.n_items = data.matrix.shape
+        self.item_popularity = np.asarray(self.seen.sum(axis=0), dtype=np.float32).ravel()
         self._fit(data)
         self.fit_seconds = time.perf_counter() - started
         return self
@@ -148,38 +171,75 @@ class Recommender(ABC):
 
     @abstractmethod
     def _score_users(self, user_indices: np.ndarray) -> np.ndarray:
-        """Dense scores, len(user_indices) x n_items, higher is better."""
+        """Dense scores, len(user_indices) x n_items, higher is better (warm users only)."""
 
     # --- answering ---------------------------------------------------------------------
+    def cold_mask(self, user_indices: np.ndarray) -> np.ndarray:
+        """True for users the model cannot answer itself: unknown index or no history."""
+        users = np.asarray(user_indices, dtype=np.int64)
+        if (users < 0).any():
+            raise ValueError("user indices must be non-negative")
+        cold = users >= self.n_users
+        if self.seen is not None:
+            known = ~cold
+            counts = np.diff(self.seen.indptr)
+            cold[known] = counts[users[known]] == 0
+        return cold
+
+    def _scores_with_fallback(self, users: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        cold = self.cold_mask(users)
+        scores = np.empty((len(users), self.n_items), dtype=np.float32)
+        if cold.any():
+            scores[cold] = self.item_popularity
+        if (~cold).any():
+            scores[~cold] = self._score_users(users[~cold])
+        return scores, cold
+
     def recommend(
         self, user_indices: np.ndarray | list[int], k: int, exclude_seen: bool = True
     ) -> Recommendations:
+        """Top-k item indices and scores for each user, best first.
+
+        Raises ValueError for k <= 0 or a negative user index. Rows of cold users are
+        ranked by popularity and flagged in ``fallback``.
+        """
         if k <= 0:
             raise ValueError(f"k must be positive, got {k}")
-        users = np.asarray(user_indices, dtype=np.int64)
-        scores = np.asarray(self._score_users(users), dtype=np.float32)
-        if exclude_seen:
-            mask_seen(scores, self.seen, users)
-        idx, val = top_k_from_scores(scores, k)
-        return Recommendations(idx, val)
+        users = np.asarray(user_indices, dtype=np.int64).ravel()
+        idx = np.full((len(users), k), -1, np.int64)
+        val = np.full((len(users), k), -np.inf, np.float32)
+        fallback = np.zeros(len(users), dtype=bool)
+        for start in range(0, len(users), self.score_block_users):
+            block = users[start : start + self.score_block_users]
+            scores, cold = self._scores_with_fallback(block)
+            if exclude_seen:
+                mask_seen(scores, self.seen, block)
+            end = start + len(block)
+            idx[start:end], val[start:end] = top_k_from_scores(scores, k)
+            fallback[start:end] = cold
+        return Recommendations(idx, val, fallback)
 
     def score(self, user_index: int, item_indices: np.ndarray | list[int]) -> np.ndarray:
-        """Scores of the given candidate items for one user."""
+        """Scores of the given candidate items for one user (popularity if cold)."""
         items = np.asarray(item_indices, dtype=np.int64)
-        return self._score_users(np.array([user_index]))[0, items]
+        scores, _ = self._scores_with_fallback(np.array([user_index], dtype=np.int64))
+        return scores[0, items]
 
     # --- persistence ------------------------------------------------------------------
     def save(self, path: str | Path) -> None:
+        """Write ``model.json`` (name, params, fit_seconds) and the state to a folder."""
         folder = Path(path)
         folder.mkdir(parents=True, exist_ok=True)
         meta = {"name": self.name, "params": self.params, "fit_seconds": self.fit_seconds}
         (folder / "model.json").write_text(json.dumps(meta, indent=2))
         if self.seen is not None:
             sp.save_npz(folder / "seen.npz", self.seen)
+        np.save(folder / "item_popularity.npy", self.item_popularity)
         self._save_state(folder)
 
     @classmethod
     def load(cls, path: str | Path) -> Recommender:
+        """Rebuild a model saved by :meth:`save`."""
         folder = Path(path)
         meta = json.loads((folder / "model.json").read_text())
         model = cls(**meta["params"])
@@ -188,6 +248,9 @@ class Recommender(ABC):
         if seen_file.exists():
             model.seen = sp.csr_matrix(sp.load_npz(seen_file))
             model.n_users, model.n_items = model.seen.shape
+        popularity_file = folder / "item_popularity.npy"
+        if popularity_file.exists():
+            model.item_popularity = np.load(popularity_file)
         model._load_state(folder)
         return model
 

@@ -1,0 +1,1 @@
+"""The classic recommenders, one module each; see ``recommenders.core.registry``."""
