@@ -167,7 +167,7 @@ def read_movielens_100k(folder: str | Path, ratings_file: str | Path | None = No
             {
                 "item_id": _numeric(table, "item_id", item_file, integer=True),
                 "title": table["title"],
-                "categories": [[g for g, f in zip(genres, row) if f] for row in flags],
+                "categories": [[g for g, f in zip(genres, row, strict=True) if f] for row in flags],
                 "year": released.dt.year.astype(float).fillna(_year(table["title"])),
                 "created_at": (released - pd.Timestamp(0)).dt.total_seconds(),
             }
