@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from rest_framework import status
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers, status
 from rest_framework.exceptions import ParseError
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -23,5 +24,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
 class PingView(APIView):
     """``GET /api/v1/ping``: the smallest authenticated endpoint (benchmark reference)."""
 
+    @extend_schema(
+        responses=inline_serializer("Pong", fields={"pong": serializers.BooleanField()}),
+        summary="Authenticated no-op (benchmark reference)",
+    )
     def get(self, request: Request) -> Response:
         return Response({"pong": True}, status=status.HTTP_200_OK)

@@ -30,6 +30,7 @@ app.conf.update(
     result_expires=3600,
 )
 app.autodiscover_tasks()
+app.conf.include = ["config.diagnostics"]
 
 
 @worker_process_init.connect

@@ -25,7 +25,7 @@ def check_broker() -> str | None:
     from config.celery import app
 
     try:
-        with app.connection_for_write() as conn:
+        with app.connection_for_write(settings.CELERY_BROKER_URL) as conn:
             conn.ensure_connection(max_retries=1, timeout=2)
             if settings.CELERY_BROKER_URL.startswith("filesystem"):
                 for folder in settings.CELERY_BROKER_TRANSPORT_OPTIONS.values():

@@ -92,6 +92,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 # Third-party browser code (the chart library) is installed by the Makefile from npm into
 # node_modules/ and served from there; nothing is copied into the repository.
 STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").is_dir() else []
@@ -172,6 +173,21 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 SPLITLAB_ARTIFACT_ROOT = Path(env.str("SPLITLAB_ARTIFACT_ROOT", default=str(VAR_DIR / "artifacts")))
 # Threads per worker process for torch, faiss and BLAS (set after the fork).
 SPLITLAB_WORKER_THREADS = env.int("SPLITLAB_WORKER_THREADS", default=1)
+# Events: accepted timestamps lie within this many seconds before/after the server's clock.
+SPLITLAB_EVENT_PAST_WINDOW_SECONDS = env.int(
+    "SPLITLAB_EVENT_PAST_WINDOW_SECONDS", default=7 * 86400
+)
+SPLITLAB_EVENT_FUTURE_WINDOW_SECONDS = env.int("SPLITLAB_EVENT_FUTURE_WINDOW_SECONDS", default=300)
+# Rollups: how often beat runs them, the CUPED pre-period, and the re-read overlap.
+SPLITLAB_ROLLUP_INTERVAL_SECONDS = env.int("SPLITLAB_ROLLUP_INTERVAL_SECONDS", default=300)
+SPLITLAB_ROLLUP_PRE_PERIOD_DAYS = env.int("SPLITLAB_ROLLUP_PRE_PERIOD_DAYS", default=14)
+SPLITLAB_ROLLUP_OVERLAP_SECONDS = env.int("SPLITLAB_ROLLUP_OVERLAP_SECONDS", default=120)
+CELERY_BEAT_SCHEDULE = {
+    "analytics-rollup": {
+        "task": "analytics.tasks.run_rollups",
+        "schedule": float(SPLITLAB_ROLLUP_INTERVAL_SECONDS),
+    },
+}
 
 LOGGING = {
     "version": 1,
