@@ -1,3 +1,9 @@
-"""API routes (mounted under /api/v1/)."""
+"""API routes of events (mounted under /api/v1/)."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from analytics.api.events_views import EventIngestView
+
+urlpatterns = [
+    path("events", EventIngestView.as_view(), name="events"),
+]

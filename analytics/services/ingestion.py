@@ -1,0 +1,227 @@
+"""Storing events and served lists in bulk, each exactly once.
+
+Batch semantics: a batch is validated event by event; the valid events are stored and the
+invalid ones are reported back (index, event_id, reasons by field). Storing is idempotent by
+``event_id``: an id already stored, or repeated inside the batch, is counted as a duplicate and
+answered as a success, never stored twice.
+
+PostgreSQL path: ``COPY`` into a per-connection temporary table, then one
+``INSERT ... SELECT ... ON CONFLICT (event_id) DO NOTHING``. SQLite path (the embedded
+default): ``INSERT OR IGNORE`` through ``executemany``. Both report how many rows were new.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from analytics.services.event_validation import ROW_COLUMNS, EventError, TimeWindow, check_event
+
+MAX_BATCH_SIZE = 10_000
+
+_PG_STAGE_TABLE = "analytics_event_stage"
+_COLUMN_LIST = ", ".join(ROW_COLUMNS)
+
+
+@dataclass
+class IngestResult:
+    """What happened to a batch: new rows, duplicates (success too) and rejections."""
+
+    received: int
+    stored: int
+    duplicates: int
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def accepted(self) -> int:
+        return self.stored + self.duplicates
+
+
+def current_window(now: datetime | None = None) -> TimeWindow:
+    """The accepted timestamp window from settings, around ``now`` (default: the clock)."""
+    return TimeWindow(
+        now=now or timezone.now(),
+        past_seconds=float(settings.SPLITLAB_EVENT_PAST_WINDOW_SECONDS),
+        future_seconds=float(settings.SPLITLAB_EVENT_FUTURE_WINDOW_SECONDS),
+    )
+
+
+def check_events(
+    events: list[Any], window: TimeWindow
+) -> tuple[list[tuple], list[dict[str, Any]], int]:
+    """Validate a batch: rows to store (first of each event_id), rejections, in-batch repeats."""
+    rows: list[tuple] = []
+    rejected: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    repeats = 0
+    for index, event in enumerate(events):
+        try:
+            row = check_event(event, window)
+        except EventError as exc:
+            event_id = event.get("event_id") if isinstance(event, dict) else None
+            rejected.append(
+                {
+                    "index": index,
+                    "event_id": event_id if isinstance(event_id, str | int) else None,
+                    "errors": exc.errors,
+                }
+            )
+            continue
+        if row[0] in seen:
+            repeats += 1
+            continue
+        seen.add(row[0])
+        rows.append(row)
+    return rows, rejected, repeats
+
+
+def do_ingest_events(events: list[Any], *, now: datetime | None = None) -> IngestResult:
+    """Validate and store a batch of reported events; see the module docstring.
+
+    The caller has checked that ``events`` is a list of at most :data:`MAX_BATCH_SIZE`.
+    Runs in its own transaction; the unique index on ``event_id`` is the only lock taken, so
+    concurrent batches holding the same ids store each id once.
+    """
+    received_at = now or timezone.now()
+    rows, rejected, repeats = check_events(events, current_window(received_at))
+    stored = insert_event_rows(rows, received_at) if rows else 0
+    return IngestResult(
+        received=len(events),
+        stored=stored,
+        duplicates=len(rows) - stored + repeats,
+        rejected=rejected,
+    )
+
+
+def insert_event_rows(rows: list[tuple], received_at: datetime) -> int:
+    """Insert validated rows (``ROW_COLUMNS`` order), skipping known ids; return new rows."""
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            return _insert_postgresql(rows, received_at)
+        return _insert_portable(rows, received_at)
+
+
+def _insert_postgresql(rows: list[tuple], received_at: datetime) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS {_PG_STAGE_TABLE} ON COMMIT DELETE ROWS AS "
+            f"SELECT {_COLUMN_LIST}, received_at FROM analytics_event WITH NO DATA"
+        )
+        raw = cursor.cursor  # psycopg's own cursor, for COPY
+        with raw.copy(f"COPY {_PG_STAGE_TABLE} ({_COLUMN_LIST}, received_at) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(
+                    (
+                        *row[:13],
+                        json.dumps(row[13]) if row[13] is not None else None,
+                        json.dumps(row[14]),
+                        received_at,
+                    )
+                )
+        cursor.execute(
+            f"INSERT INTO analytics_event ({_COLUMN_LIST}, received_at) "
+            f"SELECT {_COLUMN_LIST}, received_at FROM {_PG_STAGE_TABLE} "
+            f"ON CONFLICT (event_id) DO NOTHING"
+        )
+        stored = cursor.rowcount
+        cursor.execute(f"TRUNCATE {_PG_STAGE_TABLE}")
+        return stored
+
+
+def _insert_portable(rows: list[tuple], received_at: datetime) -> int:
+    # Django's SQLite backend stores aware datetimes as naive UTC text; do the same here.
+    def sqlite_time(value: datetime) -> str:
+        return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ")
+
+    params = [
+        (
+            *row[:3],
+            sqlite_time(row[3]),
+            *row[4:13],
+            json.dumps(row[13]) if row[13] is not None else None,
+            json.dumps(row[14]),
+            sqlite_time(received_at),
+        )
+        for row in rows
+    ]
+    placeholders = ", ".join(["%s"] * (len(ROW_COLUMNS) + 1))
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"INSERT OR IGNORE INTO analytics_event ({_COLUMN_LIST}, received_at) "
+            f"VALUES ({placeholders})",
+            params,
+        )
+        return max(cursor.rowcount, 0)
+
+
+def _served_row(row: Mapping[str, Any]) -> tuple:
+    served_at = row.get("served_at") or timezone.now()
+    return (
+        str(row["request_id"]),
+        str(row["user_id"]),
+        str(row.get("experiment_key") or ""),
+        str(row.get("variant_key") or ""),
+        str(row.get("model_version") or ""),
+        str(row.get("surface") or ""),
+        [
+            {
+                "item_id": str(item["item_id"]),
+                "position": int(item.get("position", index)),
+                "score": None if item.get("score") is None else float(item["score"]),
+                "source": str(item.get("source") or ""),
+            }
+            for index, item in enumerate(row.get("items") or [])
+        ],
+        served_at,
+    )
+
+
+def record_served_lists(rows: Iterable[Mapping[str, Any]]) -> int:
+    """Store served recommendation lists once per ``request_id``; return how many were new.
+
+    Each row: ``request_id``, ``user_id``, ``experiment_key``, ``variant_key``,
+    ``model_version`` (str), ``surface``, ``items`` ([{item_id, position, score, source}]) and
+    ``served_at`` (aware datetime; default now). A ``request_id`` already recorded is skipped,
+    so a retried serving task never writes a list twice. Raises ``KeyError`` for a row without
+    ``request_id`` or ``user_id`` (a programming error of the caller, not client input).
+    """
+    from analytics.models import ServedList
+
+    prepared = [_served_row(row) for row in rows]
+    if not prepared:
+        return 0
+    objects = [
+        ServedList(
+            request_id=request_id,
+            user_id=user_id,
+            experiment_key=experiment_key,
+            variant_key=variant_key,
+            model_version=model_version,
+            surface=surface,
+            items=items,
+            served_at=served_at,
+        )
+        for (
+            request_id,
+            user_id,
+            experiment_key,
+            variant_key,
+            model_version,
+            surface,
+            items,
+            served_at,
+        ) in prepared
+    ]
+    with transaction.atomic():
+        request_ids = [obj.request_id for obj in objects]
+        before = ServedList.objects.filter(request_id__in=request_ids).count()
+        ServedList.objects.bulk_create(objects, ignore_conflicts=True, batch_size=1000)
+        after = ServedList.objects.filter(request_id__in=request_ids).count()
+    return after - before
