@@ -188,21 +188,6 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(SPLITLAB_ROLLUP_INTERVAL_SECONDS),
     },
 }
-# Events: accepted timestamps lie within this many seconds before/after the server's clock.
-SPLITLAB_EVENT_PAST_WINDOW_SECONDS = env.int(
-    "SPLITLAB_EVENT_PAST_WINDOW_SECONDS", default=7 * 86400
-)
-SPLITLAB_EVENT_FUTURE_WINDOW_SECONDS = env.int("SPLITLAB_EVENT_FUTURE_WINDOW_SECONDS", default=300)
-# Rollups: how often beat runs them, the CUPED pre-period, and the re-read overlap.
-SPLITLAB_ROLLUP_INTERVAL_SECONDS = env.int("SPLITLAB_ROLLUP_INTERVAL_SECONDS", default=300)
-SPLITLAB_ROLLUP_PRE_PERIOD_DAYS = env.int("SPLITLAB_ROLLUP_PRE_PERIOD_DAYS", default=14)
-SPLITLAB_ROLLUP_OVERLAP_SECONDS = env.int("SPLITLAB_ROLLUP_OVERLAP_SECONDS", default=120)
-CELERY_BEAT_SCHEDULE = {
-    "analytics-rollup": {
-        "task": "analytics.tasks.run_rollups",
-        "schedule": float(SPLITLAB_ROLLUP_INTERVAL_SECONDS),
-    },
-}
 
 LOGGING = {
     "version": 1,
