@@ -182,6 +182,14 @@ SPLITLAB_EVENT_FUTURE_WINDOW_SECONDS = env.int("SPLITLAB_EVENT_FUTURE_WINDOW_SEC
 SPLITLAB_ROLLUP_INTERVAL_SECONDS = env.int("SPLITLAB_ROLLUP_INTERVAL_SECONDS", default=300)
 SPLITLAB_ROLLUP_PRE_PERIOD_DAYS = env.int("SPLITLAB_ROLLUP_PRE_PERIOD_DAYS", default=14)
 SPLITLAB_ROLLUP_OVERLAP_SECONDS = env.int("SPLITLAB_ROLLUP_OVERLAP_SECONDS", default=120)
+# Assignment: how stale a process's experiment cache may get, and the exposure buffer
+# (flushed after a response once this many rows or this many seconds have accumulated).
+SPLITLAB_ASSIGNMENT_CONFIG_TTL_SECONDS = env.float(
+    "SPLITLAB_ASSIGNMENT_CONFIG_TTL_SECONDS", default=2.0
+)
+SPLITLAB_EXPOSURE_BUFFER_SIZE = env.int("SPLITLAB_EXPOSURE_BUFFER_SIZE", default=1000)
+SPLITLAB_EXPOSURE_FLUSH_SECONDS = env.float("SPLITLAB_EXPOSURE_FLUSH_SECONDS", default=2.0)
+SPLITLAB_ASSIGNMENT_BATCH_MAX_USERS = env.int("SPLITLAB_ASSIGNMENT_BATCH_MAX_USERS", default=10000)
 CELERY_BEAT_SCHEDULE = {
     "analytics-rollup": {
         "task": "analytics.tasks.run_rollups",
