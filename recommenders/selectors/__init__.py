@@ -1,0 +1,1 @@
+"""Reads of the recommenders app, one module per area."""
