@@ -190,6 +190,23 @@ SPLITLAB_ASSIGNMENT_CONFIG_TTL_SECONDS = env.float(
 SPLITLAB_EXPOSURE_BUFFER_SIZE = env.int("SPLITLAB_EXPOSURE_BUFFER_SIZE", default=1000)
 SPLITLAB_EXPOSURE_FLUSH_SECONDS = env.float("SPLITLAB_EXPOSURE_FLUSH_SECONDS", default=2.0)
 SPLITLAB_ASSIGNMENT_BATCH_MAX_USERS = env.int("SPLITLAB_ASSIGNMENT_BATCH_MAX_USERS", default=10000)
+# Serving: the deadline a request waits for a serving worker before answering from the
+# fallback lists; known surfaces; how stale a process's view of the active versions may get;
+# the precomputed fallback lists (users per version) and the buffers of the serving log.
+SPLITLAB_SERVING_DEADLINE_MS = env.int("SPLITLAB_SERVING_DEADLINE_MS", default=100)
+SPLITLAB_SURFACES = env.list(
+    "SPLITLAB_SURFACES", default=["home", "detail", "search", "onboarding"]
+)
+SPLITLAB_SERVING_VERSION_TTL_SECONDS = env.float(
+    "SPLITLAB_SERVING_VERSION_TTL_SECONDS", default=2.0
+)
+SPLITLAB_POPULAR_TTL_SECONDS = env.float("SPLITLAB_POPULAR_TTL_SECONDS", default=300.0)
+SPLITLAB_FALLBACK_MAX_USERS = env.int("SPLITLAB_FALLBACK_MAX_USERS", default=100_000)
+SPLITLAB_SERVING_COUNTER_FLUSH_SECONDS = env.float(
+    "SPLITLAB_SERVING_COUNTER_FLUSH_SECONDS", default=1.0
+)
+SPLITLAB_SERVED_LIST_BUFFER_ROWS = env.int("SPLITLAB_SERVED_LIST_BUFFER_ROWS", default=100)
+SPLITLAB_SERVED_LIST_FLUSH_SECONDS = env.float("SPLITLAB_SERVED_LIST_FLUSH_SECONDS", default=0.5)
 CELERY_BEAT_SCHEDULE = {
     "analytics-rollup": {
         "task": "analytics.tasks.run_rollups",
