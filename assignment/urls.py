@@ -1,3 +1,10 @@
 """API routes of this app (mounted under /api/v1/)."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from assignment.api.views import AssignmentView, BatchAssignmentView
+
+urlpatterns = [
+    path("assignments", AssignmentView.as_view(), name="assignments"),
+    path("assignments/batch", BatchAssignmentView.as_view(), name="assignments-batch"),
+]

@@ -98,6 +98,11 @@ class Layer(models.Model):
 
     name = models.SlugField(max_length=100, unique=True)
     description = models.TextField(blank=True)
+    seed = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="hashing seed of positions in the layer; drawn at creation, never changed",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -105,6 +110,11 @@ class Layer(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def effective_seed(self) -> str:
+        """The seed of users' positions in this layer: ``seed``, or the name when none drawn."""
+        return self.seed or self.name
 
 
 class Holdout(models.Model):
@@ -375,6 +385,9 @@ class ConfigVersion(models.Model):
     """
 
     version = models.BigIntegerField(default=0)
+    # A random token changes with every bump: a rolled-back bump can repeat a version number
+    # (a process that saw it would then miss the next change), never a token.
+    token = models.CharField(max_length=32, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:

@@ -1,0 +1,160 @@
+"""Request and response shapes of the assignment API (validation only; no logic)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from rest_framework import serializers
+
+from assignment.models import USER_ID_MAX_LENGTH
+
+ATTRIBUTE_KEY_MAX_LENGTH = 100
+ATTRIBUTE_VALUE_MAX_LENGTH = 1000
+EXPERIMENT_KEYS_MAX = 1000
+
+
+def check_attributes(value: Any, field: str) -> dict[str, Any]:
+    """A flat object whose values are strings, numbers or booleans; raises naming ``field``."""
+    if not isinstance(value, dict):
+        raise serializers.ValidationError(
+            {field: "must be a flat object of attribute -> string, number or boolean"}
+        )
+    for key, item in value.items():
+        if not key or len(key) > ATTRIBUTE_KEY_MAX_LENGTH:
+            raise serializers.ValidationError(
+                {field: f"attribute names must have 1 to {ATTRIBUTE_KEY_MAX_LENGTH} characters"}
+            )
+        if isinstance(item, str):
+            if len(item) > ATTRIBUTE_VALUE_MAX_LENGTH:
+                raise serializers.ValidationError(
+                    {field: f"{key}: at most {ATTRIBUTE_VALUE_MAX_LENGTH} characters"}
+                )
+        elif not isinstance(item, bool | int | float) or item != item:  # NaN is not a value
+            raise serializers.ValidationError(
+                {
+                    field: f"{key}: must be a string, number or boolean, not "
+                    f"{type(item).__name__ if item is not None else 'null'}"
+                }
+            )
+    return value
+
+
+def check_user_id(value: Any, field: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise serializers.ValidationError({field: "must be a non-empty string"})
+    if len(value) > USER_ID_MAX_LENGTH:
+        raise serializers.ValidationError(
+            {field: f"must have at most {USER_ID_MAX_LENGTH} characters, got {len(value)}"}
+        )
+    return value
+
+
+class AttributesField(serializers.Field):
+    """A flat JSON object of user attributes (strings, numbers, booleans)."""
+
+    default_error_messages = {"invalid": "must be a flat object of strings, numbers, booleans"}
+
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        try:
+            return check_attributes(data, "attributes")
+        except serializers.ValidationError as error:
+            raise serializers.ValidationError(error.detail["attributes"]) from None
+
+    def to_representation(self, value: Any) -> Any:
+        return value
+
+
+class ExperimentKeysField(serializers.ListField):
+    child = serializers.CharField(max_length=100, allow_blank=False)
+    max_length = EXPERIMENT_KEYS_MAX
+
+
+class AssignmentRequestSerializer(serializers.Serializer):
+    user_id = serializers.CharField(
+        max_length=USER_ID_MAX_LENGTH, allow_blank=False, trim_whitespace=False
+    )
+    attributes = AttributesField(required=False, default=dict)
+    experiments = ExperimentKeysField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="experiment keys; omitted or null: every running experiment",
+    )
+
+
+class BatchUsersField(serializers.Field):
+    """``[{"user_id": ..., "attributes": {...}}, ...]`` validated without per-item serializers
+    (10,000 nested serializers would cost more than the assignment itself)."""
+
+    def to_internal_value(self, data: Any) -> list[tuple[str, dict[str, Any]]]:
+        limit = settings.SPLITLAB_ASSIGNMENT_BATCH_MAX_USERS
+        if not isinstance(data, list) or not data:
+            raise serializers.ValidationError("must be a non-empty list of users")
+        if len(data) > limit:
+            raise serializers.ValidationError(
+                f"at most {limit} users per request, got {len(data)}; split the batch"
+            )
+        users = []
+        for position, item in enumerate(data):
+            where = f"users[{position}]"
+            if not isinstance(item, dict):
+                raise serializers.ValidationError(f"{where}: must be an object with user_id")
+            try:
+                user_id = check_user_id(item.get("user_id"), "user_id")
+                attributes = check_attributes(item.get("attributes", {}), "attributes")
+            except serializers.ValidationError as error:
+                ((name, message),) = error.detail.items()
+                raise serializers.ValidationError(f"{where}.{name}: {message[0]}") from None
+            users.append((user_id, attributes))
+        return users
+
+    def to_representation(self, value: Any) -> Any:
+        return value
+
+
+class BatchAssignmentRequestSerializer(serializers.Serializer):
+    users = BatchUsersField(help_text='list of {"user_id": str, "attributes": {...}}')
+    experiments = ExperimentKeysField(required=False, allow_null=True, default=None)
+
+
+class AssignmentSerializer(serializers.Serializer):
+    experiment = serializers.CharField()
+    variant = serializers.CharField(help_text="what to serve (control when not in)")
+    in_experiment = serializers.BooleanField()
+    reason = serializers.ChoiceField(
+        choices=[
+            "not_running",
+            "override",
+            "holdout",
+            "not_targeted",
+            "layer",
+            "coverage",
+            "assigned",
+        ]
+    )
+    phase = serializers.IntegerField()
+
+    def to_representation(self, instance: Any) -> dict[str, Any]:
+        # Hot path: plain attribute reads instead of DRF's per-field machinery.
+        if isinstance(instance, dict):
+            return instance
+        return {
+            "experiment": instance.experiment,
+            "variant": instance.variant,
+            "in_experiment": instance.in_experiment,
+            "reason": instance.reason,
+            "phase": instance.phase,
+        }
+
+
+class AssignmentResponseSerializer(serializers.Serializer):
+    user_id = serializers.CharField()
+    assignments = AssignmentSerializer(many=True)
+
+
+class BatchAssignmentResponseSerializer(serializers.Serializer):
+    users = AssignmentResponseSerializer(many=True)
+
+    def to_representation(self, instance: Any) -> dict[str, Any]:
+        return {"users": instance["users"]}

@@ -1,0 +1,225 @@
+"""Exposure logging without a database write on the hot path.
+
+Each process keeps a buffer of first exposures (experiment, phase, user) and holdout
+evaluations (holdout, user), deduplicated in memory. The buffer is written with one bulk
+``INSERT ... ON CONFLICT DO NOTHING`` (``bulk_create(ignore_conflicts=True)``; SQLite:
+``INSERT OR IGNORE``), so a row that another process or an earlier flush already wrote keeps
+its first timestamp and nothing is duplicated. A flush happens
+
+* after a response has been sent (Django's ``request_finished``), once the buffer holds
+  ``SPLITLAB_EXPOSURE_BUFFER_SIZE`` rows or its oldest row is
+  ``SPLITLAB_EXPOSURE_FLUSH_SECONDS`` old, so no request waits for it;
+* at process exit (``atexit``: gunicorn's graceful worker exit, Celery's warm shutdown,
+  management commands), so a clean restart loses nothing;
+* on demand: :func:`flush` (tests, scripts).
+
+Across processes ``first_exposed_at`` is exact to within one flush interval: two processes
+that saw the same new user keep whichever row committed first. A failed flush keeps the rows
+for the next attempt (up to 50 buffer sizes; beyond that the oldest are dropped and logged).
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import threading
+import time
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from django.conf import settings
+from django.db import DatabaseError, IntegrityError
+
+__all__ = ["ExposureBuffer", "buffer", "flush", "flush_if_due"]
+
+logger = logging.getLogger(__name__)
+
+ExposureKey = tuple[int, int, str]  # experiment id, phase, user id
+HoldoutKey = tuple[int, str]  # holdout id, user id
+SEEN_LIMIT = 200_000
+RETRY_LIMIT_FACTOR = 50
+
+
+class ExposureBuffer:
+    """Pending first exposures of this process, with a bounded memory of written keys."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.pending: dict[ExposureKey, tuple[int, float]] = {}
+        self.pending_holdout: dict[HoldoutKey, tuple[bool, float]] = {}
+        self.seen: set[ExposureKey | HoldoutKey] = set()
+        self.oldest: float | None = None
+
+    def __len__(self) -> int:
+        return len(self.pending) + len(self.pending_holdout)
+
+    def add(self, experiment_id: int, phase: int, user_id: str, variant_id: int, at: float) -> None:
+        """Remember a first exposure (a no-op when already pending or written)."""
+        key = (experiment_id, phase, user_id)
+        if key in self.seen or key in self.pending:
+            return
+        with self.lock:
+            self.pending[key] = (variant_id, at)
+            if self.oldest is None:
+                self.oldest = at
+
+    def add_holdout(self, holdout_id: int, user_id: str, in_holdout: bool, at: float) -> None:
+        """Remember that ``user_id`` was evaluated against the holdout."""
+        key = (holdout_id, user_id)
+        if key in self.seen or key in self.pending_holdout:
+            return
+        with self.lock:
+            self.pending_holdout[key] = (in_holdout, at)
+            if self.oldest is None:
+                self.oldest = at
+
+    def add_many(
+        self, experiment_id: int, phase: int, rows: Iterable[tuple[str, int]], at: float
+    ) -> None:
+        """Remember many (user id, variant id) first exposures of one experiment and phase."""
+        with self.lock:
+            pending, seen = self.pending, self.seen
+            for user_id, variant_id in rows:
+                key = (experiment_id, phase, user_id)
+                if key not in seen and key not in pending:
+                    pending[key] = (variant_id, at)
+            if self.oldest is None and pending:
+                self.oldest = at
+
+    def add_holdout_many(
+        self, holdout_id: int, rows: Iterable[tuple[str, bool]], at: float
+    ) -> None:
+        """Remember many (user id, in holdout) evaluations against one holdout."""
+        with self.lock:
+            pending, seen = self.pending_holdout, self.seen
+            for user_id, in_holdout in rows:
+                key = (holdout_id, user_id)
+                if key not in seen and key not in pending:
+                    pending[key] = (in_holdout, at)
+            if self.oldest is None and pending:
+                self.oldest = at
+
+    def is_due(self, now: float | None = None) -> bool:
+        if not self.pending and not self.pending_holdout:
+            return False
+        if len(self) >= settings.SPLITLAB_EXPOSURE_BUFFER_SIZE:
+            return True
+        now = time.time() if now is None else now
+        return (
+            self.oldest is not None
+            and now - self.oldest >= settings.SPLITLAB_EXPOSURE_FLUSH_SECONDS
+        )
+
+    def forget(self) -> None:
+        """Drop the memory of written keys (after a configuration reload; ids may be reused)."""
+        self.seen = set()
+
+    def clear(self) -> None:
+        """Drop everything, pending rows included (tests only)."""
+        with self.lock:
+            self.pending, self.pending_holdout, self.seen, self.oldest = {}, {}, set(), None
+
+    def flush(self) -> int:
+        """Write the pending rows (insert-if-absent); returns how many rows were written.
+
+        The buffer is swapped out under the lock and written outside it, so other threads
+        keep adding while the database works.
+        """
+        with self.lock:
+            pending, pending_holdout = self.pending, self.pending_holdout
+            if not pending and not pending_holdout:
+                return 0
+            self.pending, self.pending_holdout, self.oldest = {}, {}, None
+        count = len(pending) + len(pending_holdout)
+        try:
+            _write(pending, pending_holdout)
+        except IntegrityError:
+            # Rows of experiments deleted meanwhile: retrying cannot help.
+            logger.exception("exposure flush dropped %d rows", count)
+            return 0
+        except DatabaseError:
+            logger.exception("exposure flush failed; keeping %d rows for the next attempt", count)
+            with self.lock:
+                self._requeue(pending, pending_holdout)
+            return 0
+        with self.lock:
+            self._remember(pending.keys(), pending_holdout.keys())
+        return count
+
+    def _requeue(self, pending: dict, pending_holdout: dict) -> None:
+        limit = settings.SPLITLAB_EXPOSURE_BUFFER_SIZE * RETRY_LIMIT_FACTOR
+        if len(pending) + len(pending_holdout) > limit:
+            logger.error("exposure buffer over %d rows while the database fails; dropping", limit)
+            return
+        pending.update(self.pending)
+        pending_holdout.update(self.pending_holdout)
+        self.pending, self.pending_holdout = pending, pending_holdout
+        self.oldest = time.time()
+
+    def _remember(self, *key_sets: Iterable) -> None:
+        if len(self.seen) > SEEN_LIMIT:
+            self.seen = set()
+        for keys in key_sets:
+            self.seen.update(keys)
+
+
+def _write(pending: dict, pending_holdout: dict) -> None:
+    from django.db import transaction
+
+    from assignment.models import Exposure, HoldoutExposure
+
+    def stamp(seconds: float) -> datetime:
+        return datetime.fromtimestamp(seconds, tz=UTC)
+
+    with transaction.atomic():
+        Exposure.objects.bulk_create(
+            [
+                Exposure(
+                    experiment_id=experiment_id,
+                    phase=phase,
+                    user_id=user_id,
+                    variant_id=variant_id,
+                    first_exposed_at=stamp(at),
+                )
+                for (experiment_id, phase, user_id), (variant_id, at) in pending.items()
+            ],
+            ignore_conflicts=True,
+            batch_size=1000,
+        )
+        HoldoutExposure.objects.bulk_create(
+            [
+                HoldoutExposure(
+                    holdout_id=holdout_id,
+                    user_id=user_id,
+                    in_holdout=in_holdout,
+                    first_seen_at=stamp(at),
+                )
+                for (holdout_id, user_id), (in_holdout, at) in pending_holdout.items()
+            ],
+            ignore_conflicts=True,
+            batch_size=1000,
+        )
+
+
+buffer = ExposureBuffer()
+
+
+def flush() -> int:
+    """Write this process's pending exposures now; returns the number of rows attempted."""
+    return buffer.flush()
+
+
+def flush_if_due(**_: object) -> None:
+    """``request_finished`` receiver: flush after the response when size or age says so."""
+    if buffer.is_due():
+        buffer.flush()
+
+
+def _flush_at_exit() -> None:
+    try:
+        buffer.flush()
+    except Exception:  # the interpreter is going away; say what was lost
+        logger.exception("exposure flush at exit failed (%d rows)", len(buffer))
+
+
+atexit.register(_flush_at_exit)

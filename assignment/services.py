@@ -1,0 +1,218 @@
+"""Assigning users to experiments, in process (serving calls these) and for the API.
+
+Both entry points read the cached configuration (:mod:`assignment.config_cache`; no query
+per call) and buffer first exposures (:mod:`assignment.exposure_log`; no write per call).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from assignment import engine, exposure_log
+from assignment.config_cache import ConfigSnapshot, get_snapshot
+from assignment.engine import REASONS, AssignmentResult, CompiledExperiment
+from assignment.models import USER_ID_MAX_LENGTH
+
+__all__ = [
+    "AssignmentResult",
+    "BatchAssignment",
+    "UnknownExperimentError",
+    "assign_user",
+    "assign_users",
+    "flush_exposures",
+]
+
+
+class UnknownExperimentError(LookupError):
+    """One or more requested experiment keys do not exist (``keys`` lists them)."""
+
+    def __init__(self, keys: Sequence[str]) -> None:
+        self.keys = list(keys)
+        super().__init__("unknown experiment key(s): " + ", ".join(self.keys))
+
+
+def _check_user_id(user_id: Any) -> None:
+    if not isinstance(user_id, str) or not user_id or len(user_id) > USER_ID_MAX_LENGTH:
+        raise ValueError(f"user_id: must be a non-empty string of at most {USER_ID_MAX_LENGTH}")
+
+
+def _select(
+    snapshot: ConfigSnapshot, experiment_keys: Sequence[str] | None
+) -> Sequence[CompiledExperiment]:
+    if experiment_keys is None:
+        return snapshot.running
+    found = snapshot.experiments
+    missing = [key for key in experiment_keys if key not in found]
+    if missing:
+        raise UnknownExperimentError(missing)
+    return [found[key] for key in dict.fromkeys(experiment_keys)]
+
+
+def assign_user(
+    user_id: str,
+    attributes: Mapping[str, Any] | None = None,
+    experiment_keys: Sequence[str] | None = None,
+    *,
+    log_exposure: bool = True,
+) -> list[AssignmentResult]:
+    """Assign one user to ``experiment_keys`` (None: every running experiment).
+
+    Returns one :class:`AssignmentResult` per experiment, in the order asked for (duplicates
+    removed). ``variant`` is always what to serve: the control experience when the user is not
+    in the experiment. First exposures (reason ``assigned``) and the holdout evaluation are
+    buffered when ``log_exposure``. Raises :class:`UnknownExperimentError` for unknown keys and
+    ``ValueError`` for an invalid ``user_id``.
+    """
+    _check_user_id(user_id)
+    snapshot = get_snapshot()
+    experiments = _select(snapshot, experiment_keys)
+    holdout = snapshot.holdout
+    held_out = holdout is not None and holdout.contains(user_id)
+    results = engine.assign_one(experiments, user_id, attributes or {}, held_out)
+    if log_exposure and experiments:
+        _log_one(snapshot, user_id, held_out, results, experiments)
+    return results
+
+
+def _log_one(
+    snapshot: ConfigSnapshot,
+    user_id: str,
+    held_out: bool,
+    results: Sequence[AssignmentResult],
+    experiments: Sequence[CompiledExperiment],
+) -> None:
+    now = time.time()
+    buffer = exposure_log.buffer
+    holdout = snapshot.holdout
+    if holdout is not None and any(e.is_running for e in experiments):
+        buffer.add_holdout(holdout.id, user_id, held_out, now)
+    for result in results:
+        if result.reason == "assigned":
+            buffer.add(result.experiment_id, result.phase, user_id, result.variant_id, now)
+
+
+@dataclass(frozen=True)
+class BatchAssignment:
+    """Columnar answers for many users: per experiment, variant indexes and reason codes."""
+
+    user_ids: Sequence[str]
+    experiments: Sequence[CompiledExperiment]
+    variant_index: list[np.ndarray]
+    reason_code: list[np.ndarray]
+
+    def results_for(self, position: int) -> list[AssignmentResult]:
+        """The :class:`AssignmentResult` list of the user at ``position``."""
+        out = []
+        for experiment, variants, reasons in zip(
+            self.experiments, self.variant_index, self.reason_code, strict=True
+        ):
+            index, reason = int(variants[position]), int(reasons[position])
+            out.append(
+                AssignmentResult(
+                    experiment.key,
+                    experiment.variant_keys[index],
+                    reason in (engine.ASSIGNED, engine.OVERRIDE),
+                    REASONS[reason],
+                    experiment.phase,
+                    experiment.id,
+                    experiment.variant_ids[index],
+                    experiment.recommender_config_ids[index],
+                )
+            )
+        return out
+
+    def rows(self) -> list[dict[str, Any]]:
+        """Plain rows for the API: ``{user_id, assignments: [{experiment, variant, ...}]}``."""
+        columns = []
+        for experiment, variants, reasons in zip(
+            self.experiments, self.variant_index, self.reason_code, strict=True
+        ):
+            keys = experiment.variant_keys
+            columns.append(
+                (
+                    experiment.key,
+                    experiment.phase,
+                    [keys[i] for i in variants.tolist()],
+                    reasons.tolist(),
+                )
+            )
+        in_codes = (engine.ASSIGNED, engine.OVERRIDE)
+        return [
+            {
+                "user_id": user_id,
+                "assignments": [
+                    {
+                        "experiment": key,
+                        "variant": variant_keys[i],
+                        "in_experiment": reason_codes[i] in in_codes,
+                        "reason": REASONS[reason_codes[i]],
+                        "phase": phase,
+                    }
+                    for key, phase, variant_keys, reason_codes in columns
+                ],
+            }
+            for i, user_id in enumerate(self.user_ids)
+        ]
+
+
+def assign_users(
+    user_ids: Sequence[str],
+    attributes: Sequence[Mapping[str, Any]] | None = None,
+    experiment_keys: Sequence[str] | None = None,
+    *,
+    log_exposure: bool = True,
+) -> BatchAssignment:
+    """Assign many users at once with vectorised hashing (numpy); same answers as
+    :func:`assign_user` user by user. ``attributes``: one mapping per user, or None."""
+    for user_id in user_ids:
+        _check_user_id(user_id)
+    if attributes is not None and len(attributes) != len(user_ids):
+        raise ValueError("attributes: need one mapping per user")
+    snapshot = get_snapshot()
+    experiments = _select(snapshot, experiment_keys)
+    held_out = engine.holdout_many(snapshot.holdout, user_ids)
+    variant_index, reason_code = [], []
+    for experiment in experiments:
+        variants, reasons = engine.assign_many(experiment, user_ids, attributes, held_out)
+        variant_index.append(variants)
+        reason_code.append(reasons)
+    batch = BatchAssignment(user_ids, experiments, variant_index, reason_code)
+    if log_exposure:
+        _log_many(snapshot, batch, held_out)
+    return batch
+
+
+def _log_many(snapshot: ConfigSnapshot, batch: BatchAssignment, held_out: np.ndarray) -> None:
+    now = time.time()
+    buffer = exposure_log.buffer
+    user_ids = batch.user_ids
+    if snapshot.holdout is not None and any(e.is_running for e in batch.experiments):
+        buffer.add_holdout_many(
+            snapshot.holdout.id, zip(user_ids, held_out.tolist(), strict=True), now
+        )
+    for experiment, variants, reasons in zip(
+        batch.experiments, batch.variant_index, batch.reason_code, strict=True
+    ):
+        positions = np.flatnonzero(reasons == engine.ASSIGNED)
+        if len(positions) == 0:
+            continue
+        ids = experiment.variant_ids
+        buffer.add_many(
+            experiment.id,
+            experiment.phase,
+            (
+                (user_ids[p], ids[v])
+                for p, v in zip(positions.tolist(), variants[positions].tolist(), strict=True)
+            ),
+            now,
+        )
+
+
+def flush_exposures() -> int:
+    """Write this process's buffered exposures now (tests, scripts); returns rows written."""
+    return exposure_log.flush()
