@@ -1,0 +1,120 @@
+"""Recommendations, onboarding preferences, serving metrics and model-version actions."""
+
+from __future__ import annotations
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from recommenders.api import serializers as s
+from recommenders.models import ModelVersion, RecommenderConfig
+from recommenders.services import serving, serving_log, training
+
+
+def _invalid(error: serving.InvalidRequest) -> ValidationError:
+    return ValidationError({error.field: [str(error)]})
+
+
+class RecommendationsView(APIView):
+    """``GET /api/v1/recommendations?user_id=&k=&surface=&device=&session_depth=``."""
+
+    @extend_schema(
+        parameters=[s.RecommendationQuerySerializer], responses=s.RecommendationsSerializer
+    )
+    def get(self, request: Request) -> Response:
+        query = s.RecommendationQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        try:
+            served = serving.recommend_for_request(
+                serving.RecommendationRequest(**query.validated_data)
+            )
+        except serving.InvalidRequest as error:
+            raise _invalid(error) from error
+        return Response(s.RecommendationsSerializer(served).data)
+
+
+class UserPreferencesView(APIView):
+    """``POST /api/v1/users/{id}/preferences``: liked categories and items at onboarding."""
+
+    @extend_schema(request=s.PreferencesInputSerializer, responses=s.PreferencesSerializer)
+    def post(self, request: Request, user_id: str) -> Response:
+        if len(user_id) > s.PROFILE_ID_MAX_LENGTH:
+            raise ValidationError({"user_id": [f"at most {s.PROFILE_ID_MAX_LENGTH} characters"]})
+        body = s.PreferencesInputSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            profile = serving.do_set_user_preferences(user_id, **body.validated_data)
+        except serving.InvalidRequest as error:
+            raise _invalid(error) from error
+        return Response(s.PreferencesSerializer(profile).data, status=status.HTTP_200_OK)
+
+
+class ServingMetricsView(APIView):
+    """``GET /api/v1/recommendations/metrics``: requests and fallbacks since the start."""
+
+    @extend_schema(responses=s.ServingMetricsSerializer)
+    def get(self, request: Request) -> Response:
+        counters = serving_log.counter_snapshot()
+        requests = counters.get("requests", 0)
+        fallbacks = counters.get("fallbacks", 0)
+        by_reason = {
+            name.split(":", 1)[1]: value
+            for name, value in counters.items()
+            if name.startswith("fallbacks:")
+        }
+        body = {
+            "requests": requests,
+            "fallbacks": fallbacks,
+            "fallback_rate": fallbacks / requests if requests else 0.0,
+            "fallbacks_by_reason": by_reason,
+        }
+        return Response(s.ServingMetricsSerializer(body).data)
+
+
+class TrainConfigView(APIView):
+    """``POST /api/v1/recommender-configs/{name}/train``: start (or join) a training."""
+
+    @extend_schema(request=None, responses={202: s.ModelVersionSerializer})
+    def post(self, request: Request, name: str) -> Response:
+        config = get_object_or_404(RecommenderConfig, name=name)
+        version = training.do_start_training(config, trigger="api")
+        return Response(s.ModelVersionSerializer(version).data, status=status.HTTP_202_ACCEPTED)
+
+
+class RollbackConfigView(APIView):
+    """``POST /api/v1/recommender-configs/{name}/rollback``: one step back."""
+
+    @extend_schema(request=None, responses=s.ModelVersionSerializer)
+    def post(self, request: Request, name: str) -> Response:
+        config = get_object_or_404(RecommenderConfig, name=name)
+        try:
+            version = training.do_rollback_config(config)
+        except training.PromotionError as error:
+            raise ValidationError({"config": [str(error)]}) from error
+        return Response(s.ModelVersionSerializer(version).data)
+
+
+class ModelVersionView(APIView):
+    """``GET /api/v1/model-versions/{id}``: status, stage and percent of a version."""
+
+    @extend_schema(responses=s.ModelVersionSerializer)
+    def get(self, request: Request, version_id: int) -> Response:
+        version = get_object_or_404(ModelVersion.objects.select_related("config"), pk=version_id)
+        return Response(s.ModelVersionSerializer(version).data)
+
+
+class PromoteModelVersionView(APIView):
+    """``POST /api/v1/model-versions/{id}/promote``: make it the active version."""
+
+    @extend_schema(request=None, responses=s.ModelVersionSerializer)
+    def post(self, request: Request, version_id: int) -> Response:
+        version = get_object_or_404(ModelVersion.objects.select_related("config"), pk=version_id)
+        try:
+            version = training.do_promote_model_version(version, reason="api")
+        except training.PromotionError as error:
+            raise ValidationError({"version": [str(error)]}) from error
+        return Response(s.ModelVersionSerializer(version).data)

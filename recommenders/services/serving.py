@@ -1,0 +1,300 @@
+"""Serving one recommendation request: assign, ask a serving worker, fall back in time.
+
+``recommend_for_request`` is the whole web side of ``GET /api/v1/recommendations``:
+
+1. the experiment running on the surface assigns the user a variant, whose recommender
+   configuration is served; without an experiment the default configuration is;
+2. the ``recommend`` task is sent to the ``serving`` queue and awaited for at most
+   ``SPLITLAB_SERVING_DEADLINE_MS``;
+3. a timeout, an unreachable broker, a worker error, or a version whose artifacts cannot be
+   read, is answered from the precomputed top-N of the user in that configuration's active
+   version, else its popular list, else the catalogue's popular items: ``fallback`` is true,
+   ``fallback_reason`` says why, and the fallback is counted;
+4. the served list is logged (``analytics``'s ``record_served_lists``) so that clicks are
+   attributed to exactly what was shown.
+
+Onboarding preferences (``do_set_user_preferences``) are read by the worker for users the
+model does not know, on their next request.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from kombu.exceptions import OperationalError as BrokerError
+
+from recommenders.models import Item, UserProfile
+from recommenders.selectors import serving as selectors
+from recommenders.services import serving_log
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "InvalidRequest",
+    "RecommendationRequest",
+    "ServedRecommendations",
+    "check_surface",
+    "do_set_user_preferences",
+    "recommend_for_request",
+]
+
+MAX_K = 200
+BROKER_ERRORS: tuple[type[BaseException], ...] = (BrokerError, ConnectionError, OSError)
+
+
+class InvalidRequest(ValueError):
+    """A request a client must correct; ``field`` names the offending input."""
+
+    def __init__(self, field_name: str, message: str) -> None:
+        self.field = field_name
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class RecommendationRequest:
+    user_id: str
+    k: int = 10
+    surface: str = "home"
+    device: str = ""
+    session_depth: int | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ServedRecommendations:
+    request_id: str
+    user_id: str
+    surface: str
+    experiment: str | None
+    variant: str | None
+    config: str | None
+    model_version: int | None
+    fallback: bool
+    fallback_reason: str | None
+    items: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class _Assignment:
+    experiment: str | None
+    variant: str | None
+    config_id: int | None
+
+
+# --- validation ----------------------------------------------------------------------------
+def check_surface(surface: str) -> None:
+    """A surface is known when listed in ``SPLITLAB_SURFACES`` or an experiment runs on it."""
+    if surface in settings.SPLITLAB_SURFACES:
+        return
+    if _running_experiment(surface) is not None:
+        return
+    known = ", ".join(sorted(settings.SPLITLAB_SURFACES))
+    raise InvalidRequest("surface", f"unknown surface {surface!r}; known surfaces: {known}")
+
+
+# --- the request ---------------------------------------------------------------------------
+def recommend_for_request(request: RecommendationRequest) -> ServedRecommendations:
+    """Assign, serve through a worker within the deadline or fall back; log and count."""
+    if not 1 <= request.k <= MAX_K:
+        raise InvalidRequest("k", f"k must be between 1 and {MAX_K}, got {request.k}")
+    check_surface(request.surface)
+    assignment = _assign(request)
+    config_id = assignment.config_id or selectors.default_config_id()
+    answer = _serve(config_id, request)
+    served = ServedRecommendations(
+        request_id=uuid.uuid4().hex,
+        user_id=request.user_id,
+        surface=request.surface,
+        experiment=assignment.experiment,
+        variant=assignment.variant,
+        config=_config_name(config_id),
+        **answer,
+    )
+    _record(served)
+    return served
+
+
+def _serve(config_id: int | None, request: RecommendationRequest) -> dict[str, Any]:
+    if config_id is None:
+        return _fallback(None, request, "no_config")
+    try:
+        payload = _ask_worker(config_id, request)
+    except _ServingFailure as failure:
+        return _fallback(config_id, request, failure.reason)
+    if payload.get("status") != "ok":
+        return _fallback(config_id, request, str(payload.get("status")))
+    items = [
+        {**item, "position": position} for position, item in enumerate(payload["items"], start=1)
+    ]
+    return {
+        "model_version": payload["model_version"],
+        "fallback": False,
+        "fallback_reason": None,
+        "items": items,
+    }
+
+
+class _ServingFailure(Exception):
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+def _ask_worker(config_id: int, request: RecommendationRequest) -> dict[str, Any]:
+    """Send the ``recommend`` task and wait at most the deadline for its answer."""
+    from celery.exceptions import TimeoutError as ResultTimeout
+
+    from recommenders.tasks import recommend
+
+    deadline_seconds = settings.SPLITLAB_SERVING_DEADLINE_MS / 1000.0
+    context = {
+        "surface": request.surface,
+        "device": request.device,
+        "session_depth": request.session_depth,
+        "timestamp": time.time(),
+    }
+    kwargs = {
+        "config_id": config_id,
+        "user_id": request.user_id,
+        "k": request.k,
+        "context": context,
+    }
+    try:
+        result = recommend.apply_async(
+            kwargs=kwargs, queue="serving", expires=max(2 * deadline_seconds, 1.0), retry=False
+        )
+    except BROKER_ERRORS as error:
+        logger.warning("serving broker unreachable: %s", error)
+        raise _ServingFailure("broker_unavailable") from error
+    except Exception as error:  # an eager run (tests, no worker) that raised
+        logger.exception("serving task failed")
+        raise _ServingFailure("worker_error") from error
+    try:
+        return result.get(timeout=deadline_seconds, interval=0.005, propagate=True)
+    except ResultTimeout as error:
+        raise _ServingFailure("timeout") from error
+    except BROKER_ERRORS as error:
+        logger.warning("serving result backend unreachable: %s", error)
+        raise _ServingFailure("broker_unavailable") from error
+    except Exception as error:
+        logger.warning("serving worker error: %s", error)
+        raise _ServingFailure("worker_error") from error
+    finally:
+        _forget(result)
+
+
+def _forget(result: Any) -> None:
+    try:
+        result.forget()
+    except Exception:  # a result the backend cannot delete expires on its own
+        logger.debug("could not forget result %s", result.id)
+
+
+def _fallback(config_id: int | None, request: RecommendationRequest, reason: str) -> dict[str, Any]:
+    """The precomputed list of the user in the config's active version, else popular."""
+    version = selectors.active_versions().get(config_id) if config_id else None
+    found = None
+    if version is not None:
+        found = selectors.precomputed_fallback(version.version_id, request.user_id, request.k)
+    model_version = version.version_id if found is not None else None
+    if found is None:
+        found = selectors.catalogue_popular_list(request.k + 20)
+    blocked = _blocked_by_rules(version.rules if version else {})
+    items = []
+    for item_id, score in zip(found.item_ids, found.scores, strict=True):
+        if item_id in blocked:
+            continue
+        items.append(
+            {"item_id": item_id, "score": score, "position": len(items) + 1, "source": found.source}
+        )
+        if len(items) == request.k:
+            break
+    return {
+        "model_version": model_version,
+        "fallback": True,
+        "fallback_reason": reason,
+        "items": items,
+    }
+
+
+def _blocked_by_rules(rules: dict[str, Any]) -> set[str]:
+    return {str(item_id) for item_id in rules.get("blocked_items", [])}
+
+
+def _record(served: ServedRecommendations) -> None:
+    names = ["requests"]
+    if served.fallback:
+        names += ["fallbacks", f"fallbacks:{served.fallback_reason}"]
+    serving_log.count(*names)
+    serving_log.log_served_list(
+        {
+            "request_id": served.request_id,
+            "user_id": served.user_id,
+            "experiment_key": served.experiment or "",
+            "variant_key": served.variant or "",
+            "model_version": "" if served.model_version is None else str(served.model_version),
+            "surface": served.surface,
+            "items": served.items,
+        }
+    )
+
+
+# --- assignment (the experiments app's services) -------------------------------------------
+def _running_experiment(surface: str) -> Any:
+    from assignment.selectors import running_experiment_for_surface
+
+    return running_experiment_for_surface(surface)
+
+
+def _assign(request: RecommendationRequest) -> _Assignment:
+    """The variant of the experiment running on the surface; none -> the default config.
+
+    Users outside the experiment (holdout, targeting, coverage) get the control experience:
+    its configuration is served, but no experiment or variant is reported or logged.
+    """
+    from assignment.services import assign_user
+
+    experiment = _running_experiment(request.surface)
+    if experiment is None:
+        return _Assignment(None, None, None)
+    attributes = dict(request.attributes)
+    if request.device:
+        attributes.setdefault("device", request.device)
+    (result,) = assign_user(request.user_id, attributes, [experiment.key])
+    if not result.in_experiment:
+        return _Assignment(None, None, result.recommender_config_id)
+    return _Assignment(result.experiment, result.variant, result.recommender_config_id)
+
+
+def _config_name(config_id: int | None) -> str | None:
+    if config_id is None:
+        return None
+    return selectors.config_names().get(config_id)
+
+
+# --- onboarding preferences ----------------------------------------------------------------
+def do_set_user_preferences(
+    user_id: str, *, categories: list[str], items: list[str]
+) -> UserProfile:
+    """Store a user's stated preferences (creating the profile if unknown).
+
+    Every liked item must exist in the catalogue; unknown ones raise :class:`InvalidRequest`
+    naming them. Category names are free (a catalogue may not have them yet).
+    """
+    items = list(dict.fromkeys(str(i) for i in items))
+    categories = list(dict.fromkeys(str(c) for c in categories))
+    known = set(Item.objects.filter(external_id__in=items).values_list("external_id", flat=True))
+    unknown = [i for i in items if i not in known]
+    if unknown:
+        raise InvalidRequest("items", f"unknown item id(s): {', '.join(unknown[:10])}")
+    with transaction.atomic():
+        profile, _ = UserProfile.objects.select_for_update().get_or_create(external_id=user_id)
+        profile.preferences = {**profile.preferences, "categories": categories, "items": items}
+        profile.save(update_fields=["preferences"])
+    return profile

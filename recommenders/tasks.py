@@ -1,0 +1,130 @@
+"""Celery tasks of the recommenders app: the training workflow and online serving.
+
+Training tasks (queue ``training``) take a version id, call one stage service, are
+idempotent (a finished stage is skipped), acknowledge late (a worker that dies mid-stage
+leaves the message to be redelivered) and retry on transient database or broker errors.
+The serving task (queue ``serving``) answers one request from the models this worker
+process keeps warm (loaded after the fork by the hook registered below).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import Task, shared_task
+from django.db import InterfaceError, OperationalError
+from kombu.exceptions import OperationalError as BrokerError
+
+from config.worker import process_start_hooks
+from recommenders.services import training, training_stages
+
+logger = logging.getLogger(__name__)
+
+TRANSIENT_ERRORS = (OperationalError, InterfaceError, BrokerError, ConnectionError)
+TRAINING_TASK_OPTIONS: dict[str, Any] = {
+    "bind": True,
+    "base": Task,
+    "acks_late": True,
+    "reject_on_worker_lost": True,
+    "autoretry_for": TRANSIENT_ERRORS,
+    "retry_backoff": 2,
+    "retry_backoff_max": 60,
+    "max_retries": 5,
+    "queue": "training",
+}
+
+
+def _run_stage(task: Task, stage: Any, version_id: int) -> int:
+    """Run one stage; a skipped stage is fine, a permanent error fails the version."""
+    try:
+        stage(version_id)
+    except training_stages.StageSkipped as skipped:
+        logger.info("%s: %s", task.name, skipped)
+    except TRANSIENT_ERRORS:
+        if task.request.retries >= task.max_retries:
+            training.do_mark_version_failed(version_id, f"{task.name}: retries exhausted")
+        raise
+    except Exception as error:
+        training.do_mark_version_failed(version_id, error)
+        raise
+    return version_id
+
+
+@shared_task(name="recommenders.tasks.snapshot_interactions", **TRAINING_TASK_OPTIONS)
+def snapshot_interactions(self: Task, version_id: int) -> int:
+    return _run_stage(self, training_stages.run_snapshot_stage, version_id)
+
+
+@shared_task(name="recommenders.tasks.train_model", **TRAINING_TASK_OPTIONS)
+def train_model(self: Task, version_id: int) -> int:
+    return _run_stage(self, training_stages.run_train_stage, version_id)
+
+
+@shared_task(name="recommenders.tasks.evaluate_model", **TRAINING_TASK_OPTIONS)
+def evaluate_model(self: Task, version_id: int) -> int:
+    return _run_stage(self, training_stages.run_evaluate_stage, version_id)
+
+
+@shared_task(name="recommenders.tasks.build_artifacts", **TRAINING_TASK_OPTIONS)
+def build_artifacts(self: Task, version_id: int) -> int:
+    return _run_stage(self, training_stages.run_build_stage, version_id)
+
+
+@shared_task(name="recommenders.tasks.register_model_version", **TRAINING_TASK_OPTIONS)
+def register_model_version(self: Task, version_id: int) -> int:
+    return _run_stage(self, training_stages.run_register_stage, version_id)
+
+
+@shared_task(name="recommenders.tasks.promote_if_gate_passes", **TRAINING_TASK_OPTIONS)
+def promote_if_gate_passes(self: Task, version_id: int) -> int:
+    return _run_stage(self, training.run_promote_stage, version_id)
+
+
+@shared_task(
+    name=training.BEAT_TASK_NAME,
+    acks_late=True,
+    autoretry_for=TRANSIENT_ERRORS,
+    retry_backoff=2,
+    max_retries=5,
+    queue="training",
+)
+def train_config(config_id: int, trigger: str = "schedule") -> int | None:
+    """Celery beat's entry point: start a training of a config (no-op if one is running)."""
+    from recommenders.models import RecommenderConfig
+
+    config = RecommenderConfig.objects.filter(pk=config_id).first()
+    if config is None:
+        logger.warning("retrain schedule points at missing config %s", config_id)
+        return None
+    return training.do_start_training(config, trigger=trigger).pk
+
+
+# --- serving -------------------------------------------------------------------------------
+@shared_task(
+    name="recommenders.tasks.recommend",
+    queue="serving",
+    acks_late=False,
+    track_started=False,
+    ignore_result=False,
+)
+def recommend(
+    config_id: int, user_id: str, k: int, context: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Top-k for one user from the config's active version, kept warm in this process.
+
+    Returns ``{"model_version": id or None, "items": [{item_id, score, source}], "cold":
+    bool, "status": "ok" | "no_active_version" | "artifacts_missing"}``.
+    """
+    from recommenders.services.model_cache import recommend_with_warm_model
+
+    return recommend_with_warm_model(config_id, user_id, k, context or {})
+
+
+def _warm_up_serving_models() -> None:
+    from recommenders.services.model_cache import warm_up
+
+    warm_up()
+
+
+process_start_hooks.append(_warm_up_serving_models)
