@@ -65,13 +65,24 @@ class AttributesField(serializers.Field):
         return value
 
 
+class StrictCharField(serializers.CharField):
+    """A string, and only a string: numbers are not silently turned into ids."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            raise serializers.ValidationError(
+                f"must be a string, not {'null' if data is None else type(data).__name__}"
+            )
+        return super().to_internal_value(data)
+
+
 class ExperimentKeysField(serializers.ListField):
-    child = serializers.CharField(max_length=100, allow_blank=False)
+    child = StrictCharField(max_length=100, allow_blank=False)
     max_length = EXPERIMENT_KEYS_MAX
 
 
 class AssignmentRequestSerializer(serializers.Serializer):
-    user_id = serializers.CharField(
+    user_id = StrictCharField(
         max_length=USER_ID_MAX_LENGTH, allow_blank=False, trim_whitespace=False
     )
     attributes = AttributesField(required=False, default=dict)

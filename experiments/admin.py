@@ -1,0 +1,536 @@
+"""Admin for experiment owners: experiments with inline variants, lifecycle actions, the
+power estimate, phases and the audit log. Rules live in :mod:`experiments.services`; this
+module turns their errors into form messages and records what changed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.forms.models import BaseInlineFormSet
+from django.http import HttpRequest
+from django.utils.html import format_html, format_html_join
+
+from experiments import selectors, services
+from experiments.models import (
+    AuditLogEntry,
+    Experiment,
+    ExperimentPhase,
+    Holdout,
+    Layer,
+    MetricDefinition,
+    Variant,
+)
+
+Status = Experiment.Status
+V1_WARNING = (
+    "Hash v1 is kept for compatibility only: its buckets are strongly correlated between "
+    "experiments with similar seeds. It may run only inside a layer that keeps its users "
+    "apart from every other running experiment."
+)
+
+
+def _messages_of(error: ValidationError) -> list[str]:
+    if hasattr(error, "error_dict"):
+        return [f"{field}: {m}" for field, ms in error.message_dict.items() for m in ms]
+    return list(error.messages)
+
+
+# --- experiments -----------------------------------------------------------------------------
+
+
+class ExperimentForm(forms.ModelForm):
+    class Meta:
+        model = Experiment
+        fields = (
+            "key",
+            "name",
+            "hypothesis",
+            "owner",
+            "surface",
+            "hash_seed",
+            "hash_version",
+            "coverage",
+            "layer",
+            "layer_start",
+            "layer_end",
+            "targeting",
+            "qa_overrides",
+            "primary_metric",
+            "guardrail_metrics",
+            "secondary_metrics",
+            "sequential_testing",
+            "baseline_rate",
+            "mde_relative",
+            "alpha",
+            "power",
+            "daily_traffic",
+            "planned_sample_size",
+            "min_runtime_days",
+        )
+
+    def clean_targeting(self) -> Any:
+        from assignment.targeting import TargetingError, validate_targeting
+
+        value = self.cleaned_data.get("targeting") or {}
+        try:
+            return validate_targeting(value)
+        except TargetingError as error:
+            raise ValidationError(str(error)) from None
+
+    def clean_qa_overrides(self) -> Any:
+        value = self.cleaned_data.get("qa_overrides") or {}
+        if not isinstance(value, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+        ):
+            raise ValidationError('expected an object of user id -> variant key, e.g. {"u1": "b"}')
+        return value
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        instance = self.instance
+        if instance.pk and instance.status != Status.DRAFT and "key" in self.changed_data:
+            self.add_error("key", "the key cannot change once the experiment has started")
+        status = instance.status if instance.pk else Status.DRAFT
+        coverage = data.get("coverage")
+        start, end = data.get("layer_start"), data.get("layer_end")
+        if status in services.ACTIVE_STATUSES and None not in (coverage, start, end):
+            try:
+                services.check_allocation(
+                    coverage, data.get("layer"), start, end, exclude_experiment_id=instance.pk
+                )
+            except ValidationError as error:
+                for field, problems in error.message_dict.items():
+                    self.add_error(field if field in self.fields else None, problems)
+        if status in (Status.RUNNING, Status.PAUSED) and data.get("hash_version") == 1:
+            probe = Experiment(
+                pk=instance.pk, key=instance.key, hash_version=1, layer=data.get("layer")
+            )
+            try:
+                services.check_hash_version(probe)
+            except ValidationError as error:
+                self.add_error("hash_version", error.message_dict["hash_version"])
+        return data
+
+
+class VariantFormSet(BaseInlineFormSet):
+    """At least two variants, unique keys, positive weights, one control; no variants added
+    or removed while the experiment runs; QA overrides must name variants."""
+
+    def clean(self) -> None:
+        super().clean()
+        if any(self.errors):
+            return
+        kept, added, removed = [], 0, 0
+        for form in self.forms:
+            if not form.has_changed() and not form.instance.pk:
+                continue
+            data = form.cleaned_data
+            if data.get("DELETE"):
+                removed += bool(form.instance.pk)
+                continue
+            added += not form.instance.pk
+            kept.append(
+                {
+                    "key": data.get("key"),
+                    "weight": data.get("weight"),
+                    "is_control": data.get("is_control"),
+                }
+            )
+        try:
+            services.check_variants(kept)
+        except ValidationError as error:
+            raise ValidationError(_messages_of(error)) from None
+        experiment = self.instance
+        if experiment.pk and experiment.status != Status.DRAFT and (added or removed):
+            raise ValidationError(
+                "variants cannot be added or removed once the experiment has started; "
+                "stop it and create a new experiment"
+            )
+        keys = {v["key"] for v in kept}
+        for user_id, key in (experiment.qa_overrides or {}).items():
+            if key not in keys:
+                raise ValidationError(
+                    f"QA override for user {user_id!r} names unknown variant {key!r}"
+                )
+
+
+class VariantInline(admin.TabularInline):
+    model = Variant
+    formset = VariantFormSet
+    extra = 2
+    fields = ("position", "key", "name", "weight", "is_control", "recommender_config")
+    ordering = ("position", "id")
+
+
+class PhaseInline(admin.TabularInline):
+    model = ExperimentPhase
+    extra = 0
+    can_delete = False
+    fields = (
+        "number",
+        "seed",
+        "coverage",
+        "weights",
+        "layer_start",
+        "layer_end",
+        "started_at",
+        "ended_at",
+        "reason",
+    )
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Experiment)
+class ExperimentAdmin(admin.ModelAdmin):
+    form = ExperimentForm
+    inlines = [VariantInline, PhaseInline]
+    list_display = (
+        "key",
+        "name",
+        "status",
+        "surface",
+        "layer",
+        "coverage",
+        "current_phase",
+        "started_at",
+        "owner",
+    )
+    list_filter = ("status", "layer", "surface")
+    search_fields = ("key", "name", "hypothesis")
+    filter_horizontal = ("guardrail_metrics", "secondary_metrics")
+    actions = [
+        "start_selected",
+        "pause_selected",
+        "resume_selected",
+        "stop_selected",
+        "conclude_selected",
+    ]
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": (
+                    "key",
+                    "name",
+                    "hypothesis",
+                    "owner",
+                    "surface",
+                    "status",
+                    "current_phase",
+                    "started_at",
+                    "stopped_at",
+                    "concluded_at",
+                    "results_status",
+                )
+            },
+        ),
+        (
+            "Traffic allocation",
+            {
+                "description": "While the experiment runs, changing these starts a new phase "
+                "with a new seed (users are re-randomised); it is recorded.",
+                "fields": (
+                    "hash_seed",
+                    "hash_version",
+                    "coverage",
+                    "layer",
+                    "layer_start",
+                    "layer_end",
+                    "targeting",
+                    "qa_overrides",
+                ),
+            },
+        ),
+        (
+            "Metrics and power",
+            {
+                "fields": (
+                    "primary_metric",
+                    "guardrail_metrics",
+                    "secondary_metrics",
+                    "sequential_testing",
+                    "baseline_rate",
+                    "mde_relative",
+                    "alpha",
+                    "power",
+                    "daily_traffic",
+                    "planned_sample_size",
+                    "min_runtime_days",
+                    "power_analysis",
+                )
+            },
+        ),
+        ("Audit log", {"fields": ("audit_trail",)}),
+    )
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        fixed = (
+            "status",
+            "current_phase",
+            "started_at",
+            "stopped_at",
+            "concluded_at",
+            "power_analysis",
+            "audit_trail",
+            "results_status",
+        )
+        if obj is not None and obj.status != Status.DRAFT:
+            fixed += ("key", "min_runtime_days")
+        if obj is not None and obj.status in (Status.STOPPED, Status.CONCLUDED):
+            fixed += ("hash_seed", "hash_version", "coverage", "layer", "layer_start", "layer_end")
+        return fixed
+
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
+        return {"owner": request.user.pk, **super().get_changeform_initial_data(request)}
+
+    @admin.display(description="required sample size and runtime")
+    def power_analysis(self, obj: Experiment) -> str:
+        if obj is None or obj.pk is None:
+            return "save the draft to see the sample size and runtime"
+        try:
+            return selectors.power_estimate(obj).describe()
+        except (ValueError, ImportError, AttributeError) as error:
+            return f"not available: {error}"
+
+    @admin.display(description="results")
+    def results_status(self, obj: Experiment) -> str:
+        if obj is None or obj.pk is None or obj.started_at is None:
+            return "not started"
+        until = selectors.preliminary_until(obj)
+        if selectors.is_preliminary(obj):
+            return f"preliminary until {until:%Y-%m-%d %H:%M} UTC (minimum runtime)"
+        return "minimum runtime reached"
+
+    @admin.display(description="audit log")
+    def audit_trail(self, obj: Experiment) -> str:
+        if obj is None or obj.pk is None:
+            return "-"
+        entries = selectors.audit_log(obj)[:50]
+        if not entries:
+            return "-"
+        return format_html(
+            "<table><tr><th>when</th><th>who</th><th>action</th><th>changes</th></tr>{}</table>",
+            format_html_join(
+                "",
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
+                (
+                    (f"{e.when:%Y-%m-%d %H:%M:%S}", e.who_name or "-", e.action, e.changes)
+                    for e in entries
+                ),
+            ),
+        )
+
+    # -- saving ------------------------------------------------------------------------------
+
+    def save_model(self, request: HttpRequest, obj: Experiment, form: Any, change: bool) -> None:
+        request._splitlab_before = None  # type: ignore[attr-defined]
+        request._splitlab_changes = {  # type: ignore[attr-defined]
+            name: [_plain(form.initial.get(name)), _plain(form.cleaned_data.get(name))]
+            for name in form.changed_data
+        }
+        if change:
+            stored = Experiment.objects.select_related("layer").get(pk=obj.pk)
+            request._splitlab_before = services.allocation_of(stored)  # type: ignore[attr-defined]
+        if not obj.hash_seed:
+            obj.hash_seed = services.draw_seed(obj.key)
+        if obj.hash_version == 1:
+            messages.warning(request, V1_WARNING)
+        super().save_model(request, obj, form, change)
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        obj: Experiment = form.instance
+        changes = dict(getattr(request, "_splitlab_changes", {}))
+        for formset in formsets:
+            for variant in getattr(formset, "new_objects", []):
+                changes[f"variant {variant.key}"] = ["(new)", {"weight": variant.weight}]
+            for variant, fields in getattr(formset, "changed_objects", []):
+                changes[f"variant {variant.key}"] = {f: _plain(getattr(variant, f)) for f in fields}
+            for variant in getattr(formset, "deleted_objects", []):
+                changes[f"variant {variant.key}"] = ["deleted", None]
+        before = getattr(request, "_splitlab_before", None)
+        services.record_audit(
+            request.user, "change" if change else "create", experiment=obj, changes=changes
+        )
+        if before is not None and obj.status in (Status.RUNNING, Status.PAUSED):
+            obj.refresh_from_db()
+            after = services.allocation_of(obj)
+            if after != before:
+                reseed = after["seed"] == before["seed"]
+                services.do_start_new_phase(
+                    obj,
+                    request.user,
+                    reason="allocation changed in the admin",
+                    previous_allocation=before,
+                    reseed=reseed,
+                )
+                messages.info(
+                    request,
+                    f"{obj.key}: allocation changed, phase "
+                    f"{obj.current_phase + 1} started" + (" with a new seed" if reseed else ""),
+                )
+
+    # -- actions -----------------------------------------------------------------------------
+
+    def _run(self, request: HttpRequest, queryset: Any, do: Any, verb: str) -> None:
+        done = []
+        for experiment in queryset:
+            try:
+                with transaction.atomic():
+                    do(experiment, request.user)
+                done.append(experiment.key)
+            except ValidationError as error:
+                self.message_user(
+                    request, f"{experiment.key}: " + "; ".join(_messages_of(error)), messages.ERROR
+                )
+        if done:
+            self.message_user(request, f"{verb}: {', '.join(done)}", messages.SUCCESS)
+
+    @admin.action(description="Start selected draft experiments")
+    def start_selected(self, request: HttpRequest, queryset: Any) -> None:
+        self._run(request, queryset, services.do_start_experiment, "started")
+
+    @admin.action(description="Pause selected running experiments")
+    def pause_selected(self, request: HttpRequest, queryset: Any) -> None:
+        self._run(request, queryset, services.do_pause_experiment, "paused")
+
+    @admin.action(description="Resume selected paused experiments")
+    def resume_selected(self, request: HttpRequest, queryset: Any) -> None:
+        self._run(request, queryset, services.do_resume_experiment, "resumed")
+
+    @admin.action(description="Stop selected experiments")
+    def stop_selected(self, request: HttpRequest, queryset: Any) -> None:
+        self._run(request, queryset, services.do_stop_experiment, "stopped")
+
+    @admin.action(description="Conclude selected stopped experiments")
+    def conclude_selected(self, request: HttpRequest, queryset: Any) -> None:
+        self._run(request, queryset, services.do_conclude_experiment, "concluded")
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "pk"):
+        return str(value)
+    if (
+        isinstance(value, list | tuple)
+        or hasattr(value, "__iter__")
+        and not isinstance(value, str | dict)
+    ):
+        return [str(v) for v in value]
+    return value
+
+
+# --- layers, holdout, metrics, audit log ---------------------------------------------------
+
+
+@admin.register(Layer)
+class LayerAdmin(admin.ModelAdmin):
+    list_display = ("name", "description", "created_at")
+    readonly_fields = ("seed", "created_at", "ranges")
+
+    @admin.display(description="experiments and their ranges")
+    def ranges(self, obj: Layer) -> str:
+        if obj is None or obj.pk is None:
+            return "-"
+        rows = obj.experiments.filter(status__in=services.ACTIVE_STATUSES).order_by("layer_start")
+        return ", ".join(f"{e.key} [{e.layer_start}, {e.layer_end})" for e in rows) or "-"
+
+    def save_model(self, request: HttpRequest, obj: Layer, form: Any, change: bool) -> None:
+        if not change:
+            obj.seed = services.draw_seed(f"layer-{obj.name}")
+        super().save_model(request, obj, form, change)
+        services.record_audit(
+            request.user,
+            "change_layer" if change else "create_layer",
+            object_repr=f"layer {obj.name}",
+            changes={f: _plain(form.cleaned_data.get(f)) for f in form.changed_data},
+        )
+
+
+class HoldoutForm(forms.ModelForm):
+    class Meta:
+        model = Holdout
+        fields = ("name", "share", "is_active")
+
+    def clean_share(self) -> float:
+        share = self.cleaned_data.get("share")
+        try:
+            services.check_holdout_share(share)
+        except ValidationError as error:
+            raise ValidationError(error.message_dict["share"]) from None
+        return share
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if data.get("is_active"):
+            others = Holdout.objects.filter(is_active=True).exclude(pk=self.instance.pk)
+            if others.exists():
+                self.add_error("is_active", "another holdout is active; end it first")
+        if self.instance.pk and not self.instance.is_active and data.get("is_active"):
+            self.add_error("is_active", "an ended holdout cannot be reactivated; create a new one")
+        return data
+
+
+@admin.register(Holdout)
+class HoldoutAdmin(admin.ModelAdmin):
+    form = HoldoutForm
+    list_display = ("name", "share", "is_active", "created_at")
+    readonly_fields = ("seed", "created_at")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        # Share and seed never change: membership must not move while the holdout exists.
+        return ("seed", "created_at") + (("share",) if obj is not None else ())
+
+    def save_model(self, request: HttpRequest, obj: Holdout, form: Any, change: bool) -> None:
+        if not change:
+            obj.seed = services.draw_seed("holdout")
+        super().save_model(request, obj, form, change)
+        services.record_audit(
+            request.user,
+            "change_holdout" if change else "create_holdout",
+            object_repr=f"holdout {obj.name}",
+            changes={f: _plain(form.cleaned_data.get(f)) for f in form.changed_data},
+        )
+
+
+@admin.register(MetricDefinition)
+class MetricDefinitionAdmin(admin.ModelAdmin):
+    list_display = (
+        "key",
+        "name",
+        "kind",
+        "statistic",
+        "higher_is_better",
+        "is_guardrail",
+        "noninferiority_margin",
+        "margin_is_relative",
+    )
+    list_filter = ("kind", "is_guardrail")
+    readonly_fields = ("statistic",)
+
+
+@admin.register(AuditLogEntry)
+class AuditLogEntryAdmin(admin.ModelAdmin):
+    list_display = ("when", "who_name", "action", "object_repr", "experiment")
+    list_filter = ("action",)
+    search_fields = ("object_repr", "who_name", "experiment__key")
+    readonly_fields = ("who", "who_name", "when", "experiment", "object_repr", "action", "changes")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
