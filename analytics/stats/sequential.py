@@ -1,0 +1,192 @@
+"""Always-valid inference: p-values and confidence sequences that survive daily peeking.
+
+Both methods use the normal-mixture martingale. For an effect estimate ``d`` with variance
+``V`` (``V = s_c^2/n_c + s_t^2/n_t``) and a mixing variance ``tau^2`` over effects, the mixture
+likelihood ratio against ``H0: effect = 0`` is (Johari, Pekelis & Walsh, "Always valid
+inference", Operations Research 2022, eq. 11)::
+
+    L = sqrt(V / (V + tau^2)) * exp(tau^2 d^2 / (2 V (V + tau^2)))
+
+The always-valid p-value is ``min(1, 1/L)`` at one look and its running minimum over looks;
+the confidence sequence, inverting the same test, is::
+
+    d -+ sqrt(V (V + tau^2) / tau^2 * (2 log(1/alpha) + log((V + tau^2) / V)))
+
+intersected over looks. Both are two-sided and hold at every look with probability
+``1 - alpha`` (Ville's inequality).
+
+* ``method="msprt"``: a fixed ``mixing_sd = tau`` in the effect's units (e.g. the typical
+  size of real effects from past experiments).
+* ``method="asymptotic"`` (Waudby-Smith, Arbour, Sinha, Kennedy & Ramdas, "Time-uniform
+  central limit theory and asymptotic confidence sequences", Ann. Statist. 2024, Thm. 2.2):
+  ``tau^2 = V t rho^2`` with ``t`` the users so far and
+  ``rho^2 = (-2 log alpha + log(-2 log alpha + 1)) / t*``, which makes the sequence tightest
+  at ``t* = planned_total`` users. The two formulas coincide under that substitution; the
+  asymptotic form needs no effect-scale prior, only the planned size (default 5,000, the
+  tuning default of GrowthBook).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from analytics.stats._validation import check_choice, check_count, check_positive, check_unit_open
+
+METHODS = ("asymptotic", "msprt")
+DEFAULT_PLANNED_TOTAL = 5000
+
+
+@dataclass(frozen=True)
+class SequentialResult:
+    """Always-valid p-value and confidence sequence of the absolute effect at one look."""
+
+    p_value: float
+    ci: tuple[float, float]
+    method: str
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.p_value <= 1.0:
+            raise ValueError(f"p_value: must lie in [0, 1], got {self.p_value}")
+        if self.ci[0] > self.ci[1]:
+            raise ValueError("ci: lower bound above upper bound")
+
+
+def mixing_variance(
+    variance: np.ndarray,
+    n_total: np.ndarray,
+    *,
+    alpha: float,
+    method: str,
+    planned_total: int | None,
+    mixing_sd: float | None,
+) -> np.ndarray:
+    """``tau^2`` for each look (arrays broadcast), by ``method``."""
+    if method == "msprt":
+        if mixing_sd is None:
+            raise ValueError("mixing_sd: required for method='msprt' (effect units)")
+        return np.full_like(
+            np.asarray(variance, dtype=float), check_positive("mixing_sd", mixing_sd) ** 2
+        )
+    planned = check_count(
+        "planned_total",
+        DEFAULT_PLANNED_TOTAL if planned_total is None else planned_total,
+        minimum=1,
+    )
+    log_term = -2 * math.log(alpha)
+    rho2 = (log_term + math.log(log_term + 1)) / planned
+    return variance * n_total * rho2
+
+
+def always_valid_arrays(
+    effect: np.ndarray, variance: np.ndarray, tau2: np.ndarray, alpha: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """p-value ``min(1, 1/L)`` and confidence-sequence bounds at single looks (vectorised).
+
+    A zero variance (constant data) gives p = 1 for a zero effect, else 0, and a point
+    sequence.
+    """
+    effect = np.asarray(effect, dtype=float)
+    variance = np.asarray(variance, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        total = variance + tau2
+        log_l = 0.5 * np.log(variance / total) + tau2 * effect**2 / (2 * variance * total)
+        p = np.minimum(1.0, np.exp(-log_l))
+        half = np.sqrt(
+            variance * total / tau2 * (2 * math.log(1 / alpha) + np.log(total / variance))
+        )
+    degenerate = variance <= 0
+    p = np.where(degenerate, np.where(effect == 0, 1.0, 0.0), p)
+    half = np.where(degenerate, 0.0, half)
+    return p, effect - half, effect + half
+
+
+def _check(alpha: float, method: str) -> tuple[float, str]:
+    return check_unit_open("alpha", alpha), check_choice("method", method, METHODS)
+
+
+def always_valid_test(
+    effect: float,
+    variance: float,
+    n_total: int,
+    *,
+    alpha: float = 0.05,
+    method: str = "asymptotic",
+    planned_total: int | None = None,
+    mixing_sd: float | None = None,
+) -> SequentialResult:
+    """Always-valid p-value and confidence sequence at one look.
+
+    ``effect``: treatment minus control; ``variance``: its variance ``V``; ``n_total``: users
+    in both groups so far. Valid at any look taken alone; over a series of looks use
+    ``always_valid_history`` (running minimum and intersection).
+    """
+    alpha, method = _check(alpha, method)
+    variance = float(variance)
+    if not math.isfinite(variance) or variance < 0:
+        raise ValueError(f"variance: must be finite and non-negative, got {variance}")
+    n_total = check_count("n_total", n_total, minimum=1)
+    tau2 = mixing_variance(
+        np.float64(variance),
+        np.float64(n_total),
+        alpha=alpha,
+        method=method,
+        planned_total=planned_total,
+        mixing_sd=mixing_sd,
+    )
+    p, lo, hi = always_valid_arrays(np.float64(effect), np.float64(variance), tau2, alpha)
+    return SequentialResult(float(p), (float(lo), float(hi)), method)
+
+
+@dataclass(frozen=True)
+class SequentialHistory:
+    """Per look: running-minimum p-values and the running intersection of the sequences."""
+
+    p_values: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    method: str
+
+    def __post_init__(self) -> None:
+        if not (len(self.p_values) == len(self.lower) == len(self.upper)):
+            raise ValueError("p_values: one per look, like lower and upper")
+
+
+def always_valid_history(
+    effects: Sequence[float] | np.ndarray,
+    variances: Sequence[float] | np.ndarray,
+    n_totals: Sequence[int] | np.ndarray,
+    *,
+    alpha: float = 0.05,
+    method: str = "asymptotic",
+    planned_total: int | None = None,
+    mixing_sd: float | None = None,
+) -> SequentialHistory:
+    """Always-valid results over looks in time order (e.g. one per day)."""
+    alpha, method = _check(alpha, method)
+    effects = np.asarray(effects, dtype=float)
+    variances = np.asarray(variances, dtype=float)
+    n_totals = np.asarray(n_totals, dtype=float)
+    if not (effects.shape == variances.shape == n_totals.shape) or effects.ndim != 1:
+        raise ValueError("variances: need one effect, variance and n_total per look")
+    if np.any(variances < 0) or np.any(n_totals < 1):
+        raise ValueError("variances: must be non-negative, with n_totals >= 1")
+    tau2 = mixing_variance(
+        variances,
+        n_totals,
+        alpha=alpha,
+        method=method,
+        planned_total=planned_total,
+        mixing_sd=mixing_sd,
+    )
+    p, lo, hi = always_valid_arrays(effects, variances, tau2, alpha)
+    lower = np.maximum.accumulate(lo)
+    upper = np.minimum.accumulate(hi)
+    # An empty intersection (possible under H1 with drift) collapses to the latest estimate.
+    crossed = lower > upper
+    lower = np.where(crossed, effects, lower)
+    upper = np.where(crossed, effects, upper)
+    return SequentialHistory(np.minimum.accumulate(p), lower, upper, method)
