@@ -1,0 +1,1 @@
+"""Report data for the analyst pages (reads only: rollup tables and definitions)."""

@@ -1,0 +1,278 @@
+"""The experiment report: SRM, primary metric, guardrails, secondary metrics, chart data.
+
+Everything is read from the per-arm daily statistics of the rollup (a few rows per arm and
+day) plus the experiment's definition, so a report over a million users costs the same as
+one over a hundred.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+from django.utils import timezone
+
+from analytics.reports.metrics import (
+    GuardrailResult,
+    MetricSeries,
+    Verdict,
+    analyze_series,
+    effect_verdict,
+    guardrail,
+    metric_users,
+    metric_value,
+)
+from analytics.selectors import ArmSeries, experiment_series, rollup_state
+from analytics.stats import SrmResult, adjust_pvalues, srm_test
+from experiments.models import Experiment, MetricDefinition, Variant
+
+
+@dataclass
+class MetricRow:
+    """One metric for one treatment variant against control."""
+
+    section: str  # primary, guardrail, secondary
+    metric: MetricDefinition
+    variant: Variant
+    control_value: float | None
+    treatment_value: float | None
+    control_users: int
+    treatment_users: int
+    series: MetricSeries | None = None
+    guardrail: GuardrailResult | None = None
+    adjusted_p_value: float | None = None
+    verdict: Verdict = field(default_factory=lambda: Verdict("", "neutral"))
+
+    @property
+    def analysis(self):
+        return None if self.series is None else self.series.latest
+
+
+@dataclass
+class ExperimentReport:
+    experiment: Experiment
+    phase: int
+    variants: list[Variant]
+    control: Variant | None
+    exposures: dict[int, int]
+    weights: list[float]
+    srm: SrmResult | None
+    srm_problem: str
+    days_running: float
+    preliminary: bool
+    primary: list[MetricRow]
+    guardrails: list[MetricRow]
+    secondary: list[MetricRow]
+    chart: dict
+    rolled_up_at: datetime | None
+
+    @property
+    def total_exposed(self) -> int:
+        return sum(self.exposures.values())
+
+    @property
+    def rows(self) -> list[MetricRow]:
+        return self.primary + self.guardrails + self.secondary
+
+    @property
+    def exposure_rows(self) -> list[tuple[Variant, int, float | None]]:
+        """(variant, users exposed, users expected by the SRM test's split)."""
+        expected = iter(self.srm.expected_counts) if self.srm else iter(())
+        rows = []
+        for variant, weight in zip(self.variants, self.weights, strict=True):
+            share = next(expected, None) if weight > 0 else None
+            rows.append((variant, self.exposures.get(variant.id, 0), share))
+        return rows
+
+
+def days_running(experiment: Experiment, now: datetime) -> float:
+    """Days since the start (until the stop, if stopped)."""
+    if experiment.started_at is None:
+        return 0.0
+    end = experiment.stopped_at or now
+    return max((end - experiment.started_at).total_seconds() / 86400, 0.0)
+
+
+def _weights(experiment: Experiment, phase: int, variants: list[Variant]) -> list[float]:
+    phase_row = experiment.phases.filter(number=phase).first()
+    configured = phase_row.weights if phase_row and phase_row.weights else {}
+    return [float(configured.get(v.key, v.weight)) for v in variants]
+
+
+def srm_check(
+    variants: list[Variant], exposures: dict[int, int], weights: list[float]
+) -> tuple[SrmResult | None, str]:
+    counts = [exposures.get(v.id, 0) for v in variants]
+    pairs = [(c, w) for c, w in zip(counts, weights, strict=True) if w > 0]
+    if len(pairs) < 2 or sum(c for c, _ in pairs) == 0:
+        return None, "no exposures yet"
+    try:
+        return srm_test([c for c, _ in pairs], [w for _, w in pairs]), ""
+    except ValueError as exc:
+        return None, str(exc)
+
+
+def _metric_row(
+    section: str,
+    metric: MetricDefinition,
+    control: ArmSeries,
+    treatment: ArmSeries,
+    variant: Variant,
+) -> MetricRow:
+    return MetricRow(
+        section=section,
+        metric=metric,
+        variant=variant,
+        control_value=metric_value(control.latest, metric.kind, metric.statistic),
+        treatment_value=metric_value(treatment.latest, metric.kind, metric.statistic),
+        control_users=metric_users(control.latest, metric.kind),
+        treatment_users=metric_users(treatment.latest, metric.kind),
+    )
+
+
+def _planned_total(experiment: Experiment, variants: list[Variant]) -> int | None:
+    if experiment.planned_sample_size:
+        return int(experiment.planned_sample_size) * max(len(variants), 2)
+    return None
+
+
+def _chart(report_rows: list[MetricRow], series: dict[int, ArmSeries], variants) -> dict:
+    """Data for the two charts: cumulative primary effect with its band, daily exposures."""
+    all_days = sorted({d for arm in series.values() for d in arm.days})
+    exposures = []
+    for v in variants:
+        arm = series.get(v.id)
+        by_day = dict(zip(arm.days, arm.daily_exposures, strict=True)) if arm else {}
+        exposures.append({"label": v.key, "data": [by_day.get(d, 0) for d in all_days]})
+    effect = []
+    for row in report_rows:
+        s = row.series
+        if s is None or not s.days:
+            continue
+        effect.append(
+            {
+                "label": row.variant.key,
+                "days": [d.isoformat() for d in s.days],
+                "effect": s.effects,
+                "lower": s.lower,
+                "upper": s.upper,
+            }
+        )
+    return {
+        "days": [d.isoformat() for d in all_days],
+        "exposures": exposures,
+        "effect": effect,
+        "metric": report_rows[0].metric.name if report_rows else "",
+    }
+
+
+def build_experiment_report(
+    experiment: Experiment, *, phase: int | None = None, now: datetime | None = None
+) -> ExperimentReport:
+    """Assemble the whole report for one phase of ``experiment`` (default: the current one)."""
+    now = now or timezone.now()
+    phase = phase or experiment.current_phase
+    variants = sorted(experiment.variants.all(), key=lambda v: (not v.is_control, v.position))
+    control = next((v for v in variants if v.is_control), None)
+    series = experiment_series(experiment.id, phase)
+    empty = ArmSeries(arm_id=0)
+    exposures = {v.id: metric_users(series.get(v.id, empty).latest, "ctr") for v in variants}
+    weights = _weights(experiment, phase, variants)
+    srm, srm_problem = srm_check(variants, exposures, weights)
+    srm_flagged = bool(srm and srm.flagged)
+    running = days_running(experiment, now)
+    alpha = float(experiment.alpha)
+    planned = _planned_total(experiment, variants)
+    treatments = [v for v in variants if v is not control]
+    control_series = series.get(control.id, empty) if control else empty
+
+    primary: list[MetricRow] = []
+    guardrails: list[MetricRow] = []
+    secondary: list[MetricRow] = []
+    metric = experiment.primary_metric
+    for variant in treatments:
+        treatment_series = series.get(variant.id, empty)
+        if metric is not None:
+            row = _metric_row("primary", metric, control_series, treatment_series, variant)
+            row.series = analyze_series(
+                metric.kind,
+                metric.statistic,
+                control_series,
+                treatment_series,
+                alpha=alpha,
+                sequential=experiment.sequential_testing,
+                planned_total=planned,
+            )
+            row.verdict = effect_verdict(
+                row.series,
+                higher_is_better=metric.higher_is_better,
+                alpha=alpha,
+                srm_flagged=srm_flagged,
+            )
+            primary.append(row)
+        for g in experiment.guardrail_metrics.all():
+            row = _metric_row("guardrail", g, control_series, treatment_series, variant)
+            row.guardrail = guardrail(
+                g.kind,
+                g.statistic,
+                control_series.latest,
+                treatment_series.latest,
+                margin=g.noninferiority_margin,
+                margin_is_relative=g.margin_is_relative,
+                higher_is_better=g.higher_is_better,
+                alpha=alpha,
+            )
+            row.verdict = row.guardrail.verdict
+            guardrails.append(row)
+        for s in experiment.secondary_metrics.all():
+            row = _metric_row("secondary", s, control_series, treatment_series, variant)
+            row.series = analyze_series(
+                s.kind,
+                s.statistic,
+                control_series,
+                treatment_series,
+                alpha=alpha,
+                sequential=False,
+                planned_total=planned,
+            )
+            secondary.append(row)
+    _correct_secondary(secondary, alpha, srm_flagged)
+    return ExperimentReport(
+        experiment=experiment,
+        phase=phase,
+        variants=variants,
+        control=control,
+        exposures=exposures,
+        weights=weights,
+        srm=srm,
+        srm_problem=srm_problem,
+        days_running=running,
+        preliminary=running < experiment.min_runtime_days,
+        primary=primary,
+        guardrails=guardrails,
+        secondary=secondary,
+        chart=_chart(primary, series, variants),
+        rolled_up_at=getattr(rollup_state(), "last_run_at", None),
+    )
+
+
+def _correct_secondary(rows: list[MetricRow], alpha: float, srm_flagged: bool) -> None:
+    """Holm-adjust the secondary metrics' p-values across variants and metrics."""
+    tested = [r for r in rows if r.series and r.series.p_value is not None]
+    if tested:
+        adjusted = adjust_pvalues(np.array([r.series.p_value for r in tested]), method="holm")
+        for row, p in zip(tested, adjusted, strict=True):
+            row.adjusted_p_value = float(p)
+    for row in rows:
+        if srm_flagged:
+            row.verdict = Verdict("invalid: sample ratio mismatch", "bad")
+        elif row.adjusted_p_value is None:
+            row.verdict = Verdict(row.series.problem or "not enough data yet", "neutral")
+        elif row.adjusted_p_value >= alpha:
+            row.verdict = Verdict("no significant difference", "neutral")
+        else:
+            better = (row.series.latest.absolute_effect > 0) == row.metric.higher_is_better
+            row.verdict = (
+                Verdict("treatment better", "good") if better else Verdict("treatment worse", "bad")
+            )

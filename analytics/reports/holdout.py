@@ -1,0 +1,91 @@
+"""The holdout report: everything launched, against the users who never saw a change."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from analytics.reports.metrics import (
+    MetricSeries,
+    Verdict,
+    analyze_series,
+    effect_verdict,
+    metric_users,
+    metric_value,
+)
+from analytics.selectors import ArmSeries, holdout_series
+from experiments.models import Holdout, MetricDefinition
+
+HELD_OUT, EXPOSED = 1, 0
+
+
+@dataclass
+class HoldoutRow:
+    metric: MetricDefinition
+    holdout_value: float | None
+    rest_value: float | None
+    holdout_users: int
+    rest_users: int
+    series: MetricSeries
+    verdict: Verdict
+
+
+@dataclass
+class HoldoutReport:
+    holdout: Holdout | None
+    rows: list[HoldoutRow]
+    chart: dict
+
+    @property
+    def held_out_users(self) -> int:
+        return self.rows[0].holdout_users if self.rows else 0
+
+    @property
+    def other_users(self) -> int:
+        return self.rows[0].rest_users if self.rows else 0
+
+
+def build_holdout_report(holdout: Holdout | None = None, alpha: float = 0.05) -> HoldoutReport:
+    """Each metric: the held-out users as control, everyone else as treatment."""
+    holdout = holdout or Holdout.objects.filter(is_active=True).first()
+    if holdout is None:
+        return HoldoutReport(None, [], {"days": [], "lines": []})
+    series = holdout_series(holdout.id)
+    held, rest = series.get(HELD_OUT, ArmSeries(HELD_OUT)), series.get(EXPOSED, ArmSeries(EXPOSED))
+    rows = []
+    for metric in MetricDefinition.objects.order_by("key"):
+        analysis = analyze_series(
+            metric.kind,
+            metric.statistic,
+            held,
+            rest,
+            alpha=alpha,
+            sequential=False,
+            planned_total=None,
+        )
+        rows.append(
+            HoldoutRow(
+                metric=metric,
+                holdout_value=metric_value(held.latest, metric.kind, metric.statistic),
+                rest_value=metric_value(rest.latest, metric.kind, metric.statistic),
+                holdout_users=metric_users(held.latest, "ctr"),
+                rest_users=metric_users(rest.latest, "ctr"),
+                series=analysis,
+                verdict=effect_verdict(
+                    analysis,
+                    higher_is_better=metric.higher_is_better,
+                    alpha=alpha,
+                    srm_flagged=False,
+                ),
+            )
+        )
+    days = sorted({d for arm in (held, rest) for d in arm.days})
+    lines = [
+        {
+            "label": row.metric.name,
+            "days": [d.isoformat() for d in row.series.days],
+            "relative": [round(100 * r, 4) for r in row.series.relative],
+        }
+        for row in rows
+        if row.series.days
+    ]
+    return HoldoutReport(holdout, rows, {"days": [d.isoformat() for d in days], "lines": lines})

@@ -1,0 +1,126 @@
+"""The experiment list: progress against the commitments made at start, and a verdict."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.utils import timezone
+
+from analytics.models import ArmDailyStats, RollupScope
+from analytics.reports.experiment import days_running, srm_check
+from analytics.reports.metrics import Verdict, analyze_series, effect_verdict, metric_users
+from analytics.selectors import ArmSeries
+from experiments.models import Experiment
+
+
+@dataclass
+class ExperimentSummary:
+    experiment: Experiment
+    days_running: float
+    exposed: int
+    planned: int | None
+    verdict: Verdict
+    preliminary: bool
+
+    @property
+    def runtime_share(self) -> float:
+        minimum = self.experiment.min_runtime_days or 1
+        return min(self.days_running / minimum, 1.0)
+
+    @property
+    def sample_share(self) -> float | None:
+        return None if not self.planned else min(self.exposed / self.planned, 1.0)
+
+
+def _series_by_experiment(experiments: list[Experiment]) -> dict[int, dict[int, ArmSeries]]:
+    """All arms' running sums for the current phase of each experiment, in one query."""
+    phases = {e.id: e.current_phase for e in experiments}
+    out: dict[int, dict[int, ArmSeries]] = defaultdict(dict)
+    rows = (
+        ArmDailyStats.objects.filter(scope=RollupScope.EXPERIMENT, scope_id__in=list(phases))
+        .order_by("scope_id", "arm_id", "day")
+        .values_list("scope_id", "phase", "arm_id", "day", "sums")
+    )
+    for experiment_id, phase, arm_id, day, sums in rows:
+        if phase != phases[experiment_id]:
+            continue
+        arm = out[experiment_id].setdefault(arm_id, ArmSeries(arm_id))
+        running = dict(arm.latest)
+        for name, value in sums.items():
+            running[name] = running.get(name, 0.0) + value
+        arm.days.append(day)
+        arm.cumulative.append(running)
+        arm.daily_exposures.append(int(round(sums.get("n", 0.0))))
+    return out
+
+
+def _verdict(experiment: Experiment, series: dict[int, ArmSeries]) -> Verdict:
+    variants = sorted(experiment.variants.all(), key=lambda v: (not v.is_control, v.position))
+    control = next((v for v in variants if v.is_control), None)
+    metric = experiment.primary_metric
+    if experiment.started_at is None:
+        return Verdict("not started", "neutral")
+    if control is None or metric is None:
+        return Verdict("no control or primary metric", "warn")
+    empty = ArmSeries(arm_id=0)
+    exposures = {v.id: metric_users(series.get(v.id, empty).latest, "ctr") for v in variants}
+    weights = [float(v.weight) for v in variants]
+    srm, _ = srm_check(variants, exposures, weights)
+    verdicts = []
+    for variant in variants:
+        if variant is control:
+            continue
+        result = analyze_series(
+            metric.kind,
+            metric.statistic,
+            series.get(control.id, empty),
+            series.get(variant.id, empty),
+            alpha=float(experiment.alpha),
+            sequential=experiment.sequential_testing,
+            planned_total=(experiment.planned_sample_size or 0) * len(variants) or None,
+        )
+        verdict = effect_verdict(
+            result,
+            higher_is_better=metric.higher_is_better,
+            alpha=float(experiment.alpha),
+            srm_flagged=bool(srm and srm.flagged),
+        )
+        verdicts.append((variant, verdict))
+    for css in ("bad", "good"):
+        for variant, verdict in verdicts:
+            if verdict.css == css:
+                if verdict.text.startswith("treatment"):
+                    return Verdict(verdict.text.replace("treatment", variant.key, 1), css)
+                return verdict
+    return verdicts[0][1] if verdicts else Verdict("no treatment variant", "warn")
+
+
+def experiment_summaries(now: datetime | None = None) -> list[ExperimentSummary]:
+    """Every experiment with its progress and the verdict on its primary metric."""
+    now = now or timezone.now()
+    experiments = list(
+        Experiment.objects.select_related("primary_metric")
+        .prefetch_related("variants")
+        .order_by("-started_at", "key")
+    )
+    series = _series_by_experiment(experiments)
+    out = []
+    for experiment in experiments:
+        arms = series.get(experiment.id, {})
+        exposed = sum(int(round(arm.latest.get("n", 0.0))) for arm in arms.values())
+        variants = len(experiment.variants.all())
+        planned = (experiment.planned_sample_size or 0) * variants or None
+        running = days_running(experiment, now)
+        out.append(
+            ExperimentSummary(
+                experiment=experiment,
+                days_running=running,
+                exposed=exposed,
+                planned=planned,
+                verdict=_verdict(experiment, arms),
+                preliminary=running < experiment.min_runtime_days,
+            )
+        )
+    return out

@@ -1,0 +1,207 @@
+"""One metric, one treatment arm against control, over the days of an experiment.
+
+The statistics come from :mod:`analytics.stats` (``analyze_many`` over the cumulative sums of
+each day, ``always_valid_history`` for sequential looks, ``noninferiority_test`` for
+guardrails); this module only lines up the rollup's sums and words the verdict.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import date
+
+import numpy as np
+
+from analytics.selectors import METRIC_N, ArmSeries, sufficient_stats
+from analytics.stats import (
+    MetricAnalysis,
+    NonInferiorityResult,
+    SufficientStats,
+    always_valid_history,
+    analyze_many,
+    noninferiority_test,
+)
+
+MIN_USERS = {"proportion": 1, "mean": 2, "ratio": 2}
+
+
+@dataclass
+class MetricSeries:
+    """Per-day effect of one metric (cumulative up to each day) and the latest analysis."""
+
+    days: list[date] = field(default_factory=list)
+    effects: list[float] = field(default_factory=list)
+    lower: list[float] = field(default_factory=list)
+    upper: list[float] = field(default_factory=list)
+    relative: list[float] = field(default_factory=list)
+    latest: MetricAnalysis | None = None
+    sequential_p_value: float | None = None
+    sequential_ci: tuple[float, float] | None = None
+    problem: str = ""
+
+    @property
+    def p_value(self) -> float | None:
+        """The decisive p-value: always-valid over all looks when sequential."""
+        if self.sequential_p_value is not None:
+            return self.sequential_p_value
+        return None if self.latest is None else self.latest.p_value
+
+    @property
+    def ci(self) -> tuple[float, float] | None:
+        if self.sequential_ci is not None:
+            return self.sequential_ci
+        return None if self.latest is None else self.latest.absolute_ci
+
+
+def _usable(stats: SufficientStats | None, statistic: str) -> bool:
+    if stats is None or stats.n < MIN_USERS[statistic]:
+        return False
+    if statistic == "ratio":
+        return bool(stats.sum_y and stats.sum_y > 0)
+    return True
+
+
+def metric_value(sums: dict[str, float], kind: str, statistic: str) -> float | None:
+    """The metric's value for one arm (rate, ratio or mean), or None without data."""
+    stats = sufficient_stats(sums, kind)
+    if stats is None:
+        return None
+    if statistic == "ratio":
+        return stats.sum_x / stats.sum_y if stats.sum_y else None
+    return stats.sum_x / stats.n
+
+
+def metric_users(sums: dict[str, float], kind: str) -> int:
+    return int(round(sums.get(METRIC_N.get(kind, "n"), 0.0)))
+
+
+def analyze_series(
+    kind: str,
+    statistic: str,
+    control: ArmSeries,
+    treatment: ArmSeries,
+    *,
+    alpha: float,
+    sequential: bool,
+    planned_total: int | None,
+) -> MetricSeries:
+    """Analyse the metric at the end of every day on which either arm changed."""
+    out = MetricSeries()
+    days = sorted(set(control.days) | set(treatment.days))
+    pairs: list[tuple[date, SufficientStats, SufficientStats]] = []
+    for day in days:
+        c = sufficient_stats(control.at(day), kind)
+        t = sufficient_stats(treatment.at(day), kind)
+        if _usable(c, statistic) and _usable(t, statistic):
+            pairs.append((day, c, t))
+    if not pairs:
+        out.problem = "not enough data yet"
+        return out
+    try:
+        batch = analyze_many(
+            statistic,
+            [c for _, c, _ in pairs],
+            [t for _, _, t in pairs],
+            alpha=alpha,
+            sequential=sequential,
+            planned_total=planned_total,
+        )
+    except ValueError as exc:
+        out.problem = f"cannot analyse: {exc}"
+        return out
+    cols = batch.columns
+    keep = np.isfinite(cols["absolute_effect"]) & np.isfinite(cols["std_error"])
+    keep &= cols["std_error"] > 0
+    index = np.flatnonzero(keep)
+    if index.size == 0:
+        out.problem = "no variation in the data yet"
+        return out
+    out.days = [pairs[i][0] for i in index]
+    out.effects = [float(cols["absolute_effect"][i]) for i in index]
+    out.relative = [float(cols["relative_effect"][i]) for i in index]
+    if sequential:
+        history = always_valid_history(
+            cols["absolute_effect"][index],
+            cols["std_error"][index] ** 2,
+            (cols["control_n"] + cols["treatment_n"])[index],
+            alpha=alpha,
+            planned_total=planned_total,
+        )
+        out.lower, out.upper = history.lower.tolist(), history.upper.tolist()
+        out.sequential_p_value = float(history.p_values[-1])
+        out.sequential_ci = (out.lower[-1], out.upper[-1])
+    else:
+        out.lower = [float(cols["absolute_lower"][i]) for i in index]
+        out.upper = [float(cols["absolute_upper"][i]) for i in index]
+    last = int(index[-1])
+    if last != len(pairs) - 1:
+        out.problem = "no variation in the latest data"
+    try:
+        out.latest = batch[last]
+    except ValueError as exc:
+        out.problem = f"cannot analyse: {exc}"
+    return out
+
+
+@dataclass
+class Verdict:
+    text: str
+    css: str  # good, bad, neutral, warn
+
+
+def effect_verdict(
+    series: MetricSeries, *, higher_is_better: bool, alpha: float, srm_flagged: bool
+) -> Verdict:
+    """A plain verdict on a primary or secondary metric."""
+    if srm_flagged:
+        return Verdict("invalid: sample ratio mismatch", "bad")
+    if series.latest is None or series.p_value is None:
+        return Verdict(series.problem or "not enough data yet", "neutral")
+    if series.p_value >= alpha:
+        return Verdict("no significant difference", "neutral")
+    better = (series.latest.absolute_effect > 0) == higher_is_better
+    return Verdict("treatment better", "good") if better else Verdict("treatment worse", "bad")
+
+
+@dataclass
+class GuardrailResult:
+    result: NonInferiorityResult | None
+    verdict: Verdict
+
+
+def guardrail(
+    kind: str,
+    statistic: str,
+    control_sums: dict[str, float],
+    treatment_sums: dict[str, float],
+    *,
+    margin: float | None,
+    margin_is_relative: bool,
+    higher_is_better: bool,
+    alpha: float,
+) -> GuardrailResult:
+    """Non-inferiority of the treatment on a guardrail metric: pass, fail or no data."""
+    if not margin or margin <= 0:
+        return GuardrailResult(None, Verdict("no margin set", "warn"))
+    c = sufficient_stats(control_sums, kind)
+    t = sufficient_stats(treatment_sums, kind)
+    if not (_usable(c, statistic) and _usable(t, statistic)):
+        return GuardrailResult(None, Verdict("not enough data yet", "neutral"))
+    try:
+        result = noninferiority_test(
+            statistic,
+            c,
+            t,
+            margin=margin,
+            margin_relative=margin_is_relative,
+            bad_direction="decrease" if higher_is_better else "increase",
+            alpha=alpha,
+        )
+    except ValueError as exc:
+        return GuardrailResult(None, Verdict(f"cannot test: {exc}", "warn"))
+    if not math.isfinite(result.p_value):
+        return GuardrailResult(None, Verdict("no variation in the data yet", "neutral"))
+    if result.noninferior:
+        return GuardrailResult(result, Verdict("pass", "good"))
+    return GuardrailResult(result, Verdict("fail", "bad"))

@@ -1,0 +1,72 @@
+"""Number formats of the report pages: rates, effects, p-values, intervals."""
+
+from __future__ import annotations
+
+import math
+
+from django import template
+
+register = template.Library()
+
+RATE_STATISTICS = {"proportion", "ratio"}
+
+
+def _finite(value) -> bool:
+    return value is not None and isinstance(value, int | float) and math.isfinite(value)
+
+
+@register.filter
+def metric_value(value, statistic: str) -> str:
+    """A metric's value: rates as percentages, means with two decimals."""
+    if not _finite(value):
+        return "–"
+    if statistic in RATE_STATISTICS:
+        return f"{100 * value:.2f}%"
+    return f"{value:,.2f}"
+
+
+@register.filter
+def effect(value, statistic: str) -> str:
+    """An absolute effect: percentage points for rates, units otherwise (signed)."""
+    if not _finite(value):
+        return "–"
+    if statistic in RATE_STATISTICS:
+        return f"{100 * value:+.2f} pp"
+    return f"{value:+,.2f}"
+
+
+@register.filter
+def interval(bounds, statistic: str) -> str:
+    if not bounds or not all(_finite(b) for b in bounds):
+        return "–"
+    return f"[{effect(bounds[0], statistic)}, {effect(bounds[1], statistic)}]"
+
+
+@register.filter
+def relative(value) -> str:
+    if not _finite(value):
+        return "–"
+    return f"{100 * value:+.2f}%"
+
+
+@register.filter
+def relative_interval(bounds) -> str:
+    if not bounds or not all(_finite(b) for b in bounds):
+        return "–"
+    return f"[{relative(bounds[0])}, {relative(bounds[1])}]"
+
+
+@register.filter
+def pvalue(value) -> str:
+    if not _finite(value):
+        return "–"
+    if value < 0.0001:
+        return "< 0.0001"
+    return f"{value:.4f}"
+
+
+@register.filter
+def share(value) -> str:
+    if not _finite(value):
+        return "–"
+    return f"{100 * value:.0f}%"

@@ -1,0 +1,73 @@
+"""Report pages for staff: experiment list, experiment report, CSV export, holdout."""
+
+from __future__ import annotations
+
+from django.contrib.admin.views.decorators import staff_member_required
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.shortcuts import get_object_or_404, render
+
+from analytics.reports.experiment import build_experiment_report
+from analytics.reports.export import report_csv
+from analytics.reports.holdout import build_holdout_report
+from analytics.reports.listing import experiment_summaries
+from experiments.models import Experiment
+
+
+def _phase(request: HttpRequest, experiment: Experiment) -> int | None:
+    """The ``?phase=`` asked for (default: current); raises ``ValueError`` when malformed."""
+    raw = request.GET.get("phase")
+    if raw in (None, ""):
+        return experiment.current_phase
+    try:
+        phase = int(raw)
+    except ValueError:
+        raise ValueError(f"phase: must be a whole number, got {raw!r}") from None
+    if phase < 1 or phase > experiment.current_phase:
+        raise ValueError(f"phase: must be between 1 and {experiment.current_phase}")
+    return phase
+
+
+def _experiment(key: str) -> Experiment:
+    return get_object_or_404(
+        Experiment.objects.select_related("primary_metric").prefetch_related(
+            "variants", "phases", "guardrail_metrics", "secondary_metrics"
+        ),
+        key=key,
+    )
+
+
+@staff_member_required
+def report_list(request: HttpRequest) -> HttpResponse:
+    return render(request, "analytics/reports/list.html", {"rows": experiment_summaries()})
+
+
+@staff_member_required
+def experiment_report(request: HttpRequest, key: str) -> HttpResponse:
+    experiment = _experiment(key)
+    try:
+        phase = _phase(request, experiment)
+    except ValueError as exc:
+        return HttpResponseBadRequest(str(exc))
+    report = build_experiment_report(experiment, phase=phase)
+    phases = range(1, experiment.current_phase + 1)
+    return render(
+        request, "analytics/reports/experiment.html", {"report": report, "phases": phases}
+    )
+
+
+@staff_member_required
+def experiment_report_csv(request: HttpRequest, key: str) -> HttpResponse:
+    experiment = _experiment(key)
+    try:
+        phase = _phase(request, experiment)
+    except ValueError as exc:
+        return HttpResponseBadRequest(str(exc))
+    body = report_csv(build_experiment_report(experiment, phase=phase))
+    response = HttpResponse(body, content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{key}-phase{phase}.csv"'
+    return response
+
+
+@staff_member_required
+def holdout_report(request: HttpRequest) -> HttpResponse:
+    return render(request, "analytics/reports/holdout.html", {"report": build_holdout_report()})

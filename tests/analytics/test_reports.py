@@ -1,0 +1,204 @@
+"""Report pages: numbers equal the raw events' and the stats library's; SRM, CSV, holdout."""
+
+from __future__ import annotations
+
+import csv
+import io
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from analytics.reports.experiment import build_experiment_report
+from analytics.selectors import experiment_series, sufficient_stats
+from analytics.services.rollups import do_run_rollups
+from analytics.stats import analyze_metric, noninferiority_test
+from assignment.models import Exposure, HoldoutExposure
+from experiments.models import Holdout
+from tests.analytics.factories import START, generate, store_events, user_events
+from tests.analytics.test_rollup import direct_metrics
+
+NOW = START + timedelta(days=3)
+
+
+def csv_rows(response) -> list[dict]:
+    return list(csv.DictReader(io.StringIO(response.content.decode())))
+
+
+@pytest.fixture
+def rolled(db):
+    data = generate(users=120, seed=21, lift=1.6)
+    do_run_rollups()
+    return data
+
+
+def test_report_pages_need_staff(client, rolled):
+    for url in ("/reports/", "/reports/exp/", "/reports/exp/export.csv", "/reports/holdout/"):
+        response = client.get(url)
+        assert response.status_code == 302 and "/admin/login/" in response["Location"]
+
+
+def test_experiment_list_shows_progress_and_verdict(
+    staff_client, rolled, django_assert_max_num_queries
+):
+    generate(users=20, seed=2, key="other")
+    with django_assert_max_num_queries(8):
+        response = staff_client.get("/reports/")
+    assert response.status_code == 200
+    text = response.content.decode()
+    assert "Experiment exp" in text and "Experiment other" in text
+    assert "/ 7" in text  # days running against the 7-day minimum
+    assert "not enough data yet" in text  # "other" is not rolled up yet
+    assert "treatment better" in text or "no significant difference" in text
+
+
+def test_report_values_equal_raw_events_and_stats_library(staff_client, rolled):
+    response = staff_client.get("/reports/exp/export.csv")
+    assert response.status_code == 200
+    rows = {(r["section"], r["metric"], r["variant"]): r for r in csv_rows(response)}
+    control = direct_metrics(rolled, "control")
+    treatment = direct_metrics(rolled, "treatment")
+    ctr = rows[("primary", "ctr", "treatment")]
+    assert float(ctr["control_value"]) == pytest.approx(control["ctr"], rel=1e-9)
+    assert float(ctr["treatment_value"]) == pytest.approx(treatment["ctr"], rel=1e-9)
+    ab = rows[("guardrail", "session_abandonment", "treatment")]
+    assert float(ab["control_value"]) == pytest.approx(control["abandonment"], rel=1e-9)
+    assert float(ab["treatment_value"]) == pytest.approx(treatment["abandonment"], rel=1e-9)
+    tfi = rows[("guardrail", "time_to_first_interaction", "treatment")]
+    assert float(tfi["treatment_value"]) == pytest.approx(treatment["tfi"], rel=1e-9)
+    assert int(tfi["treatment_users"]) == treatment["tfi_n"]
+
+    series = experiment_series(rolled.experiment.id, 1)
+    c_sums = series[rolled.control.id].latest
+    t_sums = series[rolled.treatment.id].latest
+    expected = analyze_metric(
+        "ratio", sufficient_stats(c_sums, "ctr"), sufficient_stats(t_sums, "ctr")
+    )
+    assert float(ctr["p_value"]) == pytest.approx(expected.p_value, rel=1e-9)
+    assert float(ctr["absolute_effect"]) == pytest.approx(expected.absolute_effect, rel=1e-9)
+    assert float(ctr["ci_lower"]) == pytest.approx(expected.absolute_ci[0], rel=1e-9)
+    guard = noninferiority_test(
+        "ratio",
+        sufficient_stats(c_sums, "session_abandonment"),
+        sufficient_stats(t_sums, "session_abandonment"),
+        margin=0.02,
+        margin_relative=True,
+        bad_direction="increase",
+    )
+    assert float(ab["noninferiority_p_value"]) == pytest.approx(guard.p_value, rel=1e-9)
+    secondary = [r for r in rows.values() if r["section"] == "secondary"]
+    assert len(secondary) == 3 and all(r["adjusted_p_value"] for r in secondary)
+    assert all(float(r["adjusted_p_value"]) >= float(r["p_value"]) for r in secondary)
+
+
+def test_report_page_has_tables_charts_and_preliminary_banner(staff_client, rolled):
+    rolled.experiment.started_at = datetime.now(UTC) - timedelta(days=2)
+    rolled.experiment.save()
+    response = staff_client.get("/reports/exp/")
+    assert response.status_code == 200
+    text = response.content.decode()
+    for needle in (
+        "metric-table",
+        "guardrail-table",
+        "effect-chart",
+        "exposure-chart",
+        "report-chart-data",
+        "chart.umd.js",
+        "preliminary-banner",
+        "Download CSV",
+    ):
+        assert needle in text, needle
+    assert "srm-banner" not in text
+
+
+def test_srm_banner_when_split_is_off(staff_client, db):
+    data = generate(users=40, seed=4, key="skewed")
+    extra = [
+        Exposure(
+            experiment=data.experiment,
+            phase=1,
+            variant=data.treatment,
+            user_id=f"extra-{i}",
+            first_exposed_at=START + timedelta(hours=i % 48),
+        )
+        for i in range(120)
+    ]
+    Exposure.objects.bulk_create(extra)
+    do_run_rollups()
+    response = staff_client.get("/reports/skewed/")
+    text = response.content.decode()
+    assert "srm-banner" in text and "Sample ratio mismatch" in text
+    report = build_experiment_report(data.experiment)
+    assert report.srm.flagged and report.primary[0].verdict.text.startswith("invalid")
+
+
+def test_sequential_report_uses_always_valid_p_values(staff_client, db):
+    data = generate(users=80, seed=8, key="seq")
+    data.experiment.sequential_testing = True
+    data.experiment.save()
+    do_run_rollups()
+    report = build_experiment_report(data.experiment)
+    row = report.primary[0]
+    assert row.series.sequential_p_value is not None
+    assert row.series.p_value == row.series.sequential_p_value
+    assert row.series.sequential_p_value >= row.series.latest.p_value - 1e-12
+    assert "always-valid p" in staff_client.get("/reports/seq/").content.decode()
+
+
+def test_bad_requests(staff_client, rolled):
+    assert staff_client.get("/reports/nope/").status_code == 404
+    assert staff_client.get("/reports/exp/?phase=x").status_code == 400
+    assert staff_client.get("/reports/exp/?phase=9").status_code == 400
+
+
+def test_empty_experiment_renders_without_data(staff_client, db):
+    from tests.analytics.factories import make_experiment
+
+    make_experiment("empty")
+    response = staff_client.get("/reports/empty/")
+    assert response.status_code == 200
+    assert "not enough data yet" in response.content.decode()
+    assert staff_client.get("/reports/").status_code == 200
+
+
+def test_holdout_report(staff_client, db):
+    holdout = Holdout.objects.create(name="global", share=0.05, seed="h")
+    rng = random.Random(1)
+    rows, events = [], []
+    for i in range(60):
+        user = f"h-{i}"
+        seen = START + timedelta(hours=rng.uniform(0, 48))
+        rows.append(
+            HoldoutExposure(
+                holdout=holdout, user_id=user, in_holdout=i % 5 == 0, first_seen_at=seen
+            )
+        )
+        events.extend(user_events(rng, user, seen, 1.0 if i % 5 == 0 else 1.4))
+    HoldoutExposure.objects.bulk_create(rows)
+    store_events(events)
+    do_run_rollups()
+    response = staff_client.get("/reports/holdout/")
+    assert response.status_code == 200
+    text = response.content.decode()
+    assert "holdout-table" in text and "holdout-chart" in text
+    assert "12 users held out" in text and "48 other users" in text
+    assert text.count("<tr><td>") >= 6
+
+
+def test_holdout_page_without_holdout(staff_client, db):
+    response = staff_client.get("/reports/holdout/")
+    assert response.status_code == 200 and "No active holdout" in response.content.decode()
+
+
+def test_rollup_command_and_task(db, capsys):
+    from django.core.management import call_command
+
+    from analytics.tasks import run_rollups
+
+    generate(users=10, seed=1)
+    call_command("rollup")
+    assert "rollup (full)" in capsys.readouterr().out
+    result = run_rollups.delay().get()
+    assert result["full"] is False
+    call_command("rollup", "--full")
+    assert "rollup (full)" in capsys.readouterr().out
