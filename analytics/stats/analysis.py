@@ -101,24 +101,35 @@ class BatchAnalysis:
         return len(self.kind)
 
     def __getitem__(self, i: int) -> MetricAnalysis:
-        c = {name: values[i] for name, values in self.columns.items()}
-        kind = str(self.kind[i])
+        row = {name: values[i].item() for name, values in self.columns.items()}
+        return self._analysis(str(self.kind[i]), row)
+
+    def results(self) -> list[MetricAnalysis]:
+        """All pairs as dataclasses (columns turned into Python floats once: fast)."""
+        lists = {name: values.tolist() for name, values in self.columns.items()}
+        names = list(lists)
+        return [
+            self._analysis(kind, dict(zip(names, row, strict=True)))
+            for kind, row in zip(self.kind.tolist(), zip(*lists.values(), strict=True), strict=True)
+        ]
+
+    def _analysis(self, kind: str, c: dict[str, float]) -> MetricAnalysis:
         sequential = self.sequential_method is not None
         cuped = not math.isnan(c["cuped_theta"])
         return MetricAnalysis(
             kind=kind,
             control_n=int(c["control_n"]),
             treatment_n=int(c["treatment_n"]),
-            control_mean=float(c["control_mean"]),
-            treatment_mean=float(c["treatment_mean"]),
-            absolute_effect=float(c["absolute_effect"]),
-            absolute_ci=(float(c["absolute_lower"]), float(c["absolute_upper"])),
-            relative_effect=float(c["relative_effect"]),
-            relative_ci=(float(c["relative_lower"]), float(c["relative_upper"])),
-            p_value=float(c["p_value"]),
-            statistic=float(c["statistic"]),
-            std_error=float(c["std_error"]),
-            df=float(c["df"]),
+            control_mean=c["control_mean"],
+            treatment_mean=c["treatment_mean"],
+            absolute_effect=c["absolute_effect"],
+            absolute_ci=(c["absolute_lower"], c["absolute_upper"]),
+            relative_effect=c["relative_effect"],
+            relative_ci=(c["relative_lower"], c["relative_upper"]),
+            p_value=c["p_value"],
+            statistic=c["statistic"],
+            std_error=c["std_error"],
+            df=c["df"],
             significant=bool(c["significant"]),
             alpha=self.alpha,
             alternative=self.alternative,
@@ -128,15 +139,10 @@ class BatchAnalysis:
             cuped_theta=_optional(c["cuped_theta"]),
             variance_reduction=_optional(c["variance_reduction"]),
             sequential_method=self.sequential_method,
-            sequential_p_value=float(c["sequential_p_value"]) if sequential else None,
-            sequential_ci=(float(c["sequential_lower"]), float(c["sequential_upper"]))
-            if sequential
-            else None,
+            sequential_p_value=c["sequential_p_value"] if sequential else None,
+            sequential_ci=(c["sequential_lower"], c["sequential_upper"]) if sequential else None,
             probability_to_beat=_optional(c["probability_to_beat"]),
         )
-
-    def results(self) -> list[MetricAnalysis]:
-        return [self[i] for i in range(len(self))]
 
 
 def _columns(group: str, value: Sequence[SufficientStats] | Columns, size: int | None) -> dict:

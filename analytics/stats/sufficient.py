@@ -9,9 +9,9 @@ weeks before the experiment; 0 for new users).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
+from operator import attrgetter
 
 import numpy as np
 
@@ -89,12 +89,9 @@ FIELDS = tuple(f.name for f in fields(SufficientStats))
 
 def stack(stats: Sequence[SufficientStats]) -> dict[str, np.ndarray]:
     """Column arrays of a sequence of sufficient statistics (missing sums become NaN)."""
-    columns = {name: np.empty(len(stats)) for name in FIELDS}
-    for i, item in enumerate(stats):
-        for name in FIELDS:
-            value = getattr(item, name)
-            columns[name][i] = math.nan if value is None else value
-    return columns
+    rows = list(map(attrgetter(*FIELDS), stats))
+    table = np.array(rows, dtype=float).reshape(len(rows), len(FIELDS))  # None -> NaN
+    return {name: table[:, j].copy() for j, name in enumerate(FIELDS)}
 
 
 @dataclass(frozen=True)
