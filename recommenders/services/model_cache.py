@@ -221,8 +221,8 @@ def cold_start_candidates(
 ) -> list[tuple[int, float, str]]:
     """Popular items in the liked categories (and those of liked items), then popular.
 
-    Score = rank-based popularity ``1 / (1 + rank)``, doubled inside liked categories, so
-    liked categories come first and popularity orders within them.
+    Score = rank-based popularity ``1 / (1 + rank)`` in (0, 1], plus 1 inside liked
+    categories: every liked-category item comes first, popularity orders within both parts.
     """
     liked_items = {
         loaded.item_index[str(i)]
@@ -240,7 +240,7 @@ def cold_start_candidates(
         members = loaded.category_items.get(category)
         if members is not None:
             in_liked[members] = True
-    scores[in_liked] *= 2.0
+    scores[in_liked] += 1.0
     if liked_items:
         scores[list(liked_items)] = -np.inf
     top = np.argsort(-scores, kind="stable")[:n]

@@ -27,7 +27,7 @@ from recommenders.models import ServingCounter
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["count", "counter_snapshot", "flush_all", "log_served_list"]
+__all__ = ["count", "counter_snapshot", "discard_buffers", "flush_all", "log_served_list"]
 
 
 class _CounterBuffer:
@@ -152,6 +152,14 @@ def flush_all() -> None:
     """Write everything buffered now (process exit, tests)."""
     _served.flush()
     _counters.flush()
+
+
+def discard_buffers() -> None:
+    """Drop what is buffered without writing it (tests, between database resets)."""
+    with _counters.lock:
+        _counters.pending.clear()
+    with _served.lock:
+        _served.rows.clear()
 
 
 @atexit.register

@@ -1,0 +1,241 @@
+"""GET /api/v1/recommendations and the fallbacks, in process (tasks run eagerly)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from kombu.exceptions import OperationalError as BrokerError
+
+from analytics.models import ServedList
+from assignment.config_cache import invalidate_local
+from assignment.services import flush_exposures
+from experiments import services as experiment_services
+from recommenders.models import ModelVersion
+from recommenders.selectors import serving as serving_selectors
+from recommenders.services import model_cache, serving_log, training
+from tests.recommenders.serving_data import load_planted_catalogue, make_config
+
+pytestmark = pytest.mark.django_db
+URL = "/api/v1/recommendations"
+
+
+@pytest.fixture(autouse=True)
+def serving_settings(settings, tmp_path: Path):
+    settings.SPLITLAB_ARTIFACT_ROOT = tmp_path / "artifacts"
+    settings.SPLITLAB_SERVED_LIST_BUFFER_ROWS = 0  # write each list in the request
+    serving_selectors.clear_caches()
+    model_cache.reset_cache()
+    serving_log.discard_buffers()
+    invalidate_local()  # experiments cached by an earlier test's process state
+    yield
+    serving_selectors.clear_caches()
+    model_cache.reset_cache()
+    serving_log.discard_buffers()
+    invalidate_local()
+
+
+def _trained(name: str, algorithm: str = "item_cf", **fields) -> ModelVersion:
+    config = make_config(name, algorithm, **fields)
+    version = training.do_start_training(config, enqueue=False)
+    return training.run_pipeline_in_process(version.pk)
+
+
+@pytest.fixture
+def default_version() -> ModelVersion:
+    load_planted_catalogue()
+    return _trained("default-cf", is_default=True)
+
+
+def test_recommendations_from_the_default_config(api_client, default_version):
+    response = api_client.get(URL, {"user_id": "a0", "k": 5, "device": "ios"})
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["fallback"] is False and body["model_version"] == default_version.pk
+    assert body["experiment"] is None and body["config"] == "default-cf"
+    assert [item["position"] for item in body["items"]] == [1, 2, 3, 4, 5]
+    assert all(item["item_id"].startswith("A") for item in body["items"][:3])
+    assert {item["source"] for item in body["items"]} == {"model"}
+    served = ServedList.objects.get(request_id=body["request_id"])
+    assert served.model_version == str(default_version.pk) and served.items[0]["position"] == 1
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ({"user_id": "a0", "k": 0}, "k"),
+        ({"user_id": "a0", "k": 201}, "k"),
+        ({"user_id": "a0", "k": "ten"}, "k"),
+        ({"k": 5}, "user_id"),
+        ({"user_id": "", "k": 5}, "user_id"),
+        ({"user_id": "a0", "surface": "nowhere"}, "surface"),
+    ],
+)
+def test_bad_input_is_a_400_naming_the_field(api_client, query, field):
+    response = api_client.get(URL, query)
+    assert response.status_code == 400
+    assert field in response.json()
+
+
+def test_anonymous_requests_are_refused(anonymous_client):
+    assert anonymous_client.get(URL, {"user_id": "a0"}).status_code == 401
+
+
+def test_unknown_user_gets_a_cold_start_list_not_an_error(api_client, default_version):
+    body = api_client.get(URL, {"user_id": "stranger", "k": 4}).json()
+    assert body["fallback"] is False and len(body["items"]) == 4
+    assert {item["source"] for item in body["items"]} == {"popular"}
+
+
+def test_onboarding_preferences_are_used_by_the_next_request(api_client, default_version):
+    response = api_client.post(
+        "/api/v1/users/newbie/preferences", {"categories": ["Beta"]}, format="json"
+    )
+    assert response.status_code == 200, response.content
+    assert response.json() == {
+        "user_id": "newbie",
+        "preferences": {"categories": ["Beta"], "items": []},
+    }
+    body = api_client.get(URL, {"user_id": "newbie", "k": 6}).json()
+    assert all(item["item_id"].startswith("B") for item in body["items"])
+    assert body["items"][0]["source"] == "cold_start_preferences"
+    liked_item = api_client.post(
+        "/api/v1/users/other/preferences", {"items": ["A3"]}, format="json"
+    )
+    assert liked_item.status_code == 200
+    items = [
+        i["item_id"] for i in api_client.get(URL, {"user_id": "other", "k": 3}).json()["items"]
+    ]
+    assert "A3" not in items and all(i.startswith("A") for i in items)
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [({"items": ["nope"]}, "items"), ({}, "categories"), ({"categories": "Beta"}, "categories")],
+)
+def test_bad_preferences_are_a_400_naming_the_field(api_client, default_version, body, field):
+    response = api_client.post("/api/v1/users/u1/preferences", body, format="json")
+    assert response.status_code == 400 and field in response.json()
+
+
+def test_business_rules_hold_on_served_lists(api_client):
+    load_planted_catalogue()
+    _trained("ruled", rules={"blocked_items": ["A0"], "max_per_category": 2}, is_default=True)
+    for user_id in ("a0", "a1", "b0", "stranger"):
+        body = api_client.get(URL, {"user_id": user_id, "k": 10}).json()
+        ids = [item["item_id"] for item in body["items"]]
+        assert "A0" not in ids
+        assert sum(i.startswith("A") for i in ids) <= 2 and sum(i.startswith("B") for i in ids) <= 2
+
+
+def test_users_of_two_variants_get_their_variants_model_versions(api_client):
+    load_planted_catalogue()
+    cf, pop = _trained("cf"), _trained("pop", algorithm="popular")
+    experiment = experiment_services.do_create_experiment(
+        key="home-recs",
+        name="home recommendations",
+        surface="home",
+        variants=[
+            {"key": "control", "is_control": True, "recommender_config": pop.config},
+            {"key": "treatment", "recommender_config": cf.config},
+        ],
+    )
+    _mark_running(experiment)
+    expected = {"control": pop.pk, "treatment": cf.pk}
+    seen = set()
+    for n in range(30):
+        body = api_client.get(URL, {"user_id": f"user-{n}", "k": 3}).json()
+        assert body["experiment"] == "home-recs"
+        assert body["model_version"] == expected[body["variant"]]
+        seen.add(body["variant"])
+    assert seen == {"control", "treatment"}
+    flush_exposures()  # write the buffered exposures while the test database exists
+
+
+def _mark_running(experiment) -> None:
+    """Running without the lifecycle service (tested by the experiments app): only the
+    status assignment reads."""
+    from django.utils import timezone
+
+    from experiments.models import Experiment
+
+    Experiment.objects.filter(pk=experiment.pk).update(status="running", started_at=timezone.now())
+    experiment_services.bump_config_version()
+
+
+def _fail_worker(monkeypatch, error: Exception) -> None:
+    from recommenders import tasks
+
+    def broken(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(tasks.recommend, "apply_async", broken)
+
+
+def test_broker_down_answers_the_precomputed_list(api_client, default_version, monkeypatch):
+    _fail_worker(monkeypatch, BrokerError("Error 111 connecting to 127.0.0.1:6379"))
+    body = api_client.get(URL, {"user_id": "b1", "k": 5}).json()
+    assert body["fallback"] is True and body["fallback_reason"] == "broker_unavailable"
+    assert body["model_version"] == default_version.pk
+    assert {item["source"] for item in body["items"]} == {"precomputed"}
+    assert all(item["item_id"].startswith("B") for item in body["items"][:3])
+    stranger = api_client.get(URL, {"user_id": "stranger", "k": 5}).json()
+    assert stranger["items"][0]["source"] == "popular" and len(stranger["items"]) == 5
+
+
+def test_worker_error_and_timeout_are_fallbacks_and_counted(
+    api_client, default_version, monkeypatch
+):
+    from celery.exceptions import TimeoutError as ResultTimeout
+
+    from recommenders import tasks
+
+    class LateResult:
+        id = "late"
+
+        def get(self, **kwargs):
+            raise ResultTimeout("deadline")
+
+        def forget(self):
+            pass
+
+    monkeypatch.setattr(tasks.recommend, "apply_async", lambda *a, **k: LateResult())
+    late = api_client.get(URL, {"user_id": "a1"}).json()
+    assert late["fallback_reason"] == "timeout" and len(late["items"]) == 10
+    monkeypatch.undo()
+    monkeypatch.setattr(model_cache, "recommend_one", _raise_runtime_error)
+    crashed = api_client.get(URL, {"user_id": "a1"})
+    assert crashed.status_code == 200 and crashed.json()["fallback_reason"] == "worker_error"
+    metrics = api_client.get(f"{URL}/metrics").json()
+    assert metrics["requests"] == 2 and metrics["fallbacks"] == 2
+    assert metrics["fallbacks_by_reason"] == {"timeout": 1, "worker_error": 1}
+    serving_log.flush_all()
+    assert api_client.get(f"{URL}/metrics").json()["fallback_rate"] == 1.0
+
+
+def _raise_runtime_error(*args, **kwargs):
+    raise RuntimeError("worker crashed")
+
+
+def test_missing_artifacts_and_missing_config_have_defined_answers(api_client, default_version):
+    shutil.rmtree(default_version.artifact_path)
+    body = api_client.get(URL, {"user_id": "a2", "k": 3}).json()
+    assert body["fallback"] is True and body["fallback_reason"] == "artifacts_missing"
+    assert len(body["items"]) == 3
+    default_version.config.is_default = False
+    default_version.config.save()
+    serving_selectors.clear_caches()
+    none = api_client.get(URL, {"user_id": "a2", "k": 3}).json()
+    assert none["fallback_reason"] == "no_config" and none["model_version"] is None
+    assert len(none["items"]) == 3
+
+
+def test_promotion_is_picked_up_by_warm_models(api_client, default_version):
+    first = api_client.get(URL, {"user_id": "a0"}).json()["model_version"]
+    newer = training.run_pipeline_in_process(
+        training.do_start_training(default_version.config, enqueue=False).pk
+    )
+    serving_selectors.clear_caches()  # what the TTL does within seconds
+    second = api_client.get(URL, {"user_id": "a0"}).json()["model_version"]
+    assert (first, second) == (default_version.pk, newer.pk)
