@@ -20,6 +20,7 @@ from analytics.stats.frequentist import (
     two_proportion_ztest,
     welch_ttest,
 )
+from analytics.stats.planning import ExperimentPlan, PowerCurvePoint, plan_experiment
 from analytics.stats.power import (
     MinimumDetectableEffect,
     SampleSize,
@@ -45,9 +46,11 @@ __all__ = [
     "BatchAnalysis",
     "BayesResult",
     "CupedResult",
+    "ExperimentPlan",
     "MetricAnalysis",
     "MinimumDetectableEffect",
     "NonInferiorityResult",
+    "PowerCurvePoint",
     "SampleSize",
     "SequentialHistory",
     "SequentialResult",
@@ -64,6 +67,7 @@ __all__ = [
     "mde_means",
     "mde_proportions",
     "noninferiority_test",
+    "plan_experiment",
     "power_means",
     "power_proportions",
     "probability_to_beat_control",

@@ -1,0 +1,142 @@
+"""Request and response shapes of ``/api/v1/stats/...`` (no logic: the math is in stats)."""
+
+from __future__ import annotations
+
+import math
+
+from rest_framework import serializers
+
+from analytics.stats import SufficientStats, argument_name
+from analytics.stats._validation import ALTERNATIVES
+from analytics.stats.planning import METRICS
+from analytics.stats.power import MEAN_METHODS, PROPORTION_METHODS
+from analytics.stats.sequential import METHODS as SEQUENTIAL_METHODS
+from analytics.stats.sufficient import KINDS
+
+
+class FiniteFloatField(serializers.FloatField):
+    """A float that is written as ``null`` when infinite or NaN (JSON has neither).
+
+    One-sided intervals have an infinite end; relative effects of a zero baseline are NaN.
+    """
+
+    def __init__(self, **kwargs) -> None:
+        kwargs.setdefault("allow_null", True)
+        super().__init__(**kwargs)
+
+    def to_representation(self, value: float) -> float | None:
+        value = float(value)
+        return value if math.isfinite(value) else None
+
+
+class IntervalField(serializers.ListField):
+    """``[lower, upper]``; ``null`` marks an open end."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(child=FiniteFloatField(), min_length=2, max_length=2, **kwargs)
+
+
+# --- sample size -----------------------------------------------------------------------------
+
+
+class SampleSizeRequestSerializer(serializers.Serializer):
+    metric = serializers.ChoiceField(choices=METRICS, default="proportion")
+    baseline = serializers.FloatField(
+        required=False, help_text="control rate (proportion) or mean (mean metric)"
+    )
+    std = serializers.FloatField(required=False, help_text="per-user std (mean metric)")
+    mde = serializers.FloatField(help_text="smallest effect worth detecting (treatment - control)")
+    mde_relative = serializers.BooleanField(default=True, help_text="mde as a fraction of baseline")
+    alpha = serializers.FloatField(default=0.05)
+    power = serializers.FloatField(default=0.8)
+    ratio = serializers.FloatField(default=1.0, help_text="treatment size / control size")
+    alternative = serializers.ChoiceField(choices=ALTERNATIVES, default="two-sided")
+    method = serializers.ChoiceField(
+        choices=PROPORTION_METHODS + MEAN_METHODS, required=False,
+        help_text="unpooled | cohen_h (proportion); t | z (mean)",
+    )  # fmt: skip
+    daily_users = serializers.FloatField(required=False, help_text="eligible users a day")
+    traffic_share = serializers.FloatField(default=1.0, help_text="share of them enrolled")
+
+
+class PowerCurvePointSerializer(serializers.Serializer):
+    mde_absolute = FiniteFloatField()
+    mde_relative = FiniteFloatField()
+    power = FiniteFloatField()
+
+
+class SampleSizeResponseSerializer(serializers.Serializer):
+    metric = serializers.CharField()
+    control = serializers.IntegerField(source="sample_size.control")
+    treatment = serializers.IntegerField(source="sample_size.treatment")
+    total = serializers.IntegerField(source="sample_size.total")
+    control_exact = FiniteFloatField(source="sample_size.control_exact")
+    mde_absolute = FiniteFloatField()
+    mde_relative = FiniteFloatField()
+    achieved_power = FiniteFloatField()
+    expected_days = serializers.IntegerField(allow_null=True)
+    power_curve = PowerCurvePointSerializer(source="curve", many=True)
+
+
+# --- analyze ---------------------------------------------------------------------------------
+
+
+class SufficientStatsSerializer(serializers.Serializer):
+    n = serializers.IntegerField(min_value=0, help_text="randomised users in the variant")
+    sum_x = serializers.FloatField(help_text="sum of the metric over users (successes)")
+    sum_x2 = serializers.FloatField(required=False, help_text="sum of squares (mean, ratio)")
+    sum_y = serializers.FloatField(required=False, help_text="ratio denominator sum")
+    sum_y2 = serializers.FloatField(required=False)
+    sum_xy = serializers.FloatField(required=False)
+    sum_c = serializers.FloatField(required=False, help_text="CUPED pre-period covariate sum")
+    sum_c2 = serializers.FloatField(required=False)
+    sum_xc = serializers.FloatField(required=False)
+
+    def validate(self, attrs: dict) -> SufficientStats:
+        """The sums as the library's ``SufficientStats`` (which checks their consistency)."""
+        try:
+            return SufficientStats(**attrs)
+        except ValueError as error:
+            raise serializers.ValidationError(
+                {argument_name(error) or "non_field_errors": [str(error)]}
+            ) from None
+
+
+class AnalyzeRequestSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=KINDS)
+    control = SufficientStatsSerializer()
+    treatment = SufficientStatsSerializer()
+    alpha = serializers.FloatField(default=0.05)
+    alternative = serializers.ChoiceField(choices=ALTERNATIVES, default="two-sided")
+    sequential = serializers.BooleanField(default=False)
+    sequential_method = serializers.ChoiceField(choices=SEQUENTIAL_METHODS, default="asymptotic")
+    planned_total = serializers.IntegerField(required=False, min_value=1)
+    mixing_sd = serializers.FloatField(required=False)
+    cuped = serializers.BooleanField(default=True)
+    bayesian = serializers.BooleanField(default=True)
+
+
+class AnalyzeResponseSerializer(serializers.Serializer):
+    kind = serializers.CharField()
+    method = serializers.CharField()
+    control_n = serializers.IntegerField()
+    treatment_n = serializers.IntegerField()
+    control_mean = FiniteFloatField()
+    treatment_mean = FiniteFloatField()
+    absolute_effect = FiniteFloatField()
+    absolute_ci = IntervalField()
+    relative_effect = FiniteFloatField()
+    relative_ci = IntervalField()
+    p_value = FiniteFloatField()
+    statistic = FiniteFloatField()
+    std_error = FiniteFloatField()
+    df = FiniteFloatField(help_text="null for z-tests")
+    significant = serializers.BooleanField()
+    alpha = serializers.FloatField()
+    alternative = serializers.CharField()
+    cuped_theta = FiniteFloatField()
+    variance_reduction = FiniteFloatField()
+    sequential_method = serializers.CharField(allow_null=True)
+    sequential_p_value = FiniteFloatField()
+    sequential_ci = IntervalField(allow_null=True)
+    probability_to_beat = FiniteFloatField()

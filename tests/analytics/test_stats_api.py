@@ -1,0 +1,155 @@
+"""POST /api/v1/stats/sample-size and /api/v1/stats/analyze."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from analytics.stats import sample_size_means
+
+SAMPLE_SIZE = "/api/v1/stats/sample-size"
+ANALYZE = "/api/v1/stats/analyze"
+
+
+def test_routes_are_named():
+    assert reverse("api:stats-sample-size") == SAMPLE_SIZE
+    assert reverse("api:stats-analyze") == ANALYZE
+
+
+def test_sample_size_reference(api_client):
+    response = api_client.post(
+        SAMPLE_SIZE, {"baseline": 0.05, "mde": 0.05, "daily_users": 10_000, "traffic_share": 0.5},
+        format="json",
+    )  # fmt: skip
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert (body["control"], body["treatment"], body["total"]) == (122_121, 122_121, 244_242)
+    assert body["expected_days"] == 49
+    assert body["mde_absolute"] == pytest.approx(0.0025)
+    assert body["achieved_power"] >= 0.8
+    curve = body["power_curve"]
+    assert len(curve) == 41 and curve[0]["power"] == pytest.approx(0.05)
+    assert curve[-1]["mde_relative"] == pytest.approx(0.125)
+
+
+def test_sample_size_cohen_and_means(api_client):
+    cohen = api_client.post(
+        SAMPLE_SIZE, {"baseline": 0.05, "mde": 0.05, "method": "cohen_h"}, format="json"
+    ).json()
+    assert cohen["control"] == 122_107 and cohen["expected_days"] is None
+    means = api_client.post(
+        SAMPLE_SIZE,
+        {"metric": "mean", "std": 45, "mde": 1.5, "mde_relative": False, "ratio": 0.5},
+        format="json",
+    ).json()
+    assert means["control"] == sample_size_means(45, 1.5, ratio=0.5).control
+    assert means["mde_relative"] is None
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"baseline": 0.05, "mde": 0}, "mde"),
+        ({"baseline": 0.05, "mde": 0.05, "alpha": 1.2}, "alpha"),
+        ({"baseline": 0.05, "mde": 0.05, "power": 0}, "power"),
+        ({"baseline": 2, "mde": 0.05}, "baseline"),
+        ({"mde": 0.05}, "baseline"),
+        ({"baseline": 0.05}, "mde"),
+        ({"baseline": 0.05, "mde": "a lot"}, "mde"),
+        ({"baseline": 0.05, "mde": 0.05, "ratio": -1}, "ratio"),
+        ({"baseline": 0.05, "mde": 0.05, "daily_users": 0}, "daily_users"),
+        ({"baseline": 0.05, "mde": 0.05, "daily_users": 10, "traffic_share": 2}, "traffic_share"),
+        ({"metric": "mean", "mde": 1, "mde_relative": False}, "std"),
+        ({"metric": "mean", "std": 2, "mde": 0.1}, "baseline"),
+        ({"metric": "median", "mde": 1}, "metric"),
+        ({"baseline": 0.05, "mde": 0.05, "alternative": "up"}, "alternative"),
+    ],
+)
+def test_sample_size_bad_input_names_the_field(api_client, body, field):
+    response = api_client.post(SAMPLE_SIZE, body, format="json")
+    assert response.status_code == 400
+    assert field in response.json(), response.json()
+
+
+def test_analyze_reference(api_client):
+    response = api_client.post(
+        ANALYZE,
+        {"kind": "proportion", "control": {"n": 10_000, "sum_x": 1000},
+         "treatment": {"n": 10_000, "sum_x": 1100}},
+        format="json",
+    )  # fmt: skip
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert body["statistic"] == pytest.approx(2.3066, abs=5e-5)
+    assert body["p_value"] == pytest.approx(0.02108, abs=5e-6)
+    assert body["significant"] is True and body["df"] is None
+    assert body["relative_effect"] == pytest.approx(0.1)
+    assert 0.98 < body["probability_to_beat"] < 1
+    assert body["sequential_ci"] is None
+
+
+def test_analyze_ratio_sequential_one_sided(api_client):
+    group = {"n": 500, "sum_x": 300, "sum_x2": 700, "sum_y": 6000, "sum_y2": 90_000,
+             "sum_xy": 4200}  # fmt: skip
+    treated = dict(group, sum_x=360, sum_x2=800, sum_xy=4800)
+    body = api_client.post(
+        ANALYZE, {"kind": "ratio", "control": group, "treatment": treated, "sequential": True},
+        format="json",
+    ).json()  # fmt: skip
+    assert body["method"] == "delta-method z-test"
+    assert body["sequential_p_value"] >= body["p_value"]
+    low, high = body["sequential_ci"]
+    assert low < body["absolute_effect"] < high
+    one_sided = api_client.post(
+        ANALYZE, {"kind": "ratio", "control": group, "treatment": treated,
+                  "alternative": "larger"}, format="json",
+    ).json()  # fmt: skip
+    assert one_sided["absolute_ci"][1] is None  # infinite end -> null
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "subfield"),
+    [
+        ({"treatment": {"n": 100, "sum_x": 101}}, "treatment", "sum_x"),
+        ({"control": {"n": -1, "sum_x": 1}}, "control", "n"),
+        ({"control": {"n": 0, "sum_x": 0}}, "control", "n"),
+        ({"control": {"n": 10, "sum_x": 5, "sum_x2": 1}}, "control", "sum_x2"),
+        ({"control": {"sum_x": 1}}, "control", "n"),
+        ({"kind": "ratio"}, "control", "sum_y"),
+        ({"kind": "median"}, "kind", None),
+        ({"alpha": 0}, "alpha", None),
+        ({"sequential": True, "sequential_method": "msprt"}, "mixing_sd", None),
+        ({"sequential": True, "alternative": "smaller"}, "alternative", None),
+        ({"treatment": "lots"}, "treatment", None),
+    ],
+)
+def test_analyze_bad_input_names_the_field(api_client, body, field, subfield):
+    request = {"kind": "proportion", "control": {"n": 100, "sum_x": 10},
+               "treatment": {"n": 100, "sum_x": 12}} | body  # fmt: skip
+    response = api_client.post(ANALYZE, request, format="json")
+    assert response.status_code == 400
+    errors = response.json()
+    assert field in errors, errors
+    if subfield:
+        assert subfield in errors[field], errors
+
+
+def test_malformed_json_is_a_400(api_client):
+    response = api_client.post(ANALYZE, "{not json", content_type="application/json")
+    assert response.status_code == 400
+
+
+def test_anonymous_is_401(anonymous_client):
+    assert anonymous_client.post(SAMPLE_SIZE, {}, format="json").status_code == 401
+    assert anonymous_client.post(ANALYZE, {}, format="json").status_code == 401
+
+
+def test_endpoints_are_in_the_openapi_schema(api_client):
+    response = api_client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    assert response.status_code == 200
+    schema = response.json() if response["Content-Type"].endswith("json") else None
+    text = response.content.decode()
+    assert "/api/v1/stats/sample-size" in text and "/api/v1/stats/analyze" in text
+    if schema:
+        post = schema["paths"]["/api/v1/stats/analyze"]["post"]
+        assert post["operationId"] == "stats_analyze"
