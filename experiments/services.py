@@ -283,7 +283,9 @@ def _close_phase(experiment: Experiment, now: datetime) -> None:
 
 
 def _locked(experiment: Experiment) -> Experiment:
-    return Experiment.objects.select_for_update().select_related("layer").get(pk=experiment.pk)
+    return Experiment.objects.select_for_update(of=("self",)).select_related("layer").get(
+        pk=experiment.pk
+    )
 
 
 @transaction.atomic
