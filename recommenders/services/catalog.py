@@ -12,7 +12,6 @@ place; on other databases (SQLite, the embedded default) ``bulk_create`` in batc
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -20,11 +19,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from django.db import connection, transaction
 from django.utils import timezone
 
 from recommenders.models import Interaction, Item, UserProfile
+
+# A read, re-exported for callers that import it from here: it lives in the selectors.
+from recommenders.selectors.catalog import interaction_data_snapshot  # noqa: E402,F401
 
 __all__ = [
     "CatalogLoadError",
@@ -83,8 +84,10 @@ class UserRecord:
 class InteractionColumns:
     """Interactions as parallel columns (what parsers produce, no per-row objects).
 
-    ``timestamps`` are unix seconds; ``values`` default to 1.0; ``kinds`` is one kind for
-    every row or a column of kinds (``Interaction.Kind`` values).
+    ``user_ids``/``item_ids`` are external ids (integers are taken as their decimal
+    string); ``timestamps`` unix seconds; ``values`` default to 1.0; ``kinds`` is one kind
+    for every row or a column of kinds (``Interaction.Kind`` values), kept as
+    ``kind_codes``, indices into :data:`KIND_ORDER`.
     """
 
     user_ids: Sequence[str] | np.ndarray
@@ -92,26 +95,20 @@ class InteractionColumns:
     timestamps: Sequence[float] | np.ndarray
     values: Sequence[float] | np.ndarray | None = None
     kinds: str | Sequence[str] | np.ndarray = Interaction.Kind.VIEW
+    kind_codes: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.user_ids = np.asarray(self.user_ids).astype(str).astype(object)
-        self.item_ids = np.asarray(self.item_ids).astype(str).astype(object)
+        self.user_ids = _id_column(self.user_ids)
+        self.item_ids = _id_column(self.item_ids)
         self.timestamps = np.asarray(self.timestamps, dtype=np.float64)
         n_rows = len(self.user_ids)
         self.values = (
             np.ones(n_rows) if self.values is None else np.asarray(self.values, np.float64)
         )
-        if isinstance(self.kinds, str):
-            self.kinds = np.full(n_rows, self.kinds, dtype=object)
-        self.kinds = np.asarray(self.kinds).astype(str).astype(object)
-        lengths = {len(c) for c in (self.item_ids, self.timestamps, self.values, self.kinds)}
+        self.kind_codes = _kind_codes(self.kinds, n_rows)
+        lengths = {len(c) for c in (self.item_ids, self.timestamps, self.values, self.kind_codes)}
         if lengths != {n_rows}:
             raise CatalogLoadError("interaction columns have different lengths")
-        unknown = set(np.unique(self.kinds).tolist()) - INTERACTION_KINDS
-        if unknown:
-            raise CatalogLoadError(
-                f"unknown interaction kind(s) {sorted(unknown)}; known: {sorted(INTERACTION_KINDS)}"
-            )
         for name in ("timestamps", "values"):
             bad = np.flatnonzero(~np.isfinite(getattr(self, name)))
             if len(bad):
@@ -119,6 +116,31 @@ class InteractionColumns:
 
     def __len__(self) -> int:
         return len(self.user_ids)
+
+
+KIND_ORDER: tuple[str, ...] = tuple(Interaction.Kind.values)
+
+
+def _id_column(ids: Sequence[str] | np.ndarray) -> np.ndarray:
+    """Integer ids stay integers (fast to deduplicate); anything else becomes strings."""
+    column = np.asarray(ids)
+    if column.dtype.kind in "iu":
+        return column.astype(np.int64)
+    return column.astype(str)
+
+
+def _kind_codes(kinds: str | Sequence[str] | np.ndarray, n_rows: int) -> np.ndarray:
+    if isinstance(kinds, str):
+        names, inverse = np.array([kinds]), np.zeros(n_rows, np.int64)
+    else:
+        names, inverse = np.unique(np.asarray(kinds).astype(str), return_inverse=True)
+    unknown = sorted(set(names.tolist()) - INTERACTION_KINDS)
+    if unknown:
+        raise CatalogLoadError(
+            f"unknown interaction kind(s) {unknown}; known: {sorted(INTERACTION_KINDS)}"
+        )
+    codes = np.array([KIND_ORDER.index(name) for name in names.tolist()], np.int16)
+    return codes[inverse.reshape(-1)] if len(inverse) else np.zeros(0, np.int16)
 
 
 @dataclass(frozen=True)
@@ -318,16 +340,17 @@ def do_load_interactions(columns: InteractionColumns, *, create_missing: bool = 
 
 def _pks_for(model: type, external_ids: np.ndarray, create_missing: bool) -> np.ndarray:
     """Primary keys aligned with ``external_ids`` (vectorised through the unique ids)."""
-    unique_ids, inverse = np.unique(external_ids, return_inverse=True)
-    known = _pk_map(model, unique_ids.tolist())
-    missing = [i for i in unique_ids.tolist() if i not in known]
+    unique_values, inverse = np.unique(external_ids, return_inverse=True)
+    unique_ids = [str(i) for i in unique_values.tolist()]
+    _check_ids(unique_ids)
+    known = _pk_map(model, unique_ids)
+    missing = [i for i in unique_ids if i not in known]
     if missing:
         if not create_missing:
             label = model._meta.verbose_name
             raise CatalogLoadError(
                 f"{len(missing)} unknown {label} id(s), e.g. {missing[:5]}; load them first"
             )
-        _check_ids(missing)
         now = timezone.now()
         model.objects.bulk_create(
             [model(external_id=i, created_at=now) for i in missing],
@@ -335,8 +358,8 @@ def _pks_for(model: type, external_ids: np.ndarray, create_missing: bool) -> np.
             ignore_conflicts=True,
         )
         known.update(_pk_map(model, missing))
-    pks = np.fromiter((known[i] for i in unique_ids.tolist()), np.int64, len(unique_ids))
-    return pks[inverse]
+    pks = np.fromiter((known[i] for i in unique_ids), np.int64, len(unique_ids))
+    return pks[inverse.reshape(-1)]
 
 
 def _check_ids(external_ids: list[str]) -> None:
@@ -360,36 +383,86 @@ def _pk_map(model: type, external_ids: list[str]) -> dict[str, int]:
 def _insert_interactions_postgresql(
     columns: InteractionColumns, user_pks: np.ndarray, item_pks: np.ndarray
 ) -> int:
+    """COPY the rows in binary into a staging table, then insert the new ones.
+
+    The staging rows are fixed-width (the kind travels as a small integer), so the
+    binary COPY stream is one numpy record array: no per-row Python.
+    """
     table = connection.ops.quote_name(Interaction._meta.db_table)
-    frame = pd.DataFrame(
-        {
-            "user_id": user_pks,
-            "item_id": item_pks,
-            "kind": columns.kinds,
-            "value": columns.values,
-            "ts": columns.timestamps,
-        }
-    )
+    kinds = ", ".join(f"'{name}'" for name in KIND_ORDER)  # fixed choices, not user input
     with connection.cursor() as cursor:
         cursor.execute(
             "CREATE TEMPORARY TABLE interaction_staging (user_id bigint, item_id bigint, "
-            "kind varchar(16), value double precision, ts double precision) ON COMMIT DROP"
+            "kind_code smallint, value double precision, ts double precision) ON COMMIT DROP"
         )
-        with cursor.cursor.copy("COPY interaction_staging FROM STDIN") as copy:
-            for lo in range(0, len(frame), COPY_CHUNK_ROWS):
-                buffer = io.StringIO()
-                frame.iloc[lo : lo + COPY_CHUNK_ROWS].to_csv(
-                    buffer, sep="\t", header=False, index=False, float_format="%.6f"
+        with cursor.cursor.copy("COPY interaction_staging FROM STDIN (FORMAT BINARY)") as copy:
+            for lo in range(0, len(columns), COPY_CHUNK_ROWS):
+                hi = lo + COPY_CHUNK_ROWS
+                copy.write(
+                    _binary_copy_rows(
+                        user_pks[lo:hi],
+                        item_pks[lo:hi],
+                        columns.kind_codes[lo:hi],
+                        columns.values[lo:hi],
+                        columns.timestamps[lo:hi],
+                        header=lo == 0,
+                        trailer=hi >= len(columns),
+                    )
                 )
-                copy.write(buffer.getvalue())
+        # sorted by the unique key: the index is filled in order, not at random
         cursor.execute(
             f'INSERT INTO {table} (user_id, item_id, kind, value, "timestamp") '
-            "SELECT user_id, item_id, kind, value, to_timestamp(ts) FROM interaction_staging "
+            f"SELECT user_id, item_id, (ARRAY[{kinds}])[kind_code + 1], value, to_timestamp(ts) "
+            "FROM interaction_staging ORDER BY user_id, item_id, kind_code, ts "
             'ON CONFLICT (user_id, item_id, kind, "timestamp") DO NOTHING'
         )
         inserted = cursor.rowcount
         cursor.execute("DROP TABLE interaction_staging")
     return inserted
+
+
+# PostgreSQL's binary COPY format: a signature, flags and header-extension length; each row
+# a field count then (length, big-endian value) per field; -1 as the trailer.
+PG_COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
+PG_COPY_TRAILER = (-1).to_bytes(2, "big", signed=True)
+PG_COPY_ROW = np.dtype(
+    [
+        ("n_fields", ">i2"),
+        ("user_len", ">i4"),
+        ("user_id", ">i8"),
+        ("item_len", ">i4"),
+        ("item_id", ">i8"),
+        ("kind_len", ">i4"),
+        ("kind_code", ">i2"),
+        ("value_len", ">i4"),
+        ("value", ">f8"),
+        ("ts_len", ">i4"),
+        ("ts", ">f8"),
+    ]
+)
+
+
+def _binary_copy_rows(
+    user_pks: np.ndarray,
+    item_pks: np.ndarray,
+    kind_codes: np.ndarray,
+    values: np.ndarray,
+    timestamps: np.ndarray,
+    *,
+    header: bool,
+    trailer: bool,
+) -> bytes:
+    rows = np.empty(len(user_pks), PG_COPY_ROW)
+    rows["n_fields"] = 5
+    rows["user_len"] = rows["item_len"] = rows["value_len"] = rows["ts_len"] = 8
+    rows["kind_len"] = 2
+    rows["user_id"], rows["item_id"], rows["kind_code"] = user_pks, item_pks, kind_codes
+    rows["value"], rows["ts"] = values, timestamps
+    return (
+        (PG_COPY_SIGNATURE if header else b"")
+        + rows.tobytes()
+        + (PG_COPY_TRAILER if trailer else b"")
+    )
 
 
 def _insert_interactions_bulk_create(
@@ -409,7 +482,7 @@ def _insert_interactions_bulk_create(
             for user_id, item_id, kind, value, ts in zip(
                 user_pks[lo:hi].tolist(),
                 item_pks[lo:hi].tolist(),
-                columns.kinds[lo:hi].tolist(),
+                [KIND_ORDER[code] for code in columns.kind_codes[lo:hi].tolist()],
                 columns.values[lo:hi].tolist(),
                 columns.timestamps[lo:hi].tolist(),
                 strict=True,
