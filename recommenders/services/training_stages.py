@@ -1,12 +1,12 @@
 """The stages of the offline pipeline, one function per Celery task, each idempotent.
 
 Every stage loads its :class:`ModelVersion` by id, does its work in the version's staging
-folder (``<artifact root>/<config>/.staging-v<id>``), records its stage and percent, and
+folder (``<artifact root>/<config>/.staging-v<id>-<created>``), records its stage and percent, and
 leaves the version ready for the next stage. Re-running a stage that already finished is a
 no-op, so a task redelivered after a worker crash (``acks_late``) is harmless.
 
 Artifacts become visible only in the build stage's last step, an ``os.rename`` of the
-complete staging folder to ``<config>/v<id>``: a version never points at a half-written
+complete staging folder to ``<config>/v<id>-<created>``: a version never points at a half-written
 folder. torch (two-tower, pipeline) is imported by the core models on first use, inside the
 worker child; nothing here imports it at module import.
 """
@@ -73,11 +73,16 @@ def config_folder(config_name: str) -> Path:
 
 
 def staging_folder(version: ModelVersion) -> Path:
-    return config_folder(version.config.name) / f".staging-v{version.pk}"
+    return config_folder(version.config.name) / f".staging-{_version_folder_name(version)}"
 
 
 def final_folder(version: ModelVersion) -> Path:
-    return config_folder(version.config.name) / f"v{version.pk}"
+    """``v<id>-<created unix seconds>``: unique even when a reset database reuses ids."""
+    return config_folder(version.config.name) / _version_folder_name(version)
+
+
+def _version_folder_name(version: ModelVersion) -> str:
+    return f"v{version.pk}-{int(version.created_at.timestamp())}"
 
 
 # --- bookkeeping ---------------------------------------------------------------------------

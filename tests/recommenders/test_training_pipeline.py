@@ -40,7 +40,7 @@ def test_pipeline_trains_evaluates_builds_and_promotes(catalogue, artifact_root)
     assert version.metrics["ndcg"] > 0 and version.metrics["k"] == 10
     assert (version.n_users, version.n_items) == (30, 24)
     folder = Path(version.artifact_path)
-    assert folder == artifact_root / "pop" / f"v{version.pk}"
+    assert folder.parent == artifact_root / "pop" and folder.name.startswith(f"v{version.pk}-")
     assert (folder / "manifest.json").is_file() and (folder / "model" / "model.json").is_file()
     assert not list(folder.parent.glob(".staging-*"))  # staging removed after the switch
     # one list per user plus the popular list; a user's list stays inside the user's group

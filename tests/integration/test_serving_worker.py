@@ -1,0 +1,112 @@
+"""End to end with a real Celery worker: train two configs through the pipeline, serve the
+users of two variants from the right model versions, then kill the worker and still get
+fallback lists with status 200.
+
+The worker must read the test database, so this runs on PostgreSQL (pytest-django's
+``test_<name>``) and skips on the in-memory SQLite test database. The broker is whatever the
+tests are configured with: Redis in CI, the filesystem broker otherwise.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from experiments import services as experiment_services
+from experiments.models import Experiment
+from recommenders.models import ModelVersion
+from recommenders.selectors import serving as serving_selectors
+from recommenders.services import model_cache, serving_log, training
+from tests.recommenders.serving_data import load_planted_catalogue, make_config
+from tests.workers import running_worker
+
+pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+URL = "/api/v1/recommendations"
+
+
+@pytest.fixture(autouse=True)
+def postgresql_only():
+    if connection.vendor != "postgresql":
+        pytest.skip("the worker process cannot see an in-memory SQLite test database")
+
+
+@pytest.fixture
+def shared_artifacts(settings, tmp_path: Path, monkeypatch):
+    """One artifact root for this process and the worker (which reads the environment)."""
+    root = tmp_path / "artifacts"
+    monkeypatch.setenv("SPLITLAB_ARTIFACT_ROOT", str(root))
+    settings.SPLITLAB_ARTIFACT_ROOT = root
+    settings.SPLITLAB_SERVED_LIST_BUFFER_ROWS = 0
+    settings.SPLITLAB_SERVING_VERSION_TTL_SECONDS = 0.0
+    serving_selectors.clear_caches()
+    model_cache.reset_cache()
+    serving_log.discard_buffers()
+    yield root
+    serving_log.discard_buffers()
+    serving_selectors.clear_caches()
+
+
+def _wait_active(version_ids: list[int], timeout_seconds: float = 180) -> list[ModelVersion]:
+    deadline = time.monotonic() + timeout_seconds
+    while time.monotonic() < deadline:
+        versions = list(ModelVersion.objects.filter(pk__in=version_ids).order_by("pk"))
+        failed = [v for v in versions if v.status == ModelVersion.Status.FAILED]
+        assert not failed, [v.error for v in failed]
+        if all(v.status == ModelVersion.Status.ACTIVE for v in versions):
+            return versions
+        time.sleep(0.5)
+    raise AssertionError(f"not active in time: {[(v.pk, v.status, v.stage) for v in versions]}")
+
+
+def test_trained_versions_serve_two_variants_and_fallback_without_worker(
+    api_client, shared_artifacts, settings
+):
+    from assignment.config_cache import invalidate_local
+    from assignment.services import flush_exposures
+
+    load_planted_catalogue()
+    cf, pop = make_config("it-cf", "item_cf"), make_config("it-pop", "popular")
+    experiment = experiment_services.do_create_experiment(
+        key="it-home",
+        name="integration",
+        surface="home",
+        variants=[
+            {"key": "control", "is_control": True, "recommender_config": pop},
+            {"key": "treatment", "recommender_config": cf},
+        ],
+    )
+    Experiment.objects.filter(pk=experiment.pk).update(status="running", started_at=timezone.now())
+    experiment_services.bump_config_version()
+    invalidate_local()
+    with running_worker(queues="training,serving") as worker:
+        versions = [
+            training.do_start_training(cf, trigger="api"),
+            training.do_start_training(pop, trigger="api"),
+        ]
+        cf_version, pop_version = _wait_active([v.pk for v in versions])
+        assert Path(cf_version.artifact_path).is_dir()
+        expected = {"treatment": cf_version.pk, "control": pop_version.pk}
+        settings.SPLITLAB_SERVING_DEADLINE_MS = 10_000  # a loaded CI machine, first load
+        seen = set()
+        for n in range(16):
+            response = api_client.get(URL, {"user_id": f"a{n % 15}" if n % 2 else f"b{n % 15}"})
+            body = response.json()
+            assert response.status_code == 200 and body["fallback"] is False, body
+            assert body["model_version"] == expected[body["variant"]]
+            seen.add(body["variant"])
+        assert seen == {"control", "treatment"}
+
+        worker.terminate()
+        worker.wait(timeout=30)
+        settings.SPLITLAB_SERVING_DEADLINE_MS = 200
+        for user_id in ("a1", "b2", "nobody"):
+            response = api_client.get(URL, {"user_id": user_id, "k": 5})
+            body = response.json()
+            assert response.status_code == 200 and body["fallback"] is True
+            assert body["fallback_reason"] == "timeout" and len(body["items"]) == 5
+    flush_exposures()
+    invalidate_local()
