@@ -1,3 +1,9 @@
-"""Page routes (staff only)."""
+"""Page routes of the statistics engine (staff only): the experiment planner."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from analytics import views_planner
+
+urlpatterns = [
+    path("planner/", views_planner.planner, name="planner"),
+]

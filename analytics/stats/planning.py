@@ -136,7 +136,7 @@ def plan_experiment(
         metric=metric,
         sample_size=size,
         mde_absolute=float(absolute),
-        mde_relative=float(absolute / baseline) if baseline else math.nan,
+        mde_relative=mde if mde_relative else (absolute / baseline if baseline else math.nan),
         achieved_power=power_at(absolute),
         expected_days=days,
         curve=curve,

@@ -1,0 +1,186 @@
+"""The experiment planner page (staff): sizes, runtime and power curve for a planned test.
+
+A GET form, so a plan is a shareable URL. Percentages in the form are converted here to the
+fractions the statistics engine uses (``analytics.stats.plan_experiment``).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from django import forms
+from django.contrib.admin.views.decorators import staff_member_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from analytics.stats import ExperimentPlan, argument_name, plan_experiment
+
+DEFAULTS = {
+    "metric": "proportion",
+    "baseline": "5",
+    "std": "",
+    "mde": "5",
+    "mde_type": "relative",
+    "alpha": "0.05",
+    "power": "0.8",
+    "treatment_share": "50",
+    "alternative": "two-sided",
+    "daily_users": "20000",
+    "traffic_share": "100",
+}
+
+FIELD_GROUPS = (
+    ("Metric", ("metric", "baseline", "std")),
+    ("Effect and test", ("mde", "mde_type", "alpha", "power", "alternative")),
+    ("Traffic", ("treatment_share", "daily_users", "traffic_share")),
+)
+
+# Library argument -> form field (where the names differ).
+FIELD_OF_ARGUMENT = {"ratio": "treatment_share", "n_control": "mde", "sample_size": "mde"}
+
+
+class PlannerForm(forms.Form):
+    metric = forms.ChoiceField(
+        choices=[("proportion", "Rate (conversion, CTR per user)"), ("mean", "Mean (per user)")]
+    )
+    baseline = forms.FloatField(
+        required=False,
+        help_text="rate: control rate in %; mean: control mean (needed for a relative MDE)",
+    )
+    std = forms.FloatField(
+        label="Standard deviation", required=False, min_value=0,
+        help_text="mean metrics: per-user standard deviation",
+    )  # fmt: skip
+    mde = forms.FloatField(label="MDE", help_text="smallest change worth detecting")
+    mde_type = forms.ChoiceField(
+        label="MDE given as",
+        choices=[
+            ("relative", "relative, % of baseline"),
+            ("absolute", "absolute (rate: percentage points; mean: metric units)"),
+        ],
+    )
+    alpha = forms.FloatField(min_value=0.0001, max_value=0.5)
+    power = forms.FloatField(min_value=0.05, max_value=0.9999)
+    treatment_share = forms.FloatField(
+        min_value=0.1, max_value=99.9, help_text="% of enrolled users in treatment"
+    )
+    alternative = forms.ChoiceField(
+        choices=[("two-sided", "two-sided"), ("larger", "one-sided (increase)")]
+    )
+    daily_users = forms.FloatField(required=False, min_value=1, help_text="new eligible users/day")
+    traffic_share = forms.FloatField(
+        min_value=0.01, max_value=100, help_text="% of eligible users enrolled"
+    )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if data.get("metric") == "proportion":
+            baseline = data.get("baseline")
+            if baseline is None or not 0 < baseline < 100:
+                self.add_error("baseline", "a rate needs the control rate in %, between 0 and 100")
+        elif data.get("metric") == "mean" and not data.get("std"):
+            self.add_error("std", "a mean metric needs its per-user standard deviation (> 0)")
+        return data
+
+    def plan_arguments(self) -> dict[str, Any]:
+        """``plan_experiment`` keyword arguments, percentages turned into fractions."""
+        d = self.cleaned_data
+        rate = d["metric"] == "proportion"
+        relative = d["mde_type"] == "relative"
+        share = d["treatment_share"] / 100
+        return {
+            "metric": d["metric"],
+            "baseline": d["baseline"] / 100 if rate else d["baseline"],
+            "std": None if rate else d["std"],
+            "mde": d["mde"] / 100 if (relative or rate) else d["mde"],
+            "mde_relative": relative,
+            "alpha": d["alpha"],
+            "power": d["power"],
+            "ratio": share / (1 - share),
+            "alternative": d["alternative"],
+            "daily_users": d["daily_users"],
+            "traffic_share": d["traffic_share"] / 100,
+        }
+
+
+def chart_data(plan: ExperimentPlan, power_target: float, relative_axis: bool) -> dict[str, Any]:
+    """Power curve points for the chart: x in % of the baseline when the MDE was given that
+    way (and a baseline is known), else absolute (percentage points for rates)."""
+    relative = relative_axis and not math.isnan(plan.mde_relative)
+    scale = 100.0 if (relative or plan.metric == "proportion") else 1.0
+
+    def x_of(point_relative: float, point_absolute: float) -> float:
+        return (point_relative if relative else point_absolute) * scale
+
+    if relative:
+        x_title = "Minimum detectable effect (relative change, % of baseline)"
+    elif plan.metric == "proportion":
+        x_title = "Minimum detectable effect (percentage points)"
+    else:
+        x_title = "Minimum detectable effect (metric units)"
+    return {
+        "points": [
+            {"x": x_of(p.mde_relative, p.mde_absolute), "y": p.power * 100} for p in plan.curve
+        ],
+        "planned": {
+            "x": x_of(plan.mde_relative, plan.mde_absolute),
+            "y": plan.achieved_power * 100,
+        },
+        "target": power_target * 100,
+        "x_title": x_title,
+        "x_unit": "%" if relative else (" pp" if plan.metric == "proportion" else ""),
+        "n_control": plan.sample_size.control,
+    }
+
+
+def curve_table(chart: dict[str, Any]) -> list[dict[str, float]]:
+    """About ten rows of the curve for reading without the chart (the planned MDE is one:
+    it sits at 1/2.5 of the range, a multiple of the step)."""
+    points = chart["points"]
+    step = max(1, (len(points) - 1) // 10)
+    return points[::step]
+
+
+def summary(plan: ExperimentPlan) -> dict[str, str]:
+    """The plan's numbers as the page prints them (thousands separators, units)."""
+    size = plan.sample_size
+    absolute = plan.mde_absolute * (100 if plan.metric == "proportion" else 1)
+    unit = " percentage points" if plan.metric == "proportion" else " (metric units)"
+    mde = f"{absolute:+.4g}{unit}"
+    if not math.isnan(plan.mde_relative):
+        mde = f"{plan.mde_relative * 100:+.4g}% relative, {mde}"
+    return {
+        "control": f"{size.control:,}",
+        "treatment": f"{size.treatment:,}",
+        "total": f"{size.total:,}",
+        "mde": mde,
+    }
+
+
+@staff_member_required
+def planner(request: HttpRequest) -> HttpResponse:
+    """``GET /planner/``: the form, and the plan for its values (defaults on first visit)."""
+    form = PlannerForm(request.GET if request.GET else DEFAULTS)
+    plan = chart = None
+    if form.is_valid():
+        try:
+            plan = plan_experiment(**form.plan_arguments())
+        except ValueError as error:
+            name = argument_name(error) or ""
+            field = FIELD_OF_ARGUMENT.get(name, name)
+            form.add_error(field if field in form.fields else None, str(error))
+        else:
+            relative_axis = form.cleaned_data["mde_type"] == "relative"
+            chart = chart_data(plan, form.cleaned_data["power"], relative_axis)
+    context = {
+        "form": form,
+        "field_groups": [
+            (legend, [form[name] for name in names]) for legend, names in FIELD_GROUPS
+        ],
+        "plan": plan,
+        "summary": summary(plan) if plan else None,
+        "chart": chart,
+        "table": curve_table(chart) if chart else [],
+    }
+    return render(request, "analytics/planner.html", context)

@@ -1,0 +1,91 @@
+"""The planner page: staff only, sizes and days as the library computes them, a chart."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from analytics.stats import plan_experiment, sample_size_means
+
+URL = "/planner/"
+
+
+def _chart(html: str) -> dict:
+    match = re.search(r'<script id="planner-chart" type="application/json">(.*?)</script>', html,
+                      re.S)  # fmt: skip
+    assert match, "chart data missing"
+    return json.loads(match.group(1))
+
+
+def test_anonymous_is_redirected_to_login(client):
+    response = client.get(URL)
+    assert response.status_code == 302
+    assert "/admin/login/" in response["Location"] and "next=/planner/" in response["Location"]
+
+
+def test_non_staff_is_redirected(client, django_user_model):
+    user = django_user_model.objects.create_user("analyst", password="pw")
+    client.force_login(user)
+    assert client.get(URL).status_code == 302
+
+
+def test_default_plan_is_the_reference(staff_client):
+    response = staff_client.get(URL)
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'id="size-control">122,121<' in html
+    assert 'id="size-total"><strong>244,242<' in html
+    assert "+5% relative, +0.25 percentage points" in html
+    expected = plan_experiment(baseline=0.05, mde=0.05, daily_users=20_000)
+    assert f'id="expected-days">{expected.expected_days} days' in html
+    assert "vendor/chart.js/dist/chart.umd.js" in html and "splitlab/planner.js" in html
+    chart = _chart(html)
+    assert chart["planned"]["x"] == pytest.approx(5.0) and abs(chart["planned"]["y"] - 80) < 0.01
+    assert chart["x_title"].startswith("Minimum detectable effect")
+    assert len(chart["points"]) == 41 and chart["points"][0]["y"] == 5.0
+    assert chart["target"] == 80.0
+
+
+def test_mean_metric_with_split_and_absolute_mde(staff_client):
+    response = staff_client.get(
+        URL,
+        {"metric": "mean", "baseline": "30", "std": "45", "mde": "1.5", "mde_type": "absolute",
+         "alpha": "0.05", "power": "0.9", "treatment_share": "10", "alternative": "two-sided",
+         "daily_users": "5000", "traffic_share": "50"},
+    )  # fmt: skip
+    html = response.content.decode()
+    size = sample_size_means(45, 1.5, power=0.9, ratio=1 / 9)
+    assert f'id="size-control">{size.control:,}<' in html
+    assert f'id="size-treatment">{size.treatment:,}<' in html
+    days = -(-size.total // 2500)
+    assert f'id="expected-days">{days} days' in html
+    chart = _chart(html)
+    assert chart["planned"]["x"] == pytest.approx(1.5)  # absolute, as entered
+    assert chart["x_title"] == "Minimum detectable effect (metric units)"
+    assert "+5% relative, +1.5 (metric units)" in html
+
+
+def test_bad_input_is_shown_next_to_the_field(staff_client):
+    response = staff_client.get(
+        URL,
+        {"metric": "proportion", "baseline": "150", "mde": "0", "mde_type": "relative",
+         "alpha": "0.05", "power": "0.8", "treatment_share": "50", "alternative": "two-sided",
+         "traffic_share": "100"},
+    )  # fmt: skip
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "field-error" in html and "control rate in %" in html
+    assert "size-control" not in html
+
+
+def test_library_error_is_mapped_to_its_field(staff_client):
+    response = staff_client.get(
+        URL,
+        {"metric": "proportion", "baseline": "5", "mde": "0", "mde_type": "relative",
+         "alpha": "0.05", "power": "0.8", "treatment_share": "50", "alternative": "two-sided",
+         "traffic_share": "100"},
+    )  # fmt: skip
+    form = response.context["form"]
+    assert "mde: must not be zero" in form.errors["mde"][0]
