@@ -97,19 +97,30 @@ class Recommendations:
 def top_k_from_scores(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Indices and values of the k largest entries of each row, best first.
 
-    Entries equal to -inf are treated as excluded and padded with index -1.
-    Ties are broken by the lower item index, so results are deterministic.
+    Entries equal to -inf (or NaN) are treated as excluded and padded with index -1.
+    Ties are broken by the lower item index, also at the k-th place, so results are
+    deterministic. Cost: one argpartition and a few elementwise passes per row block.
     """
+    scores = np.asarray(scores)
     n_rows, n_cols = scores.shape
     k_eff = min(k, n_cols)
-    if k_eff == 0:
+    if k_eff == 0 or n_rows == 0:
         return np.full((n_rows, k), -1, np.int64), np.full((n_rows, k), -np.inf, np.float32)
-    part = np.argpartition(-scores, k_eff - 1, axis=1)[:, :k_eff]
-    part_scores = np.take_along_axis(scores, part, axis=1)
-    order = np.lexsort((part, -part_scores), axis=1)
-    idx = np.take_along_axis(part, order, axis=1).astype(np.int64)
-    val = np.take_along_axis(part_scores, order, axis=1).astype(np.float32)
+    if np.isnan(scores).any():
+        scores = np.where(np.isnan(scores), -np.inf, scores)
+    kth_position = np.argpartition(-scores, k_eff - 1, axis=1)[:, k_eff - 1 : k_eff]
+    kth = np.take_along_axis(scores, kth_position, axis=1)
+    greater = scores > kth
+    equal = scores == kth
+    needed = k_eff - greater.sum(axis=1, dtype=np.int32)
+    take = greater | (equal & (np.cumsum(equal, axis=1, dtype=np.int32) <= needed[:, None]))
+    idx = np.nonzero(take)[1].reshape(n_rows, k_eff).astype(np.int64)
+    val = np.take_along_axis(scores, idx, axis=1).astype(np.float32)
+    order = np.lexsort((idx, -val), axis=1)
+    idx = np.take_along_axis(idx, order, axis=1)
+    val = np.take_along_axis(val, order, axis=1)
     idx[~np.isfinite(val)] = -1
+    val[idx < 0] = -np.inf
     if k_eff < k:
         idx = np.pad(idx, ((0, 0), (0, k - k_eff)), constant_values=-1)
         val = np.pad(val, ((0, 0), (0, k - k_eff)), constant_values=-np.inf)
@@ -137,6 +148,8 @@ class Recommender(ABC):
     contract_skip_reason: ClassVar[str] = ""
     # False for models that rank every user alike (popular, trending)
     personalised: ClassVar[bool] = True
+    # "implicit" (positives, counts) or "explicit" (ratings, low ones included)
+    feedback: ClassVar[str] = "implicit"
     # users scored per block in recommend(): bounds memory at block x n_items floats
     score_block_users: ClassVar[int] = 2048
 

@@ -21,6 +21,7 @@ r_ui, so implicit with the matrix 1 + alpha * R solves the same problem.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, ClassVar
 
 import numpy as np
@@ -33,12 +34,16 @@ from recommenders.core.models._factors import FactorState, thread_count
 def _torch_csr(matrix: sp.csr_matrix, values: np.ndarray):  # -> torch.Tensor
     import torch
 
-    return torch.sparse_csr_tensor(
-        torch.from_numpy(matrix.indptr.astype(np.int64)),
-        torch.from_numpy(matrix.indices.astype(np.int64)),
-        torch.from_numpy(values.astype(np.float32)),
-        size=matrix.shape,
-    )
+    with warnings.catch_warnings():
+        # "sparse CSR support is in beta" and "invariant checks disabled": the pattern
+        # comes from a canonical scipy CSR, so the invariants hold
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.sparse_csr_tensor(
+            torch.from_numpy(matrix.indptr.astype(np.int64)),
+            torch.from_numpy(matrix.indices.astype(np.int64)),
+            torch.from_numpy(values.astype(np.float32)),
+            size=matrix.shape,
+        )
 
 
 def conjugate_gradient_half_step(
@@ -55,12 +60,14 @@ def conjugate_gradient_half_step(
 
     def apply_a(p):
         sampled = torch.sparse.sampled_addmm(confidence_minus_one, p, y.T, beta=0.0)
-        weighted = torch.sparse_csr_tensor(
-            confidence_minus_one.crow_indices(),
-            confidence_minus_one.col_indices(),
-            sampled.values() * pattern_values,
-            size=confidence_minus_one.shape,
-        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            weighted = torch.sparse_csr_tensor(
+                confidence_minus_one.crow_indices(),
+                confidence_minus_one.col_indices(),
+                sampled.values() * pattern_values,
+                size=confidence_minus_one.shape,
+            )
         return p @ gram + weighted @ y
 
     residual = confidence @ y - apply_a(x)
@@ -88,7 +95,7 @@ class ALSRecommender(FactorState, Recommender):
     name = "als"
     default_params: ClassVar[dict[str, Any]] = {
         "factors": 64,
-        "regularization": 0.01,
+        "regularization": 1.0,
         "alpha": 1.0,
         "iterations": 15,
         "cg_steps": 3,

@@ -28,7 +28,7 @@ class SGDMFRecommender(Recommender):
     ``batch_size``, ``init_std``, ``seed``."""
 
     name = "sgd_mf"
-    feedback = "explicit"
+    feedback: ClassVar[str] = "explicit"
     default_params: ClassVar[dict[str, Any]] = {
         "factors": 64,
         "epochs": 30,

@@ -1,0 +1,114 @@
+"""The contract every registered recommender keeps, on the planted two-group dataset.
+
+Parametrised over ``registry.MODEL_NAMES``: a model registered later is checked too. A
+model that needs inputs the planted data lacks declares ``contract_skip_reason``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from recommenders.core.registry import MODEL_NAMES, create_model, load_model, model_class
+from tests.recommenders.core.planted import (
+    COLD_USER,
+    N_GROUP_USERS,
+    N_USERS,
+    item_group,
+    planted_data,
+    user_group,
+)
+
+K = 5
+WARM_USERS = np.arange(2 * N_GROUP_USERS)
+_FITTED: dict[str, object] = {}
+
+
+def _data_for(name: str):
+    return planted_data(explicit=model_class(name).feedback == "explicit")
+
+
+def fitted(name: str):
+    """One fitted model per name, shared by the checks that only read it."""
+    cls = model_class(name)
+    if cls.contract_skip_reason:
+        pytest.skip(f"{name}: {cls.contract_skip_reason}")
+    if name not in _FITTED:
+        _FITTED[name] = create_model(name).fit(_data_for(name))
+    return _FITTED[name]
+
+
+@pytest.fixture(params=MODEL_NAMES)
+def name(request) -> str:
+    return request.param
+
+
+def test_recommends_unseen_items_within_the_users_group(name):
+    model = fitted(name)
+    recs = model.recommend(WARM_USERS, K)
+    assert recs.item_indices.shape == (len(WARM_USERS), K)
+    seen = _data_for(name).matrix
+    for row, user in enumerate(WARM_USERS):
+        items = recs.item_indices[row]
+        assert (items >= 0).all() and len(set(items)) == K
+        assert seen[user, items].nnz == 0, "a seen item was recommended"
+    assert not recs.fallback.any()
+    if model.personalised:
+        groups = np.array([user_group(u) for u in WARM_USERS])
+        assert (item_group(recs.item_indices) == groups[:, None]).all()
+
+
+def test_scores_are_sorted_and_match_score(name):
+    model = fitted(name)
+    recs = model.recommend([0, 25], K)
+    assert (np.diff(recs.scores, axis=1) <= 1e-6).all()
+    np.testing.assert_allclose(
+        model.score(25, recs.item_indices[1]), recs.scores[1], rtol=1e-4, atol=1e-5
+    )
+
+
+def test_deterministic_under_a_seed(name):
+    first = fitted(name).recommend(WARM_USERS, K)
+    again = create_model(name).fit(_data_for(name)).recommend(WARM_USERS, K)
+    np.testing.assert_array_equal(first.item_indices, again.item_indices)
+    np.testing.assert_allclose(first.scores, again.scores, rtol=1e-5, atol=1e-6)
+
+
+def test_save_and_load_give_identical_output(name, tmp_path):
+    model = fitted(name)
+    model.save(tmp_path / "artifact")
+    loaded = load_model(tmp_path / "artifact")
+    assert type(loaded) is type(model) and loaded.params == model.params
+    assert loaded.fit_seconds == model.fit_seconds and model.fit_seconds > 0
+    users = np.r_[WARM_USERS, COLD_USER, N_USERS + 5]
+    before, after = model.recommend(users, K), loaded.recommend(users, K)
+    np.testing.assert_array_equal(before.item_indices, after.item_indices)
+    np.testing.assert_array_equal(before.scores, after.scores)
+    np.testing.assert_array_equal(before.fallback, after.fallback)
+
+
+def test_cold_users_fall_back_to_popularity(name):
+    model = fitted(name)
+    recs = model.recommend([COLD_USER, N_USERS + 100, 3], K)
+    np.testing.assert_array_equal(recs.fallback, [True, True, False])
+    popularity = model.item_popularity
+    expected = np.lexsort((np.arange(len(popularity)), -popularity))[:K]
+    np.testing.assert_array_equal(recs.item_indices[0], expected)
+    np.testing.assert_array_equal(recs.item_indices[1], expected)
+    assert np.isfinite(model.score(N_USERS + 100, [0, 1])).all()
+
+
+@pytest.mark.parametrize("k", [0, -3])
+def test_non_positive_k_raises(name, k):
+    with pytest.raises(ValueError, match="k must be positive"):
+        fitted(name).recommend([0], k)
+
+
+def test_negative_user_index_raises(name):
+    with pytest.raises(ValueError, match="non-negative"):
+        fitted(name).recommend([-1], K)
+
+
+def test_unknown_parameter_is_refused(name):
+    with pytest.raises(ValueError, match="unknown parameter"):
+        create_model(name, no_such_parameter=1)
