@@ -45,11 +45,13 @@ class Event(models.Model):
     ``first_interaction``, the value of a ``conversion``. ``item_count`` is the length of an
     impression's list (the impressions it counts for CTR). The table is append-only; a BRIN
     index on ``ts`` (PostgreSQL) keeps time-window scans cheap at a tiny fraction of a B-tree's
-    size, and ``(user_id, ts)`` serves per-user recomputation.
+    size (and one on ``received_at`` finds what arrived since the last rollup), and
+    ``(user_id, ts)`` serves per-user recomputation.
     """
 
-    id = models.BigAutoField(primary_key=True)
-    event_id = models.CharField(max_length=EVENT_ID_MAX_LENGTH, unique=True)
+    # The client's idempotency key is the primary key: one unique index instead of two on
+    # the hottest insert path in the system.
+    event_id = models.CharField(max_length=EVENT_ID_MAX_LENGTH, primary_key=True)
     type = models.CharField(max_length=20, choices=EventType.choices)
     user_id = models.CharField(max_length=USER_ID_MAX_LENGTH)
     ts = models.DateTimeField(help_text="when it happened (client clock, UTC)")
@@ -67,10 +69,8 @@ class Event(models.Model):
     received_at = models.DateTimeField()
 
     class Meta:
-        indexes = [
-            models.Index(fields=["user_id", "ts"], name="analytics_event_user_ts"),
-            models.Index(fields=["received_at"], name="analytics_event_received"),
-        ]
+        # Time indexes (BRIN on ts and received_at in PostgreSQL) are made by migration 0002.
+        indexes = [models.Index(fields=["user_id", "ts"], name="analytics_event_user_ts")]
 
     def __str__(self) -> str:
         return f"{self.type} {self.user_id} {self.ts:%Y-%m-%d %H:%M:%S}"

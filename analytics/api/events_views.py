@@ -2,15 +2,32 @@
 
 from __future__ import annotations
 
+import json
+
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import status
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import ParseError, ValidationError
+from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from analytics.api.events_serializers import EventBatchSerializer, IngestResultSerializer
 from analytics.services import MAX_BATCH_SIZE, do_ingest_events
+
+
+class WholeBodyJSONParser(JSONParser):
+    """DRF's JSON parser, reading the body in one piece (batches run to megabytes).
+
+    DRF decodes through a codec stream reader, several times slower on a 2 MB body than one
+    ``json.loads`` of the bytes.
+    """
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        try:
+            return json.loads(stream.read() if stream is not None else b"")
+        except ValueError as exc:
+            raise ParseError(f"JSON parse error - {exc}") from None
 
 
 def events_from_body(data: object) -> list:
@@ -36,6 +53,8 @@ def events_from_body(data: object) -> list:
 
 class EventIngestView(APIView):
     """Report what users did, one event or a batch of up to 10,000."""
+
+    parser_classes = [WholeBodyJSONParser]
 
     @extend_schema(
         request=EventBatchSerializer,

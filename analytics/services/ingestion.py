@@ -5,7 +5,9 @@ invalid ones are reported back (index, event_id, reasons by field). Storing is i
 ``event_id``: an id already stored, or repeated inside the batch, is counted as a duplicate and
 answered as a success, never stored twice.
 
-PostgreSQL path: ``COPY`` into a per-connection temporary table, then one
+PostgreSQL path: one probe for the ids already stored, then ``COPY`` of the new rows straight
+into the table; if a concurrent request stored one of them in between, the batch falls back
+to ``COPY`` into a per-connection temporary table and one
 ``INSERT ... SELECT ... ON CONFLICT (event_id) DO NOTHING``. SQLite path (the embedded
 default): ``INSERT OR IGNORE`` through ``executemany``. Both report how many rows were new.
 """
@@ -108,23 +110,53 @@ def insert_event_rows(rows: list[tuple], received_at: datetime) -> int:
         return _insert_portable(rows, received_at)
 
 
+def _copy_rows(cursor, table: str, rows: list[tuple], received_at: datetime) -> None:
+    """``COPY`` rows into ``table`` (text format; JSON columns as their text)."""
+    with cursor.cursor.copy(f"COPY {table} ({_COLUMN_LIST}, received_at) FROM STDIN") as copy:
+        write = copy.write_row
+        for row in rows:
+            items, attributes = row[13], row[14]
+            write(
+                (
+                    *row[:13],
+                    None if items is None else json.dumps(items),
+                    json.dumps(attributes) if attributes else "{}",
+                    received_at,
+                )
+            )
+
+
+def _known_ids(cursor, event_ids: list[str]) -> set[str]:
+    """The ids among ``event_ids`` already stored (PostgreSQL)."""
+    cursor.execute("SELECT event_id FROM analytics_event WHERE event_id = ANY(%s)", [event_ids])
+    return {found for (found,) in cursor.fetchall()}
+
+
 def _insert_postgresql(rows: list[tuple], received_at: datetime) -> int:
+    """Fast path: drop ids already stored, ``COPY`` the rest straight into the table.
+
+    A concurrent request may store one of the same ids between the probe and the copy; the
+    copy then fails on the primary key, its savepoint is rolled back and the batch goes the
+    safe way: ``COPY`` into a temporary table and ``INSERT ... ON CONFLICT DO NOTHING``.
+    """
+    from psycopg.errors import UniqueViolation
+
     with connection.cursor() as cursor:
+        known = _known_ids(cursor, [row[0] for row in rows])
+        fresh = [row for row in rows if row[0] not in known] if known else rows
+        if not fresh:
+            return 0
+        try:
+            with transaction.atomic():
+                _copy_rows(cursor, "analytics_event", fresh, received_at)
+            return len(fresh)
+        except UniqueViolation:
+            pass
         cursor.execute(
             f"CREATE TEMPORARY TABLE IF NOT EXISTS {_PG_STAGE_TABLE} ON COMMIT DELETE ROWS AS "
             f"SELECT {_COLUMN_LIST}, received_at FROM analytics_event WITH NO DATA"
         )
-        raw = cursor.cursor  # psycopg's own cursor, for COPY
-        with raw.copy(f"COPY {_PG_STAGE_TABLE} ({_COLUMN_LIST}, received_at) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(
-                    (
-                        *row[:13],
-                        json.dumps(row[13]) if row[13] is not None else None,
-                        json.dumps(row[14]),
-                        received_at,
-                    )
-                )
+        _copy_rows(cursor, _PG_STAGE_TABLE, fresh, received_at)
         cursor.execute(
             f"INSERT INTO analytics_event ({_COLUMN_LIST}, received_at) "
             f"SELECT {_COLUMN_LIST}, received_at FROM {_PG_STAGE_TABLE} "

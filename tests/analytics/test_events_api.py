@@ -224,3 +224,22 @@ def test_record_served_lists_is_idempotent_by_request_id():
     assert record_served_lists([row]) == 0
     assert ServedList.objects.count() == 2
     assert ServedList.objects.get(request_id="r-1").items[0]["source"] == "ann"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_concurrent_duplicate_falls_back_to_conflict_handling(monkeypatch):
+    """An id stored by another request between the probe and the copy is stored once."""
+    from django.db import connection
+
+    from analytics.services import ingestion
+    from analytics.services.event_validation import check_event
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the probe-then-COPY path is PostgreSQL's")
+    window = ingestion.current_window()
+    first = [check_event(click("race-1"), window)]
+    assert ingestion.insert_event_rows(first, datetime.now(UTC)) == 1
+    monkeypatch.setattr(ingestion, "_known_ids", lambda cursor, ids: set())
+    both = [check_event(click("race-1"), window), check_event(click("race-2"), window)]
+    assert ingestion.insert_event_rows(both, datetime.now(UTC)) == 1
+    assert sorted(Event.objects.values_list("event_id", flat=True)) == ["race-1", "race-2"]

@@ -1,0 +1,157 @@
+"""Helpers of the events benchmarks: scratch PostgreSQL databases and a gunicorn server.
+
+A scratch database is cloned from a migrated template (``<name>_template``) that is rebuilt
+whenever the migration files on disk differ from the ones it recorded, so a run costs a
+``CREATE DATABASE ... TEMPLATE`` instead of a full ``migrate``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlparse, urlunparse
+
+REPO = Path(__file__).resolve().parent.parent
+PYTHON = str(REPO / ".venv" / "bin" / "python") if (REPO / ".venv").is_dir() else sys.executable
+DEFAULT_SERVER_URL = "postgres://postgres@127.0.0.1:5432/postgres"
+
+
+def database_url(server_url: str, name: str) -> str:
+    parsed = urlparse(server_url)
+    return urlunparse(parsed._replace(path=f"/{name}"))
+
+
+def _admin(server_url: str):
+    import psycopg
+
+    return psycopg.connect(database_url(server_url, "postgres"), autocommit=True)
+
+
+def _migrations_fingerprint() -> str:
+    """A hash of every migration file's path and content (a changed file rebuilds the template)."""
+    digest = hashlib.sha256()
+    for path in sorted(REPO.glob("*/migrations/0*.py")):
+        digest.update(str(path.relative_to(REPO)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _template_is_current(server_url: str, template: str, fingerprint: str) -> bool:
+    with _admin(server_url) as conn:
+        row = conn.execute(
+            "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s",
+            [template],
+        ).fetchone()
+    return bool(row) and row[0] == fingerprint
+
+
+def django_env(url: str) -> dict[str, str]:
+    """Environment of a production-like Django process on ``url`` (no TLS redirect)."""
+    env = dict(os.environ)
+    env.update(
+        DATABASE_URL=url,
+        DJANGO_SECRET_KEY="benchmark-secret-key-not-for-production",
+        DJANGO_DEBUG="false",
+        DJANGO_SECURE_SSL_REDIRECT="false",
+        DJANGO_SECURE_COOKIES="false",
+        DJANGO_LOG_LEVEL="WARNING",
+        DJANGO_SETTINGS_MODULE="config.settings",
+    )
+    return env
+
+
+def create_scratch_database(server_url: str, name: str) -> str:
+    """A fresh, migrated database ``name`` (dropped first if present); returns its URL."""
+    template = f"{name}_template"
+    fingerprint = _migrations_fingerprint()
+    if not _template_is_current(server_url, template, fingerprint):
+        with _admin(server_url) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{template}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{template}"')
+        subprocess.run(
+            [PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"],
+            cwd=REPO,
+            env=django_env(database_url(server_url, template)),
+            check=True,
+        )
+        with _admin(server_url) as conn:
+            conn.execute(f"COMMENT ON DATABASE \"{template}\" IS '{fingerprint}'")
+    with _admin(server_url) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    return database_url(server_url, name)
+
+
+def drop_database(server_url: str, name: str) -> None:
+    with _admin(server_url) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def gunicorn(url: str, *, workers: int = 2, timeout_seconds: float = 60) -> Iterator[str]:
+    """Run ``gunicorn config.wsgi`` (sync workers) on a free 127.0.0.1 port; yield its base URL.
+
+    The server is terminated when the block ends, whatever happens inside it.
+    """
+    port = free_port()
+    command = [
+        str(Path(PYTHON).with_name("gunicorn")),
+        "config.wsgi:application",
+        "--workers",
+        str(workers),
+        "--worker-class",
+        "sync",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--timeout",
+        "300",
+        "--log-level",
+        "warning",
+    ]
+    process = subprocess.Popen(command, cwd=REPO, env=django_env(url))
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout_seconds
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited with status {process.returncode}")
+            try:
+                with urllib.request.urlopen(f"{base}/healthz", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("gunicorn did not answer /healthz in time")
+            time.sleep(0.2)
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def setup_django(url: str) -> None:
+    """Configure Django in this process against ``url`` (for tokens and direct reads)."""
+    sys.path.insert(0, str(REPO))
+    os.environ.update(django_env(url))
+    import django
+
+    django.setup()
