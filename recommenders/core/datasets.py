@@ -223,16 +223,18 @@ def _ids(series: pd.Series) -> pd.Series:
 
 
 def _timestamps(series: pd.Series, path: Path) -> pd.Series:
-    numbers = pd.to_numeric(series, errors="coerce")
-    if numbers.notna().all():
-        return numbers.astype(np.float64)
-    dates = pd.to_datetime(series, errors="coerce", utc=True, format="mixed")
-    if dates.isna().any():
-        line = int(np.flatnonzero(dates.isna().to_numpy())[0]) + 2
-        raise DatasetFormatError(
-            f"{path}: line {line}: timestamp is neither unix seconds nor a date"
-        )
-    return (dates - pd.Timestamp(0, tz="UTC")).dt.total_seconds()
+    """Unix seconds; entries that are not numbers are parsed as dates (UTC if naive)."""
+    numbers = pd.to_numeric(series, errors="coerce").astype(np.float64)
+    textual = numbers.isna()
+    if textual.any():
+        dates = pd.to_datetime(series[textual], errors="coerce", utc=True, format="mixed")
+        if dates.isna().any():
+            line = int(np.flatnonzero(textual.to_numpy())[np.flatnonzero(dates.isna())[0]]) + 2
+            raise DatasetFormatError(
+                f"{path}: line {line}: timestamp is neither unix seconds nor a date"
+            )
+        numbers[textual] = (dates - pd.Timestamp(0, tz="UTC")).dt.total_seconds()
+    return numbers
 
 
 def read_csv_interactions(path: str | Path) -> RawDataset:
