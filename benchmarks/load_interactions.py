@@ -20,6 +20,10 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from recommenders.core.datasets import RawDataset
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_POSTGRES_URL = "postgres://postgres@127.0.0.1:5432/splitlab"
@@ -50,52 +54,63 @@ def setup_django(database_url: str) -> None:
     django.setup()
 
 
-def run(quick: bool) -> str:
-    """Create a scratch database, load the interactions twice, drop it; the result line."""
+def read_source(quick: bool) -> tuple[str, RawDataset]:
+    """The dataset's folder name and its parsed rows (ML-1M positives, or ML-100K)."""
+    from recommenders.core.datasets import read_movielens_1m, read_movielens_100k
+
+    source = shared_data_dir() / ("ml-100k" if quick else "ml-1m")
+    if not source.is_dir():
+        raise SystemExit(f"{source}: no such folder (set SPLITLAB_SHARED_DATA)")
+    return source.name, read_movielens_100k(source) if quick else read_movielens_1m(source)
+
+
+def measure(name: str, raw: RawDataset) -> str:
+    """Load the catalogue (untimed), then the interactions twice (timed); the result line.
+
+    Runs against the current default database, which should hold no interactions yet.
+    """
     from django.db import connection
 
-    from recommenders.core.datasets import read_movielens_1m, read_movielens_100k
     from recommenders.services.catalog import (
-        InteractionColumns,
         do_load_interactions,
         do_load_items,
         do_load_user_profiles,
     )
-    from recommenders.services.datasets import _item_records, _user_records
-
-    data = shared_data_dir()
-    source = data / ("ml-100k" if quick else "ml-1m")
-    if not source.is_dir():
-        raise SystemExit(f"{source}: no such folder (set SPLITLAB_SHARED_DATA)")
-    raw = read_movielens_100k(source) if quick else read_movielens_1m(source)
-    frame = raw.interactions
-    columns = InteractionColumns(
-        user_ids=frame["user_id"].to_numpy(),
-        item_ids=frame["item_id"].to_numpy(),
-        timestamps=frame["timestamp"].to_numpy(),
-        values=frame["value"].to_numpy(),
-        kinds="rating",
+    from recommenders.services.datasets import (
+        dataset_interaction_columns,
+        dataset_item_records,
+        dataset_user_records,
     )
-    old_name = connection.settings_dict["NAME"]
-    connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
-    try:
-        do_load_items(_item_records(raw.items))
-        do_load_user_profiles(_user_records(raw))
-        started = time.perf_counter()
-        first = do_load_interactions(columns)
-        first_seconds = time.perf_counter() - started
-        started = time.perf_counter()
-        again = do_load_interactions(columns)
-        reload_seconds = time.perf_counter() - started
-    finally:
-        connection.creation.destroy_test_db(old_name, verbosity=0)
+
+    columns = dataset_interaction_columns(raw, "rating")
+    do_load_items(dataset_item_records(raw.items))
+    do_load_user_profiles(dataset_user_records(raw))
+    started = time.perf_counter()
+    first = do_load_interactions(columns)
+    first_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    again = do_load_interactions(columns)
+    reload_seconds = time.perf_counter() - started
     if first.inserted != len(columns) or again.inserted != 0:
         raise SystemExit(f"unexpected counts: {first} then {again}")
     return (
-        f"load_interactions ({source.name}, {connection.vendor}): {len(columns):,} rows in "
+        f"load_interactions ({name}, {connection.vendor}): {len(columns):,} rows in "
         f"{first_seconds:.2f} s = {len(columns) / first_seconds:,.0f} rows/s; "
         f"idempotent reload {reload_seconds:.2f} s (0 new rows)"
     )
+
+
+def run(quick: bool) -> str:
+    """Measure on a scratch database created for the run and dropped after it."""
+    from django.db import connection
+
+    name, raw = read_source(quick)
+    old_name = connection.settings_dict["NAME"]
+    connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
+    try:
+        return measure(name, raw)
+    finally:
+        connection.creation.destroy_test_db(old_name, verbosity=0)
 
 
 def main(argv: list[str] | None = None) -> None:

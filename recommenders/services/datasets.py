@@ -28,7 +28,14 @@ from recommenders.services.catalog import (
     do_load_user_profiles,
 )
 
-__all__ = ["DatasetLoadResult", "do_load_dataset", "do_load_demo_dataset"]
+__all__ = [
+    "DatasetLoadResult",
+    "dataset_interaction_columns",
+    "dataset_item_records",
+    "dataset_user_records",
+    "do_load_dataset",
+    "do_load_demo_dataset",
+]
 
 # MovieLens 1M codes its users' age and occupation (see its README); 100K gives plain values
 ML1M_AGE_BANDS = {
@@ -64,23 +71,28 @@ def do_load_dataset(raw: RawDataset, *, kind: str | None = None) -> DatasetLoadR
     """
     if kind is None:
         kind = Interaction.Kind.VIEW if raw.format == "csv" else Interaction.Kind.RATING
-    frame = raw.interactions
     with transaction.atomic():
-        items = do_load_items(_item_records(raw.items)) if raw.items is not None else None
-        users = do_load_user_profiles(_user_records(raw)) if raw.users is not None else None
-        interactions = do_load_interactions(
-            InteractionColumns(
-                user_ids=frame["user_id"].to_numpy(),
-                item_ids=frame["item_id"].to_numpy(),
-                timestamps=frame["timestamp"].fillna(0.0).to_numpy(np.float64),
-                values=frame["value"].to_numpy(np.float64),
-                kinds=kind,
-            )
-        )
+        items = do_load_items(dataset_item_records(raw.items)) if raw.items is not None else None
+        users = do_load_user_profiles(dataset_user_records(raw)) if raw.users is not None else None
+        interactions = do_load_interactions(dataset_interaction_columns(raw, kind))
     return DatasetLoadResult(items or LoadResult(0, 0), users or LoadResult(0, 0), interactions)
 
 
-def _item_records(items: pd.DataFrame) -> list[ItemRecord]:
+def dataset_interaction_columns(raw: RawDataset, kind: str) -> InteractionColumns:
+    """Loader columns of a dataset's interactions; no timestamp: the unix epoch."""
+    frame = raw.interactions
+    return InteractionColumns(
+        user_ids=frame["user_id"].to_numpy(),
+        item_ids=frame["item_id"].to_numpy(),
+        timestamps=frame["timestamp"].fillna(0.0).to_numpy(np.float64),
+        values=frame["value"].to_numpy(np.float64),
+        kinds=kind,
+    )
+
+
+def dataset_item_records(items: pd.DataFrame) -> list[ItemRecord]:
+    """Loader records of a dataset's item table; ``created_at`` from the release date, or
+    the first day of the release year when only the year is known."""
     records = []
     for item_id, title, categories, year, created in zip(
         items["item_id"].tolist(),
@@ -109,7 +121,9 @@ def _item_records(items: pd.DataFrame) -> list[ItemRecord]:
     return records
 
 
-def _user_records(raw: RawDataset) -> list[UserRecord]:
+def dataset_user_records(raw: RawDataset) -> list[UserRecord]:
+    """Loader records of a dataset's user table (MovieLens 1M age and occupation codes
+    decoded, ages of 100K banded, the postcode's first three characters as region)."""
     users = raw.users
     column = {name: users[name].astype(str).tolist() for name in users.columns if name != "user_id"}
     n_users = len(users)

@@ -134,7 +134,8 @@ def _split(data: InteractionData, options: dict[str, Any]) -> Split:
         split = PROTOCOLS[protocol](data)
     if split.test.nnz == 0:
         raise CommandError(
-            f"protocol {protocol}: no held-out interactions (too few interactions per user)"
+            f"protocol {protocol}: no held-out interactions to evaluate (too few interactions "
+            "per user, or no user with interactions on both sides of the split)"
         )
     return split
 
