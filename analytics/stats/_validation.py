@@ -11,6 +11,8 @@ from numbers import Integral, Real
 from typing import Any
 
 ALTERNATIVES = ("two-sided", "larger", "smaller")
+# Counts beyond 2^53 cannot be held exactly in a float (and no experiment has that many users).
+MAX_COUNT = 2**53
 
 
 def argument_name(error: ValueError) -> str | None:
@@ -68,6 +70,8 @@ def check_count(name: str, value: Any, *, minimum: int = 0) -> int:
         raise ValueError(f"{name}: must not be negative, got {count}")
     if count < minimum:
         raise ValueError(f"{name}: must be at least {minimum}, got {count}")
+    if count > MAX_COUNT:
+        raise ValueError(f"{name}: must be at most 2^53, got {count}")
     return count
 
 

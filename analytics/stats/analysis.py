@@ -147,14 +147,16 @@ class BatchAnalysis:
 
 def _columns(group: str, value: Sequence[SufficientStats] | Columns, size: int | None) -> dict:
     if isinstance(value, Mapping):
+        if "n" not in value or "sum_x" not in value:
+            raise ValueError(f"{group}: columns need at least 'n' and 'sum_x'")
         cols = {}
         for name in FIELDS:
             column = value.get(name)
             if column is None:
                 column = np.full(len(value["n"]), np.nan)
             cols[name] = np.asarray(column, dtype=float).ravel()
-        if name := next((k for k in ("n", "sum_x") if np.isnan(cols[k]).any()), None):
-            raise ValueError(f"{group}.{name}: required for every pair")
+        if missing := next((k for k in ("n", "sum_x") if np.isnan(cols[k]).any()), None):
+            raise ValueError(f"{group}.{missing}: required for every pair")
         cols["sum_x2"] = np.where(np.isnan(cols["sum_x2"]), cols["sum_x"], cols["sum_x2"])
     else:
         cols = stack(list(value))
@@ -236,8 +238,9 @@ def analyze_many(
     """
     alpha = check_unit_open("alpha", alpha)
     alternative = check_alternative(alternative)
+    method: str | None = None
     if sequential:
-        sequential_method = check_choice("sequential_method", sequential_method, SEQUENTIAL_METHODS)
+        method = check_choice("sequential_method", sequential_method, SEQUENTIAL_METHODS)
         if alternative != "two-sided":
             raise ValueError("alternative: sequential analysis is two-sided only")
     c = _columns("control", control, None)
@@ -258,13 +261,13 @@ def analyze_many(
             out[name][idx] = values
     out["control_n"], out["treatment_n"] = c["n"], t["n"]
     decisive = out["p_value"]
-    if sequential:
+    if method is not None:
         variance = out["std_error"] ** 2
         tau2 = mixing_variance(
             variance,
             c["n"] + t["n"],
             alpha=alpha,
-            method=sequential_method,
+            method=method,
             planned_total=planned_total,
             mixing_sd=mixing_sd,
         )
@@ -277,7 +280,7 @@ def analyze_many(
             out["probability_to_beat"][i] = probability_to_beat_control(
                 c["sum_x"][i], c["n"][i], t["sum_x"][i], t["n"][i]
             ).probability_to_beat
-    return BatchAnalysis(kinds, out, alpha, alternative, sequential_method if sequential else None)
+    return BatchAnalysis(kinds, out, alpha, alternative, method)
 
 
 _OUTPUT = (

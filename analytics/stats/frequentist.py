@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -65,7 +66,7 @@ class TestResult:
 
 
 def _result(
-    stat, p, mc, mt, vc, vt, crit, alpha: float, alternative: str, df: float = math.inf
+    stat, p, mc, mt, vc, vt, crit, alpha: float, alternative: str, df: Any = math.inf
 ) -> TestResult:
     """Assemble a ``TestResult`` from (0-d) arrays of one comparison."""
     effect = mt - mc
@@ -257,9 +258,9 @@ def noninferiority_test(
         crit = inf.t_critical(df, alpha, alternative)
     else:
         stat, p = inf.z_test(gap, se, alternative)
-        crit = inf.z_critical(alpha, alternative)
+        crit = np.asarray(inf.z_critical(alpha, alternative))
     effect = t.mean - c.mean
-    bound = effect + sign * crit * np.sqrt(t.var_mean + c.var_mean)
+    bound = effect + sign * np.asarray(crit) * np.sqrt(t.var_mean + c.var_mean)
     p_value = float(p[0])
     return NonInferiorityResult(
         p_value=p_value,

@@ -83,10 +83,10 @@ def plan_experiment(
     if metric == "proportion":
         if baseline is None:
             raise ValueError("baseline: required for a proportion metric (the control rate)")
-        method = method or "unpooled"
+        proportion_method: str = method or "unpooled"
         size = sample_size_proportions(
             baseline, mde, relative=mde_relative, alpha=alpha, power=power, ratio=ratio,
-            alternative=alternative, method=method,
+            alternative=alternative, method=proportion_method,
         )  # fmt: skip
         absolute = baseline * mde if mde_relative else mde
         room = (1 - baseline if absolute > 0 else baseline) * (1 - 1e-9)
@@ -94,7 +94,7 @@ def plan_experiment(
         def power_at(effect: float) -> float:
             return power_proportions(
                 baseline, effect, size.control, relative=False, alpha=alpha, ratio=ratio,
-                alternative=alternative, method=method,
+                alternative=alternative, method=proportion_method,
             )  # fmt: skip
 
     else:
@@ -106,17 +106,17 @@ def plan_experiment(
             absolute = baseline * mde
         else:
             absolute = mde
-        method = method or "t"
+        mean_method: str = method or "t"
         size = sample_size_means(
             std, absolute, alpha=alpha, power=power, ratio=ratio, alternative=alternative,
-            method=method,
+            method=mean_method,
         )  # fmt: skip
         room = math.inf
 
         def power_at(effect: float) -> float:
             return power_means(
                 std, effect, size.control, alpha=alpha, ratio=ratio, alternative=alternative,
-                method=method,
+                method=mean_method,
             )  # fmt: skip
 
     days = None

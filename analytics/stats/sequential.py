@@ -34,6 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from analytics.stats._inference import Array
 from analytics.stats._validation import check_choice, check_count, check_positive, check_unit_open
 
 METHODS = ("asymptotic", "msprt")
@@ -56,8 +57,8 @@ class SequentialResult:
 
 
 def mixing_variance(
-    variance: np.ndarray,
-    n_total: np.ndarray,
+    variance: Array,
+    n_total: Array,
     *,
     alpha: float,
     method: str,
@@ -65,6 +66,7 @@ def mixing_variance(
     mixing_sd: float | None,
 ) -> np.ndarray:
     """``tau^2`` for each look (arrays broadcast), by ``method``."""
+    variance = np.asarray(variance, dtype=float)
     if method == "msprt":
         if mixing_sd is None:
             raise ValueError("mixing_sd: required for method='msprt' (effect units)")
@@ -82,7 +84,7 @@ def mixing_variance(
 
 
 def always_valid_arrays(
-    effect: np.ndarray, variance: np.ndarray, tau2: np.ndarray, alpha: float
+    effect: Array, variance: Array, tau2: Array, alpha: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """p-value ``min(1, 1/L)`` and confidence-sequence bounds at single looks (vectorised).
 

@@ -115,6 +115,8 @@ def test_analyze_ratio_sequential_one_sided(api_client):
         ({"control": {"n": 0, "sum_x": 0}}, "control", "n"),
         ({"control": {"n": 10, "sum_x": 5, "sum_x2": 1}}, "control", "sum_x2"),
         ({"control": {"sum_x": 1}}, "control", "n"),
+        ({"control": {"n": 10**400, "sum_x": 1}}, "control", "n"),
+        ({"control": {"n": 100, "sum_x": "NaN"}}, "control", "sum_x"),
         ({"kind": "ratio"}, "control", "sum_y"),
         ({"kind": "median"}, "kind", None),
         ({"alpha": 0}, "alpha", None),

@@ -6,12 +6,15 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from analytics.stats import (
     SufficientStats,
     always_valid_test,
     analyze_many,
     analyze_metric,
+    argument_name,
     probability_to_beat_control,
     ratio_metric_test,
     two_proportion_ztest,
@@ -122,3 +125,33 @@ def test_mean_of_constant_groups_is_not_an_error():
     )
     assert result.p_value == 1.0 and result.absolute_effect == 0
     assert not math.isnan(result.statistic)
+
+
+_numbers = st.one_of(
+    st.integers(-5, 10**7), st.floats(allow_nan=True, allow_infinity=True), st.none()
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    kind=st.sampled_from(["proportion", "mean", "ratio"]),
+    sums=st.lists(_numbers, min_size=18, max_size=18),
+    sequential=st.booleans(),
+)
+def test_arbitrary_input_gives_a_result_or_a_named_value_error(kind, sums, sequential):
+    """No input makes the engine crash with anything but ``ValueError("<argument>: ...")``."""
+    fields = ("n", "sum_x", "sum_x2", "sum_y", "sum_y2", "sum_xy", "sum_c", "sum_c2", "sum_xc")
+    try:
+        groups = [
+            SufficientStats(**{f: v for f, v in zip(fields, sums[i : i + 9], strict=True)
+                               if v is not None or f not in ("n", "sum_x")})
+            for i in (0, 9)
+        ]  # fmt: skip
+        result = analyze_metric(kind, *groups, sequential=sequential)
+    except (ValueError, TypeError) as error:
+        if isinstance(error, TypeError):  # a missing required n or sum_x
+            assert "required" in str(error) or "missing" in str(error)
+        else:
+            assert argument_name(error), str(error)
+        return
+    assert 0 <= result.p_value <= 1

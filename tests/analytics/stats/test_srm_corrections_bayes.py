@@ -7,7 +7,7 @@ import pytest
 from scipy import integrate, stats
 from statsmodels.stats.multitest import multipletests
 
-from analytics.stats import adjust_pvalues, probability_to_beat_control, srm_test
+from analytics.stats import adjust_pvalues, bayes, probability_to_beat_control, srm_test
 
 RTOL = 1e-6
 
@@ -101,3 +101,15 @@ def test_probability_to_beat_bad_arguments():
         probability_to_beat_control(1, 10, 11, 10)
     with pytest.raises(ValueError, match="^prior_alpha: "):
         probability_to_beat_control(1, 10, 1, 10, prior_alpha=0.5)
+
+
+def test_probability_to_beat_switches_to_normal_for_huge_counts():
+    huge = probability_to_beat_control(3_000_000, 30_000_000, 3_003_000, 30_000_000)
+    assert huge.method == "normal"
+    z = 1e-4 / (2 * 0.1 * 0.9 / 30_000_000) ** 0.5
+    assert huge.probability_to_beat == pytest.approx(stats.norm.cdf(z), rel=1e-4)
+    # Where both apply, the approximation agrees with the exact sum.
+    a_c, b_c, a_t, b_t = 1 + 100_000, 1 + 900_000, 1 + 100_400, 1 + 899_600
+    assert bayes._beats_normal(a_c, b_c, a_t, b_t) == pytest.approx(
+        bayes._beats_exact(a_c, b_c, a_t, b_t), rel=1e-3
+    )
