@@ -154,10 +154,11 @@ if CELERY_BROKER_URL.startswith("filesystem"):
         "data_folder_in": str(CELERY_BROKER_DIR / "out"),
         "data_folder_out": str(CELERY_BROKER_DIR / "out"),
         "processed_folder": str(CELERY_BROKER_DIR / "processed"),
+        "control_folder": str(CELERY_BROKER_DIR / "control"),
         "store_processed": False,
         "polling_interval": env.float("CELERY_BROKER_POLLING_SECONDS", default=0.05),
     }
-    for _folder in ("out", "processed"):
+    for _folder in ("out", "processed", "control"):
         (CELERY_BROKER_DIR / _folder).mkdir(parents=True, exist_ok=True)
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
@@ -182,6 +183,8 @@ SPLITLAB_EVENT_FUTURE_WINDOW_SECONDS = env.int("SPLITLAB_EVENT_FUTURE_WINDOW_SEC
 SPLITLAB_ROLLUP_INTERVAL_SECONDS = env.int("SPLITLAB_ROLLUP_INTERVAL_SECONDS", default=300)
 SPLITLAB_ROLLUP_PRE_PERIOD_DAYS = env.int("SPLITLAB_ROLLUP_PRE_PERIOD_DAYS", default=14)
 SPLITLAB_ROLLUP_OVERLAP_SECONDS = env.int("SPLITLAB_ROLLUP_OVERLAP_SECONDS", default=120)
+# PostgreSQL work_mem for the rollup transaction (hash aggregates over millions of rows).
+SPLITLAB_ROLLUP_WORK_MEM = env.str("SPLITLAB_ROLLUP_WORK_MEM", default="256MB")
 # Assignment: how stale a process's experiment cache may get, and the exposure buffer
 # (flushed after a response once this many rows or this many seconds have accumulated).
 SPLITLAB_ASSIGNMENT_CONFIG_TTL_SECONDS = env.float(
