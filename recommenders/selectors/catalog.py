@@ -77,8 +77,10 @@ def interaction_data_snapshot(
         list(queryset.values_list("user_id", "item_id", "value", UnixSeconds("timestamp"), "id")),
         dtype=np.float64,
     ).reshape(-1, 5)
-    rows = np.searchsorted(user_pks, raw[:, 0].astype(np.int64))
-    cols = np.searchsorted(item_pks, raw[:, 1].astype(np.int64))
+    rows = _positions(user_pks, raw[:, 0].astype(np.int64))
+    cols = _positions(item_pks, raw[:, 1].astype(np.int64))
+    resolved = (rows >= 0) & (cols >= 0)  # the table has no database foreign keys
+    raw, rows, cols = raw[resolved], rows[resolved], cols[resolved]
     shape = (len(user_pks), len(item_pks))
     matrix = sp.csr_matrix((raw[:, 2], (rows, cols)), shape=shape)
     timestamps, sequence = _latest_per_pair(rows, cols, raw[:, 3], raw[:, 4], shape)
@@ -117,6 +119,15 @@ def _pks_and_ids(queryset: QuerySet) -> tuple[np.ndarray, np.ndarray]:
     pks = np.fromiter((p for p, _ in pairs), np.int64, len(pairs))
     external_ids = np.array([e for _, e in pairs], dtype=object)
     return pks, external_ids
+
+
+def _positions(sorted_pks: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Index of each key in ``sorted_pks``, -1 where it is absent."""
+    if len(sorted_pks) == 0:
+        return np.full(len(keys), -1, np.int64)
+    positions = np.searchsorted(sorted_pks, keys)
+    found = sorted_pks[np.minimum(positions, len(sorted_pks) - 1)] == keys
+    return np.where(found, positions, -1)
 
 
 def _latest_per_pair(

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from recommenders.models import Item
+from recommenders.models import Interaction, Item
 from recommenders.selectors.catalog import (
     blocked_item_external_ids,
     catalog_counts,
@@ -108,3 +108,10 @@ def test_lookups(catalogue, django_assert_max_num_queries):
     assert recent_item_external_ids("u1") == ["a", "b"]
     assert recent_item_external_ids("u1", limit=1) == ["a"]
     assert catalog_counts() == {"items": 3, "users": 2, "interactions": 5}
+
+
+def test_snapshot_skips_interactions_whose_keys_do_not_resolve(catalogue):
+    # no database foreign keys on interactions: a raw delete can leave orphans behind
+    Interaction.objects.filter(user__external_id="u2").update(user_id=10_000)
+    data = interaction_data_snapshot()
+    np.testing.assert_array_equal(data.matrix.toarray(), [[2, 1, 0], [0, 0, 0]])
