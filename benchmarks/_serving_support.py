@@ -1,0 +1,205 @@
+"""Helpers of the serving and training benchmarks: a database and broker, data, processes.
+
+PostgreSQL and Redis on 127.0.0.1 are used when they answer (the production path); otherwise
+SQLite and the filesystem broker under ``var/bench-serving`` (the embedded default). The
+full-size runs keep a PostgreSQL database with ML-1M loaded (``splitlab_bench_ml1m``) between
+runs, so only the first run pays for loading it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+REPO = Path(__file__).resolve().parent.parent
+PYTHON = str(REPO / ".venv" / "bin" / "python") if (REPO / ".venv").is_dir() else sys.executable
+ML1M = Path(os.environ.get("SPLITLAB_ML1M_PATH", REPO.parent / "shared" / "data" / "ml-1m"))
+POSTGRES_SERVER = os.environ.get("SPLITLAB_BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432")
+REDIS_URL = os.environ.get("SPLITLAB_BENCH_REDIS", "redis://127.0.0.1:6379/3")
+
+
+@dataclass
+class BenchEnvironment:
+    database_url: str  # "" = SQLite under var_dir
+    broker_url: str  # "" = filesystem broker under var_dir
+    var_dir: Path
+
+    @property
+    def label(self) -> str:
+        database = "PostgreSQL" if self.database_url else "SQLite"
+        broker = "Redis" if self.broker_url else "filesystem broker"
+        return f"{database}+{broker}"
+
+    def env(self) -> dict[str, str]:
+        """Environment of every Django process of the benchmark (production settings)."""
+        env = dict(os.environ)
+        for name in ("DATABASE_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND"):
+            env.pop(name, None)
+        env.update(
+            DJANGO_SETTINGS_MODULE="config.settings",
+            DJANGO_SECRET_KEY="benchmark-secret-key-not-for-production",
+            DJANGO_DEBUG="false",
+            DJANGO_SECURE_SSL_REDIRECT="false",
+            DJANGO_SECURE_COOKIES="false",
+            DJANGO_LOG_LEVEL="WARNING",
+            SPLITLAB_VAR_DIR=str(self.var_dir),
+            SPLITLAB_ARTIFACT_ROOT=str(self.var_dir / "artifacts"),
+            SPLITLAB_WORKER_THREADS="1",
+        )
+        if self.database_url:
+            env["DATABASE_URL"] = self.database_url
+        if self.broker_url:
+            env["CELERY_BROKER_URL"] = self.broker_url
+        return env
+
+
+def reachable(url: str) -> bool:
+    parsed = urlparse(url)
+    try:
+        with socket.create_connection((parsed.hostname, parsed.port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def choose_environment(name: str, *, fresh: bool) -> BenchEnvironment:
+    """PostgreSQL database ``name`` and Redis when they answer, else the embedded default.
+
+    ``fresh``: drop the database (or the var folder) first; otherwise keep what an earlier
+    run loaded.
+    """
+    var_dir = REPO / "var" / f"bench-{name}"
+    if fresh and var_dir.exists():
+        shutil.rmtree(var_dir)
+    var_dir.mkdir(parents=True, exist_ok=True)
+    database_url = ""
+    if reachable(POSTGRES_SERVER + "/postgres"):
+        import psycopg
+
+        with psycopg.connect(POSTGRES_SERVER + "/postgres", autocommit=True) as conn:
+            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+            if fresh and exists:
+                conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+                exists = None
+            if not exists:
+                conn.execute(f'CREATE DATABASE "{name}"')
+        database_url = f"{POSTGRES_SERVER}/{name}"
+    broker_url = REDIS_URL if reachable(REDIS_URL) else ""
+    if broker_url:
+        import redis
+
+        redis.Redis.from_url(broker_url).flushdb()  # stale queued requests of earlier runs
+    return BenchEnvironment(database_url, broker_url, var_dir)
+
+
+def setup_django(bench: BenchEnvironment) -> None:
+    """Configure Django in this process like the benchmark's servers, then migrate."""
+    os.environ.update(bench.env())
+    for name in ("DATABASE_URL", "CELERY_BROKER_URL"):
+        if name not in bench.env():
+            os.environ.pop(name, None)
+    sys.path.insert(0, str(REPO))
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0, interactive=False)
+
+
+def load_data(*, quick: bool) -> str:
+    """ML-1M (full size; loaded once per database) or a small generated catalogue."""
+    from recommenders.models import Interaction
+
+    if quick:
+        if not Interaction.objects.exists():
+            from recommenders.core.demo import generate_demo_dataset
+            from recommenders.services.datasets import do_load_demo_dataset
+
+            do_load_demo_dataset(generate_demo_dataset(n_users=400, n_items=300, seed=1))
+        return "demo catalogue (400 users, 300 items)"
+    if Interaction.objects.count() < 500_000:
+        from django.core.management import call_command
+
+        call_command("load_movielens", str(ML1M), verbosity=0)
+    return f"ML-1M ({Interaction.objects.count():,} positives)"
+
+
+@contextlib.contextmanager
+def celery_worker(
+    bench: BenchEnvironment, queues: str, concurrency: int = 1
+) -> Iterator[subprocess.Popen]:
+    """A Celery worker subprocess, terminated (then killed) when the block ends."""
+    log = (bench.var_dir / f"worker-{queues.replace(',', '-')}.log").open("w")
+    command = [
+        PYTHON, "-m", "celery", "-A", "config", "worker", "--queues", queues,
+        "--concurrency", str(concurrency), "--pool", "prefork", "--loglevel", "WARNING",
+        "--without-gossip", "--without-mingle", "--without-heartbeat",
+    ]  # fmt: skip
+    process = subprocess.Popen(command, cwd=REPO, env=bench.env(), stdout=log, stderr=log)
+    try:
+        yield process
+    finally:
+        stop(process)
+        log.close()
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def gunicorn(bench: BenchEnvironment, workers: int = 2) -> Iterator[str]:
+    """``gunicorn config.wsgi`` with sync workers on a free port; yields its base URL."""
+    import urllib.request
+
+    port = free_port()
+    command = [
+        str(Path(PYTHON).with_name("gunicorn")), "config.wsgi:application",
+        "--workers", str(workers), "--worker-class", "sync", "--bind", f"127.0.0.1:{port}",
+        "--timeout", "120", "--log-level", "warning", "--backlog", "2048",
+    ]  # fmt: skip
+    process = subprocess.Popen(command, cwd=REPO, env=bench.env())
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited with status {process.returncode}")
+            try:
+                with urllib.request.urlopen(f"{base}/healthz", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("gunicorn did not answer /healthz in time")
+            time.sleep(0.3)
+        yield base
+    finally:
+        stop(process)
+
+
+def verdict(passed: bool) -> str:
+    return "PASS" if passed else "MISS"

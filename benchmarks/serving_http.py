@@ -1,0 +1,203 @@
+"""End-to-end latency of ``GET /api/v1/recommendations`` through a serving worker.
+
+gunicorn (2 sync workers) plus one Celery serving worker (prefork, 2 processes) on
+PostgreSQL and Redis (or the embedded SQLite + filesystem broker when they are not running),
+the ML-1M catalogue, and the best variant available: the two-tower ``pipeline`` when the
+registry has it, else ALS. ``wrk`` drives 16 connections for 30 s over the users of the
+catalogue (5% of requests for unknown users, answered by cold start). Prints one line:
+requests/s, p50, p99 and the fallback rate, against the targets p50 <= 15 ms, p99 <= 50 ms,
+fallback < 0.1%.
+
+``--quick``: a generated catalogue, ALS, 3 s (a smoke run, for tests). Needs ``wrk``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks import _serving_support as support  # noqa: E402
+
+TARGET_P50_MS, TARGET_P99_MS, TARGET_FALLBACK = 15.0, 50.0, 0.001
+CONFIG_NAME = "bench-serving"
+
+
+def choose_algorithm(quick: bool) -> tuple[str, dict]:
+    from recommenders.core.registry import MODEL_NAMES
+
+    if not quick and "pipeline" in MODEL_NAMES:
+        return "pipeline", {}
+    return "als", {"factors": 64, "iterations": 15} if not quick else {}
+
+
+def prepare_config(algorithm: str, params: dict) -> int:
+    """The default config on the algorithm, trained in process; returns its active version."""
+    from recommenders.models import ModelVersion, RecommenderConfig
+    from recommenders.services import training
+
+    RecommenderConfig.objects.exclude(name=CONFIG_NAME).update(is_default=False)
+    config, _ = RecommenderConfig.objects.update_or_create(
+        name=CONFIG_NAME, defaults={"algorithm": algorithm, "params": params, "is_default": True}
+    )
+    active = config.versions.filter(status=ModelVersion.Status.ACTIVE).first()
+    reusable = (
+        active is not None
+        and (active.algorithm, active.params) == (algorithm, params)
+        and Path(active.artifact_path, "manifest.json").is_file()
+    )
+    if reusable:
+        return active.pk
+    version = training.do_start_training(config, trigger="command", enqueue=False)
+    version = training.run_pipeline_in_process(version.pk)
+    if version.status != ModelVersion.Status.ACTIVE:
+        version = training.do_promote_model_version(version, reason="benchmark")
+    return version.pk
+
+
+def user_ids(limit: int = 6040) -> list[str]:
+    from recommenders.models import UserProfile
+
+    known = list(UserProfile.objects.order_by("pk").values_list("external_id", flat=True)[:limit])
+    unknown = [f"new-user-{n}" for n in range(max(1, len(known) // 19))]  # about 5%
+    return known + unknown
+
+
+def wrk_script(token: str, users: list[str], folder: Path) -> Path:
+    path = folder / "recommendations.lua"
+    quoted = ",".join(json.dumps(u) for u in users)
+    path.write_text(
+        f"local users = {{{quoted}}}\n"
+        "local n = 0\n"
+        "request = function()\n"
+        "  n = n + 1\n"
+        "  local user = users[(n * 7919) % #users + 1]\n"
+        '  local path = "/api/v1/recommendations?user_id=" .. user .. '
+        '"&k=10&surface=home&device=web&session_depth=" .. (n % 5)\n'
+        f'  return wrk.format("GET", path, {{["Authorization"] = "Token {token}"}})\n'
+        "end\n"
+    )
+    return path
+
+
+def get_json(base: str, path: str, token: str) -> dict:
+    request = urllib.request.Request(base + path, headers={"Authorization": f"Token {token}"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def warm_up(base: str, token: str, users: list[str], timeout_seconds: float = 180) -> None:
+    """Until the serving worker answers without fallback 5 times in a row."""
+    deadline, streak, n = time.monotonic() + timeout_seconds, 0, 0
+    while streak < 5:
+        if time.monotonic() > deadline:
+            raise RuntimeError("the serving worker did not answer in time (see its log)")
+        n += 1
+        body = get_json(base, f"/api/v1/recommendations?user_id={users[n % len(users)]}", token)
+        streak = streak + 1 if not body["fallback"] else 0
+        if body["fallback"]:
+            time.sleep(0.2)
+
+
+def counters(base: str, token: str) -> tuple[int, int]:
+    """(requests, fallbacks) after both gunicorn processes flushed their counters."""
+    time.sleep(1.2)
+    for n in range(20):  # each process flushes on its next request after 1 s
+        get_json(base, f"/api/v1/recommendations?user_id=flush-{n}", token)
+    body = get_json(base, "/api/v1/recommendations/metrics", token)
+    return body["requests"], body["fallbacks"]
+
+
+def parse_wrk(output: str) -> dict[str, float]:
+    def latency(label: str) -> float:
+        match = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s)\s*$", output, re.M)
+        if match is None:
+            raise RuntimeError(f"no {label}% latency in wrk output:\n{output}")
+        scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[match.group(2)]
+        return float(match.group(1)) * scale
+
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    errors = re.search(r"Socket errors: (.*)", output)
+    return {
+        "rps": rps,
+        "p50": latency("50"),
+        "p99": latency("99"),
+        "non_2xx": float(non_2xx.group(1)) if non_2xx else 0.0,
+        "socket_errors": errors.group(1) if errors else "",
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small catalogue, 5 s of load")
+    parser.add_argument("--seconds", type=int, default=None, help="load duration (default 30)")
+    parser.add_argument("--connections", type=int, default=16)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        print("serving_http: skipped (wrk is not installed)")
+        return 0
+    if not args.quick and not (support.ML1M / "ratings_ge4_complete.dat").is_file():
+        print(f"serving_http: skipped (ML-1M not found at {support.ML1M})")
+        return 0
+    seconds = args.seconds or (3 if args.quick else 30)
+    name = "splitlab_bench_serving_quick" if args.quick else "splitlab_bench_ml1m"
+    bench = support.choose_environment(name, fresh=False)
+    support.setup_django(bench)
+    data_label = support.load_data(quick=args.quick)
+    algorithm, params = choose_algorithm(args.quick)
+    version_id = prepare_config(algorithm, params)
+    from accounts.services import create_api_client
+
+    token, _ = create_api_client("bench-serving")
+    users = user_ids()
+    from django.db import connections
+
+    connections.close_all()
+    with (
+        support.celery_worker(bench, "serving", concurrency=2),
+        support.gunicorn(bench, workers=2) as base,
+        tempfile.TemporaryDirectory() as folder,
+    ):
+        warm_up(base, token, users)
+        before = counters(base, token)
+        command = [
+            "wrk", "-t", "2", "-c", str(args.connections), "-d", f"{seconds}s", "--latency",
+            "-s", str(wrk_script(token, users, Path(folder))), base,
+        ]  # fmt: skip
+        output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+        after = counters(base, token)
+    figures = parse_wrk(output)
+    requests = max(1, after[0] - before[0])
+    fallback_rate = (after[1] - before[1]) / requests
+    passed = (
+        figures["p50"] <= TARGET_P50_MS
+        and figures["p99"] <= TARGET_P99_MS
+        and fallback_rate < TARGET_FALLBACK
+        and figures["non_2xx"] == 0
+    )
+    variant = (
+        algorithm if algorithm == "pipeline" else f"{algorithm} (two-tower pipeline not registered)"
+    )
+    print(
+        f"serving_http: {variant} v{version_id} on {data_label}, {bench.label}, "
+        f"{args.connections} connections x {seconds} s: {figures['rps']:.0f} req/s, "
+        f"p50 {figures['p50']:.1f} ms, p99 {figures['p99']:.1f} ms, fallback "
+        f"{fallback_rate:.2%}, non-2xx {figures['non_2xx']:.0f} "
+        f"(targets p50 <= {TARGET_P50_MS:.0f} ms, p99 <= {TARGET_P99_MS:.0f} ms, "
+        f"fallback < {TARGET_FALLBACK:.1%}) {support.verdict(passed)}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
