@@ -115,6 +115,14 @@ def _z(alpha: float, power: float, alternative: str) -> float:
     return float(special.ndtri(1 - tail) + special.ndtri(power))
 
 
+def _start_size(z: float, unit_shift: float) -> float:
+    """Closed-form start ``(z / shift_at_one_user)^2``, refusing sizes beyond 1e16 users."""
+    unit_shift = abs(unit_shift)
+    if not math.isfinite(unit_shift) or unit_shift == 0 or z / unit_shift > 1e8:
+        raise ValueError("mde: too small to be detected with any realistic sample size")
+    return (z / unit_shift) ** 2
+
+
 def _solve_size(
     power_at: Callable[[float], float], target: float, start: float, low: float
 ) -> float:
@@ -201,8 +209,10 @@ def sample_size_proportions(
         shift = _proportion_shift(p1, p2, n_c, ratio, method)
         return float(_normal_power(shift, alpha, alternative))
 
-    unit_shift = abs(_proportion_shift(p1, p2, 1.0, ratio, method))
-    start = (_z(alpha, power, alternative) / unit_shift) ** 2
+    if p2 == p1:
+        raise ValueError("mde: too small to change the baseline at floating-point precision")
+    unit_shift = _proportion_shift(p1, p2, 1.0, ratio, method)
+    start = _start_size(_z(alpha, power, alternative), unit_shift)
     return _sample_size(_solve_size(power_at, power, start, 1e-9), ratio)
 
 
@@ -305,7 +315,7 @@ def sample_size_means(
     def power_at(n_c: float) -> float:
         return _means_power_at(d, n_c, ratio, alpha, alternative, method)
 
-    start = (_z(alpha, power, alternative) / abs(d)) ** 2 * (1 + 1 / ratio)
+    start = _start_size(_z(alpha, power, alternative), d / math.sqrt(1 + 1 / ratio))
     # The t-test needs at least one degree of freedom: n_c (1 + ratio) - 2 >= 1.
     low = 3 / (1 + ratio) if method == "t" else 1e-9
     return _sample_size(_solve_size(power_at, power, max(start, low), low), ratio)
@@ -375,4 +385,7 @@ def runtime_days(
     share = check_positive("traffic_share", traffic_share)
     if share > 1:
         raise ValueError(f"traffic_share: must be at most 1, got {share}")
-    return max(1, math.ceil(total / (daily_users * share) * (1 - 1e-12)))
+    days = total / (daily_users * share)
+    if not days < 1e9:  # also catches inf from a vanishing daily_users * share
+        raise ValueError(f"daily_users: {daily_users} a day would take over a billion days")
+    return max(1, math.ceil(days * (1 - 1e-12)))

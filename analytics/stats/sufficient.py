@@ -49,7 +49,7 @@ class SufficientStats:
         if self.sum_x2 is None:  # 0/1 values; the proportion check bounds sum_x by n
             object.__setattr__(self, "sum_x2", self.sum_x)
         # Cauchy-Schwarz: n * sum(x^2) >= sum(x)^2, up to rounding of the sums.
-        elif self.n and self.n * self.sum_x2 < self.sum_x**2 * (1 - 1e-9):
+        elif self.n and self.n * self.sum_x2 < self.sum_x * self.sum_x * (1 - 1e-9):
             raise ValueError("sum_x2: smaller than sum_x^2 / n, impossible for real values")
         if self.sum_y is not None and self.sum_y < 0:
             raise ValueError("sum_y: a denominator sum must not be negative")

@@ -132,26 +132,24 @@ _numbers = st.one_of(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, derandomize=True)
 @given(
     kind=st.sampled_from(["proportion", "mean", "ratio"]),
     sums=st.lists(_numbers, min_size=18, max_size=18),
     sequential=st.booleans(),
 )
 def test_arbitrary_input_gives_a_result_or_a_named_value_error(kind, sums, sequential):
-    """No input makes the engine crash with anything but ``ValueError("<argument>: ...")``."""
+    """No input makes the engine fail with anything but ``ValueError("<argument>: ...")``."""
     fields = ("n", "sum_x", "sum_x2", "sum_y", "sum_y2", "sum_xy", "sum_c", "sum_c2", "sum_xc")
     try:
-        groups = [
-            SufficientStats(**{f: v for f, v in zip(fields, sums[i : i + 9], strict=True)
-                               if v is not None or f not in ("n", "sum_x")})
-            for i in (0, 9)
-        ]  # fmt: skip
+        groups = []
+        for values in (sums[:9], sums[9:]):
+            given_sums = {f: v for f, v in zip(fields, values, strict=True) if v is not None}
+            given_sums.setdefault("n", 1)
+            given_sums.setdefault("sum_x", 0)
+            groups.append(SufficientStats(**given_sums))
         result = analyze_metric(kind, *groups, sequential=sequential)
-    except (ValueError, TypeError) as error:
-        if isinstance(error, TypeError):  # a missing required n or sum_x
-            assert "required" in str(error) or "missing" in str(error)
-        else:
-            assert argument_name(error), str(error)
+    except ValueError as error:
+        assert argument_name(error), str(error)
         return
     assert 0 <= result.p_value <= 1

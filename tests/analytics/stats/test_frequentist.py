@@ -35,7 +35,7 @@ def test_reference_numbers_from_the_issue():
     assert result.significant
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=150, deadline=None, derandomize=True)
 @given(
     n_c=st.integers(1, 200_000),
     n_t=st.integers(1, 200_000),
