@@ -94,12 +94,24 @@ class Recommendations:
     fallback: np.ndarray | None = None  # n_users, bool
 
 
+def _top_k_exact(scores: np.ndarray, k: int) -> np.ndarray:
+    """The k best columns of each row, ties at the k-th value to the lower index."""
+    kth_position = np.argpartition(-scores, k - 1, axis=1)[:, k - 1 : k]
+    kth = np.take_along_axis(scores, kth_position, axis=1)
+    greater = scores > kth
+    equal = scores == kth
+    needed = k - greater.sum(axis=1, dtype=np.int32)
+    take = greater | (equal & (np.cumsum(equal, axis=1, dtype=np.int32) <= needed[:, None]))
+    return np.nonzero(take)[1].reshape(len(scores), k)
+
+
 def top_k_from_scores(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Indices and values of the k largest entries of each row, best first.
 
     Entries equal to -inf (or NaN) are treated as excluded and padded with index -1.
     Ties are broken by the lower item index, also at the k-th place, so results are
-    deterministic. Cost: one argpartition and a few elementwise passes per row block.
+    deterministic: one argpartition per row block, and an exact second pass only for
+    the rows whose k-th value is tied beyond the partition.
     """
     scores = np.asarray(scores)
     n_rows, n_cols = scores.shape
@@ -108,14 +120,15 @@ def top_k_from_scores(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarra
         return np.full((n_rows, k), -1, np.int64), np.full((n_rows, k), -np.inf, np.float32)
     if np.isnan(scores).any():
         scores = np.where(np.isnan(scores), -np.inf, scores)
-    kth_position = np.argpartition(-scores, k_eff - 1, axis=1)[:, k_eff - 1 : k_eff]
-    kth = np.take_along_axis(scores, kth_position, axis=1)
-    greater = scores > kth
-    equal = scores == kth
-    needed = k_eff - greater.sum(axis=1, dtype=np.int32)
-    take = greater | (equal & (np.cumsum(equal, axis=1, dtype=np.int32) <= needed[:, None]))
-    idx = np.nonzero(take)[1].reshape(n_rows, k_eff).astype(np.int64)
-    val = np.take_along_axis(scores, idx, axis=1).astype(np.float32)
+    idx = np.argpartition(scores, n_cols - k_eff, axis=1)[:, n_cols - k_eff :]
+    val = np.take_along_axis(scores, idx, axis=1)
+    kth = val.min(axis=1, keepdims=True)
+    ambiguous = (scores == kth).sum(axis=1) > (val == kth).sum(axis=1)
+    ambiguous &= np.isfinite(kth[:, 0])
+    if ambiguous.any():
+        idx[ambiguous] = _top_k_exact(scores[ambiguous], k_eff)
+        val[ambiguous] = np.take_along_axis(scores[ambiguous], idx[ambiguous], axis=1)
+    idx, val = idx.astype(np.int64), val.astype(np.float32)
     order = np.lexsort((idx, -val), axis=1)
     idx = np.take_along_axis(idx, order, axis=1)
     val = np.take_along_axis(val, order, axis=1)
