@@ -36,7 +36,7 @@ __all__ = [
     "counter_values",
     "default_config_id",
     "precomputed_fallback",
-    "user_preferences",
+    "user_profile_inputs",
 ]
 
 
@@ -162,10 +162,19 @@ def catalogue_popular_list(k: int) -> FallbackList:
     return FallbackList([i for i, _ in ranked], [s for _, s in ranked], "popular")
 
 
-def user_preferences(user_id: str) -> dict[str, Any]:
-    """Stated onboarding preferences of a user (empty when unknown)."""
-    found = UserProfile.objects.filter(external_id=user_id).values_list("preferences", flat=True)
-    return dict(found.first() or {})
+def user_profile_inputs(user_id: str) -> tuple[dict[str, Any], dict[str, str] | None]:
+    """A user's stated onboarding preferences and demographics (empty/None when unknown)."""
+    row = (
+        UserProfile.objects.filter(external_id=user_id)
+        .values("preferences", "age_band", "gender", "occupation", "region", "signup_context")
+        .first()
+    )
+    if row is None:
+        return {}, None
+    attributes = {name: str(row[name]) for name in ("age_band", "gender", "occupation", "region")}
+    for key in ("surface", "campaign"):
+        attributes[f"signup_{key}"] = str((row["signup_context"] or {}).get(key, ""))
+    return dict(row["preferences"] or {}), attributes
 
 
 def counter_values() -> dict[str, int]:

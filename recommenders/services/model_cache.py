@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from recommenders.selectors.serving import active_versions, user_preferences
+from recommenders.selectors.serving import active_versions, user_profile_inputs
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +35,36 @@ CANDIDATE_MARGIN = 50  # extra items fetched so rules can drop some and still fi
 
 class ArtifactsMissing(Exception):
     """The active version's folder is gone or incomplete."""
+
+
+@dataclass
+class RuleContext:
+    """What the business rules need: the config's rules, blocked items, item categories."""
+
+    rules: dict[str, Any]
+    excluded: np.ndarray  # bool per item index: never served
+    item_categories: list[list[str]]
+
+    @classmethod
+    def build(
+        cls,
+        rules: dict[str, Any],
+        item_ids: np.ndarray,
+        categories: list[list[str]],
+        catalogue_blocked: set[str],
+    ) -> RuleContext:
+        """Blocked: the catalogue's ``is_blocked`` items, the rules' ``blocked_items``
+        (external ids) and every item in one of the rules' ``blocked_categories``."""
+        blocked_ids = set(catalogue_blocked) | {str(i) for i in rules.get("blocked_items", [])}
+        blocked_categories = set(rules.get("blocked_categories", []))
+        excluded = np.array(
+            [
+                item_id in blocked_ids or bool(blocked_categories.intersection(cats))
+                for item_id, cats in zip(item_ids.tolist(), categories, strict=True)
+            ],
+            dtype=bool,
+        )
+        return cls(dict(rules), excluded, categories)
 
 
 @dataclass
@@ -52,6 +82,7 @@ class LoadedVersion:
     item_categories: list[list[str]]
     category_items: dict[str, np.ndarray]
     excluded: np.ndarray  # bool per item: never served (blocked)
+    rule_context: RuleContext
     popularity_order: np.ndarray  # item indices, most popular first
     loaded_at: float = field(default_factory=time.monotonic)
 
@@ -68,16 +99,8 @@ def load_version(version_id: int, config_id: int, artifact_path: str, rules: dic
     item_ids = np.load(folder / "item_ids.npy")
     user_ids = np.load(folder / "user_ids.npy")
     categories = json.loads((folder / "item_categories.json").read_text())
-    blocked_ids = set(json.loads((folder / "blocked_items.json").read_text()))
-    blocked_ids.update(str(i) for i in rules.get("blocked_items", []))
-    blocked_categories = set(rules.get("blocked_categories", []))
-    excluded = np.array(
-        [
-            item_id in blocked_ids or bool(blocked_categories.intersection(cats))
-            for item_id, cats in zip(item_ids.tolist(), categories, strict=True)
-        ],
-        dtype=bool,
-    )
+    blocked = set(json.loads((folder / "blocked_items.json").read_text()))
+    rule_context = RuleContext.build(rules, item_ids, categories, blocked)
     by_category: dict[str, list[int]] = {}
     for index, cats in enumerate(categories):
         for category in cats:
@@ -94,7 +117,8 @@ def load_version(version_id: int, config_id: int, artifact_path: str, rules: dic
         item_index={it: i for i, it in enumerate(item_ids.tolist())},
         item_categories=categories,
         category_items={c: np.asarray(v, np.int64) for c, v in by_category.items()},
-        excluded=excluded,
+        excluded=rule_context.excluded,
+        rule_context=rule_context,
         popularity_order=np.argsort(-popularity, kind="stable"),
     )
 
@@ -187,12 +211,14 @@ def recommend_one(
     model = loaded.model
     warm = user_index is not None and not bool(model.cold_mask(np.array([user_index]))[0])
     if hasattr(model, "recommend_one"):
-        preferences = {} if warm else user_preferences(user_id)
+        preferences, attributes = ({}, None) if warm else user_profile_inputs(user_id)
         ranked = model.recommend_one(
             user_index=user_index,
-            k=k + CANDIDATE_MARGIN,
+            k=k,
             context=context,
             preferences=_preference_indices(loaded, preferences),
+            rules=_pipeline_rules(loaded),
+            attributes=attributes,
         )
         candidates = [(int(i), float(s), str(src)) for i, s, src in ranked]
     elif warm:
@@ -203,8 +229,18 @@ def recommend_one(
             if i >= 0
         ]
     else:
-        candidates = cold_start_candidates(loaded, user_preferences(user_id), k + CANDIDATE_MARGIN)
-    return apply_rules(loaded, candidates, k), not warm
+        preferences, _ = user_profile_inputs(user_id)
+        candidates = cold_start_candidates(loaded, preferences, k + CANDIDATE_MARGIN)
+    return served_items(loaded.item_ids, apply_rules(loaded.rule_context, candidates, k)), not warm
+
+
+def _pipeline_rules(loaded: LoadedVersion) -> dict[str, Any]:
+    """The config's rules in the pipeline's terms: blocked items as indices (categories
+    included), the other keys (caps, MMR, freshness, trusted creators) as they are."""
+    rules = {**loaded.model.params.get("rules", {}), **loaded.rules}
+    rules.pop("blocked_categories", None)
+    rules["blocked_items"] = np.flatnonzero(loaded.excluded).tolist()
+    return rules
 
 
 def _preference_indices(loaded: LoadedVersion, preferences: dict[str, Any]) -> dict[str, Any]:
@@ -252,28 +288,33 @@ def cold_start_candidates(
 
 
 def apply_rules(
-    loaded: LoadedVersion, candidates: list[tuple[int, float, str]], k: int
-) -> list[dict[str, Any]]:
+    context: RuleContext, candidates: list[tuple[int, float, str]], k: int
+) -> list[tuple[int, float, str]]:
     """Drop blocked and duplicate items, cap items per category, keep the first k."""
-    cap = loaded.rules.get("max_per_category")
+    cap = context.rules.get("max_per_category")
     per_category: dict[str, int] = {}
     seen: set[int] = set()
-    served: list[dict[str, Any]] = []
+    kept: list[tuple[int, float, str]] = []
     for index, score, source in candidates:
-        if index in seen or loaded.excluded[index]:
+        if index in seen or context.excluded[index]:
             continue
-        categories = loaded.item_categories[index]
+        categories = context.item_categories[index]
         if cap and any(per_category.get(c, 0) >= cap for c in categories):
             continue
         seen.add(index)
         for category in categories:
             per_category[category] = per_category.get(category, 0) + 1
-        served.append(
-            {"item_id": str(loaded.item_ids[index]), "score": round(score, 6), "source": source}
-        )
-        if len(served) == k:
+        kept.append((index, score, source))
+        if len(kept) == k:
             break
-    return served
+    return kept
+
+
+def served_items(item_ids: np.ndarray, kept: list[tuple[int, float, str]]) -> list[dict[str, Any]]:
+    return [
+        {"item_id": str(item_ids[index]), "score": round(score, 6), "source": source}
+        for index, score, source in kept
+    ]
 
 
 def reset_cache() -> None:

@@ -30,6 +30,7 @@ from django.utils import timezone
 
 from recommenders.models import Item, ModelVersion, PrecomputedList
 from recommenders.models.serving import POPULAR_LIST_USER
+from recommenders.services.model_cache import RuleContext, apply_rules
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +57,7 @@ STAGE_DONE_PERCENT = {
     Stage.PROMOTE: 100,
 }
 PRECOMPUTED_BATCH_ROWS = 2_000
+FALLBACK_RULES_MARGIN = 10  # extra items per precomputed list, for the rules to drop
 SNAPSHOT_FILE = "snapshot.pickle"
 SPLIT_FILE = "split.pickle"
 MANIFEST_FILE = "manifest.json"
@@ -248,8 +250,8 @@ def run_build_stage(version_id: int, progress: ProgressCallback | None = None) -
         if build.exists():
             shutil.rmtree(build)  # an earlier attempt died half way
         model.save(build / "model")
-        _save_catalogue_arrays(build, data)
-        _save_fallback_lists(build, model, data, version.config.fallback_top_n)
+        rule_context = _save_catalogue_arrays(build, data, version.config.rules)
+        _save_fallback_lists(build, model, data, version.config.fallback_top_n, rule_context)
         (build / MANIFEST_FILE).write_text(json.dumps(_manifest(version, model), indent=2))
         os.rename(build, final)
     shutil.rmtree(staging, ignore_errors=True)
@@ -267,8 +269,9 @@ def _manifest(version: ModelVersion, model: Any) -> dict[str, Any]:
     }
 
 
-def _save_catalogue_arrays(folder: Path, data: Any) -> None:
-    """External ids of the matrix axes and each item's categories (for rules and cold start)."""
+def _save_catalogue_arrays(folder: Path, data: Any, rules: dict[str, Any]) -> RuleContext:
+    """External ids of the matrix axes, each item's categories and the blocked items (for
+    rules and cold start); returns the rules' view of them."""
     item_ids = np.asarray(data.item_ids).astype(str)
     user_ids = np.asarray(data.user_ids).astype(str)
     categories = _item_categories(item_ids)
@@ -279,6 +282,7 @@ def _save_catalogue_arrays(folder: Path, data: Any) -> None:
     np.save(folder / "user_ids.npy", user_ids)
     (folder / "item_categories.json").write_text(json.dumps(categories))
     (folder / "blocked_items.json").write_text(json.dumps(blocked))
+    return RuleContext.build(rules, item_ids, categories, set(blocked))
 
 
 def _item_categories(item_ids: np.ndarray) -> list[list[str]]:
@@ -292,8 +296,11 @@ def _item_categories(item_ids: np.ndarray) -> list[list[str]]:
     return [list(by_id.get(item_id) or []) for item_id in ids]
 
 
-def _save_fallback_lists(folder: Path, model: Any, data: Any, top_n: int) -> None:
-    """Top-N per recently active user, and the popular list, as ``fallback.npz``.
+def _save_fallback_lists(
+    folder: Path, model: Any, data: Any, top_n: int, rule_context: RuleContext
+) -> None:
+    """Top-N per recently active user, and the popular list, as ``fallback.npz``; both
+    pass the config's business rules, like online answers.
 
     Users are ranked by their latest interaction; the most recent
     ``SPLITLAB_FALLBACK_MAX_USERS`` get a list of their own.
@@ -305,15 +312,29 @@ def _save_fallback_lists(folder: Path, model: Any, data: Any, top_n: int) -> Non
         users = np.sort(np.argsort(-latest, kind="stable")[:max_users])
     elif data.n_users > max_users:
         users = users[:max_users]
-    recs = model.recommend(users, top_n, exclude_seen=True)
+    recs = model.recommend(users, top_n + FALLBACK_RULES_MARGIN, exclude_seen=True)
+    items = np.full((len(users), top_n), -1, np.int64)
+    scores = np.full((len(users), top_n), -np.inf, np.float32)
+    for row in range(len(users)):
+        candidates = [
+            (int(i), float(v), "")
+            for i, v in zip(recs.item_indices[row], recs.scores[row], strict=True)
+            if i >= 0
+        ]
+        kept = apply_rules(rule_context, candidates, top_n)
+        items[row, : len(kept)] = [i for i, _, _ in kept]
+        scores[row, : len(kept)] = [v for _, v, _ in kept]
     popularity = np.asarray(model.item_popularity, dtype=np.float32)
-    popular = np.argsort(-popularity, kind="stable")[:top_n]
+    order = np.argsort(-popularity, kind="stable")
+    popular = [
+        i for i, _, _ in apply_rules(rule_context, [(int(i), 0.0, "") for i in order], top_n)
+    ]
     np.savez(
         folder / "fallback.npz",
         users=users,
-        items=recs.item_indices,
-        scores=recs.scores,
-        popular_items=popular,
+        items=items,
+        scores=scores,
+        popular_items=np.asarray(popular, np.int64),
         popular_scores=popularity[popular],
     )
 

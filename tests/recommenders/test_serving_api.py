@@ -12,7 +12,7 @@ from analytics.models import ServedList
 from assignment.config_cache import invalidate_local
 from assignment.services import flush_exposures
 from experiments import services as experiment_services
-from recommenders.models import ModelVersion
+from recommenders.models import ModelVersion, PrecomputedList
 from recommenders.selectors import serving as serving_selectors
 from recommenders.services import model_cache, serving_log, training
 from tests.recommenders.serving_data import load_planted_catalogue, make_config
@@ -119,12 +119,18 @@ def test_bad_preferences_are_a_400_naming_the_field(api_client, default_version,
     assert response.status_code == 400 and field in response.json()
 
 
-def test_business_rules_hold_on_served_lists(api_client):
+def test_business_rules_hold_on_served_and_precomputed_lists(api_client):
     load_planted_catalogue()
-    _trained("ruled", rules={"blocked_items": ["A0"], "max_per_category": 2}, is_default=True)
-    for user_id in ("a0", "a1", "b0", "stranger"):
-        body = api_client.get(URL, {"user_id": user_id, "k": 10}).json()
-        ids = [item["item_id"] for item in body["items"]]
+    version = _trained(
+        "ruled", rules={"blocked_items": ["A0"], "max_per_category": 2}, is_default=True
+    )
+    lists = [
+        api_client.get(URL, {"user_id": u, "k": 10}).json()["items"] for u in ("a0", "b0", "x")
+    ]
+    lists = [[item["item_id"] for item in items] for items in lists]
+    lists += [row.item_ids for row in PrecomputedList.objects.filter(model_version=version)]
+    assert len(lists) == 3 + 31
+    for ids in lists:
         assert "A0" not in ids
         assert sum(i.startswith("A") for i in ids) <= 2 and sum(i.startswith("B") for i in ids) <= 2
 
