@@ -133,7 +133,11 @@ class AssignmentResult:
 
 
 def _decide(
-    experiment: CompiledExperiment, user_id: str, attributes: Mapping[str, Any], held_out: bool
+    experiment: CompiledExperiment,
+    user_id: str,
+    units: bytes | memoryview,
+    attributes: Mapping[str, Any],
+    held_out: bool,
 ) -> tuple[int, int]:
     """(variant index, reason code) for one user; steps in the module docstring's order."""
     if experiment.status != RUNNING:
@@ -146,10 +150,14 @@ def _decide(
     if experiment.targeting and not matches(experiment.targeting, attributes):
         return experiment.control_index, NOT_TARGETED
     if experiment.layer_state is not None:
-        position = hashing.hash_v2_with_prefix(experiment.layer_state, user_id)
+        position = hashing.hash_v2_units(experiment.layer_state, units)
         if not experiment.layer_start <= position < experiment.layer_end:
             return experiment.control_index, LAYER
-    index = hashing.choose_variation(experiment.bucket(user_id), experiment.ranges)
+    if experiment.hash_version == 2:
+        bucket = hashing.hash_v2_units(experiment.seed_state, units)
+    else:
+        bucket = experiment.bucket(user_id)
+    index = hashing.choose_variation(bucket, experiment.ranges)
     if index < 0:
         return experiment.control_index, COVERAGE
     return index, ASSIGNED
@@ -164,8 +172,9 @@ def assign_one(
     """Assign ``user_id`` to each of ``experiments`` (results in the same order);
     ``held_out``: whether the user is in the permanent holdout (``CompiledHoldout.contains``)."""
     results = []
+    units = hashing.code_units(user_id)
     for experiment in experiments:
-        index, reason = _decide(experiment, user_id, attributes, held_out)
+        index, reason = _decide(experiment, user_id, units, attributes, held_out)
         results.append(
             AssignmentResult(
                 experiment.key,

@@ -1,10 +1,10 @@
 """Exposure logging without a database write on the hot path.
 
 Each process keeps a buffer of first exposures (experiment, phase, user) and holdout
-evaluations (holdout, user), deduplicated in memory. The buffer is written with one bulk
-``INSERT ... ON CONFLICT DO NOTHING`` (``bulk_create(ignore_conflicts=True)``; SQLite:
-``INSERT OR IGNORE``), so a row that another process or an earlier flush already wrote keeps
-its first timestamp and nothing is duplicated. A flush happens
+evaluations (holdout, user), deduplicated in memory. The buffer is written insert-if-absent
+in bulk (PostgreSQL: one ``INSERT ... SELECT FROM unnest(arrays) ON CONFLICT DO NOTHING``
+per table; SQLite: ``INSERT OR IGNORE``), so a row that another process or an earlier flush
+already wrote keeps its first timestamp and nothing is duplicated. A flush happens
 
 * after a response has been sent (Django's ``request_finished``), once the buffer holds
   ``SPLITLAB_EXPOSURE_BUFFER_SIZE`` rows or its oldest row is
@@ -60,6 +60,25 @@ class ExposureBuffer:
             return
         with self.lock:
             self.pending[key] = (variant_id, at)
+            if self.oldest is None:
+                self.oldest = at
+
+    def add_user(self, user_id: str, exposures: Iterable[tuple[int, int, int]], at: float) -> None:
+        """Remember one user's first exposures ``(experiment id, phase, variant id)`` at once
+        (one lock round trip for all of a request's experiments)."""
+        seen = self.seen
+        fresh = [
+            ((experiment_id, phase, user_id), variant_id)
+            for experiment_id, phase, variant_id in exposures
+            if (experiment_id, phase, user_id) not in seen
+        ]
+        if not fresh:
+            return
+        with self.lock:
+            pending = self.pending
+            for key, variant_id in fresh:
+                if key not in pending:
+                    pending[key] = (variant_id, at)
             if self.oldest is None:
                 self.oldest = at
 
@@ -163,42 +182,92 @@ class ExposureBuffer:
             self.seen.update(keys)
 
 
+EXPOSURE_COLUMNS = ("experiment_id", "phase", "variant_id", "user_id", "first_exposed_at")
+HOLDOUT_COLUMNS = ("holdout_id", "user_id", "in_holdout", "first_seen_at")
+
+
 def _write(pending: dict, pending_holdout: dict) -> None:
-    from django.db import transaction
+    """Insert-if-absent both kinds of rows in one transaction, sorted by key so that two
+    processes writing overlapping rows lock them in the same order (no deadlock). Timestamps
+    travel as epoch seconds."""
+    from django.db import connection, transaction
+
+    exposures = [
+        (experiment_id, phase, variant_id, user_id, at)
+        for (experiment_id, phase, user_id), (variant_id, at) in sorted(pending.items())
+    ]
+    holdouts = [
+        (holdout_id, user_id, in_holdout, at)
+        for (holdout_id, user_id), (in_holdout, at) in sorted(pending_holdout.items())
+    ]
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            _write_postgresql(connection, exposures, holdouts)
+        else:
+            _write_portable(connection, exposures, holdouts)
+
+
+def _write_postgresql(connection, exposures: list, holdouts: list) -> None:
+    """One ``INSERT ... SELECT FROM unnest(arrays) ON CONFLICT DO NOTHING`` per table, with
+    the arrays bound in binary on a server-side-binding cursor: Django's client-side binding
+    would quote thousands of array elements into the SQL text in Python."""
+    import psycopg
 
     from assignment.models import Exposure, HoldoutExposure
 
-    def stamp(seconds: float) -> datetime:
-        return datetime.fromtimestamp(seconds, tz=UTC)
+    connection.ensure_connection()
+    with psycopg.Cursor(connection.connection) as cursor:
+        if exposures:
+            e, p, v, u, t = (list(column) for column in zip(*exposures, strict=True))
+            cursor.execute(
+                f"INSERT INTO {Exposure._meta.db_table} ({', '.join(EXPOSURE_COLUMNS)}) "
+                "SELECT e, p, v, u, to_timestamp(t) FROM unnest("
+                "%b::bigint[], %b::integer[], %b::bigint[], %b::text[], %b::float8[]"
+                ") AS r(e, p, v, u, t) ON CONFLICT DO NOTHING",
+                (e, p, v, u, t),
+            )
+        if holdouts:
+            h, u, i, t = (list(column) for column in zip(*holdouts, strict=True))
+            cursor.execute(
+                f"INSERT INTO {HoldoutExposure._meta.db_table} ({', '.join(HOLDOUT_COLUMNS)}) "
+                "SELECT h, u, i, to_timestamp(t) FROM unnest("
+                "%b::bigint[], %b::text[], %b::boolean[], %b::float8[]"
+                ") AS r(h, u, i, t) ON CONFLICT DO NOTHING",
+                (h, u, i, t),
+            )
 
-    with transaction.atomic():
-        Exposure.objects.bulk_create(
-            [
-                Exposure(
-                    experiment_id=experiment_id,
-                    phase=phase,
-                    user_id=user_id,
-                    variant_id=variant_id,
-                    first_exposed_at=stamp(at),
+
+def _write_portable(connection, exposures: list, holdouts: list) -> None:
+    """SQLite: ``INSERT OR IGNORE`` with ``executemany``; any other backend: the ORM's
+    ``bulk_create(ignore_conflicts=True)``."""
+    from assignment.models import Exposure, HoldoutExposure
+
+    adapt = connection.ops.adapt_datetimefield_value
+
+    def stamped(rows: list) -> list:
+        return [(*row[:-1], adapt(datetime.fromtimestamp(row[-1], tz=UTC))) for row in rows]
+
+    tables = (
+        (Exposure, EXPOSURE_COLUMNS, stamped(exposures)),
+        (HoldoutExposure, HOLDOUT_COLUMNS, stamped(holdouts)),
+    )
+    for model, columns, rows in tables:
+        if not rows:
+            continue
+        if connection.vendor == "sqlite":
+            marks = ", ".join("%s" for _ in columns)
+            with connection.cursor() as cursor:
+                cursor.executemany(
+                    f"INSERT OR IGNORE INTO {model._meta.db_table} ({', '.join(columns)}) "
+                    f"VALUES ({marks})",
+                    rows,
                 )
-                for (experiment_id, phase, user_id), (variant_id, at) in pending.items()
-            ],
-            ignore_conflicts=True,
-            batch_size=1000,
-        )
-        HoldoutExposure.objects.bulk_create(
-            [
-                HoldoutExposure(
-                    holdout_id=holdout_id,
-                    user_id=user_id,
-                    in_holdout=in_holdout,
-                    first_seen_at=stamp(at),
-                )
-                for (holdout_id, user_id), (in_holdout, at) in pending_holdout.items()
-            ],
-            ignore_conflicts=True,
-            batch_size=1000,
-        )
+        else:
+            model.objects.bulk_create(
+                [model(**dict(zip(columns, row, strict=True))) for row in rows],
+                ignore_conflicts=True,
+                batch_size=1000,
+            )
 
 
 buffer = ExposureBuffer()

@@ -34,6 +34,8 @@ __all__ = [
     "get_equal_weights",
     "hash",
     "hash_many",
+    "code_units",
+    "hash_v2_units",
     "hash_v2_with_prefix",
     "in_namespace",
 ]
@@ -45,7 +47,7 @@ _MASK32 = 0xFFFFFFFF
 BucketRange = tuple[float, float]
 
 
-def _code_units(text: str) -> bytes | memoryview:
+def code_units(text: str) -> bytes | memoryview:
     """UTF-16 code units of ``text`` as an iterable of ints (bytes when ASCII, the fast path)."""
     if text.isascii():
         return text.encode("ascii")
@@ -55,7 +57,7 @@ def _code_units(text: str) -> bytes | memoryview:
 def fnv1a32_continue(state: int, text: str) -> int:
     """FNV-1a state after feeding ``text`` to ``state``: ``h = (h XOR unit) * prime mod 2**32``."""
     h = state
-    for unit in _code_units(text):
+    for unit in code_units(text):
         h = ((h ^ unit) * FNV_PRIME) & _MASK32
     return h
 
@@ -71,8 +73,14 @@ def hash_v2_with_prefix(seed_state: int, value: str) -> float:
     Equal to ``hash(seed, value, 2)``; FNV is a left fold, so the seed's prefix state can be
     computed once and reused for every user.
     """
+    return hash_v2_units(seed_state, code_units(value))
+
+
+def hash_v2_units(seed_state: int, units: bytes | memoryview) -> float:
+    """:func:`hash_v2_with_prefix` for a value already split into ``code_units`` (the hot
+    path splits a user id once for all experiments)."""
     h = seed_state
-    for unit in _code_units(value):
+    for unit in units:
         h = ((h ^ unit) * FNV_PRIME) & _MASK32
     n = FNV_OFFSET
     for unit in str(h).encode("ascii"):

@@ -91,9 +91,11 @@ def _log_one(
     holdout = snapshot.holdout
     if holdout is not None and any(e.is_running for e in experiments):
         buffer.add_holdout(holdout.id, user_id, held_out, now)
-    for result in results:
-        if result.reason == "assigned":
-            buffer.add(result.experiment_id, result.phase, user_id, result.variant_id, now)
+    buffer.add_user(
+        user_id,
+        [(r.experiment_id, r.phase, r.variant_id) for r in results if r.reason == "assigned"],
+        now,
+    )
 
 
 @dataclass(frozen=True)

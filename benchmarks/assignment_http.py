@@ -1,0 +1,210 @@
+"""HTTP assignment throughput and latency against the trivial authenticated endpoint.
+
+Creates a scratch PostgreSQL database (``splitlab_bench_assign``, cloned from a migrated
+template), loads 10 running experiments (two layers, targeting, 2 and 3 variants), starts
+gunicorn with 2 sync workers on a free port, and drives with ``wrk`` at 32 connections:
+
+1. ``POST /api/v1/assignments`` for one user (a new id on every request) across all running
+   experiments, token-authenticated;
+2. ``GET /api/v1/ping``, token-authenticated (the reference).
+
+Then it stops gunicorn gracefully and checks that every exposure reached the database (10
+per user the server answered: no experiment here excludes anyone). Prints one line:
+requests/s, p50 and p99 for both, and the throughput ratio.
+
+Targets: assignment throughput >= 0.7 x the trivial endpoint's; assignment p99 <= 25 ms.
+
+    .venv/bin/python benchmarks/assignment_http.py [--quick] [--duration 10] [--connections 32]
+
+Needs ``wrk`` (Debian/Ubuntu: ``apt-get install -y wrk``) and PostgreSQL at
+``--server-url`` (default postgres://postgres@127.0.0.1:5432/postgres).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _events_support import (  # noqa: E402 - the benchmarks folder is not a package
+    DEFAULT_SERVER_URL,
+    create_scratch_database,
+    drop_database,
+    gunicorn,
+    setup_django,
+)
+
+DATABASE_NAME = "splitlab_bench_assign"
+RATIO_TARGET = 0.7
+P99_TARGET_MS = 25.0
+EXPERIMENTS = 10
+
+LUA_ASSIGN = """
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("tid", threads)
+end
+local counter = 0
+local headers = {["Content-Type"] = "application/json", ["Authorization"] = "Token %(token)s"}
+function request()
+  counter = counter + 1
+  local body = '{"user_id":"bench-' .. tid .. '-' .. counter ..
+    '","attributes":{"country":"US","platform":"ios"}}'
+  return wrk.format("POST", "/api/v1/assignments", headers, body)
+end
+"""
+
+
+def load_experiments() -> None:
+    from experiments import services
+
+    layers = [services.do_create_layer(f"http-layer-{n}") for n in range(2)]
+    for i in range(EXPERIMENTS):
+        fields: dict = {}
+        layer = layers[i // 5]
+        if i % 5 == 1:
+            fields["targeting"] = {"country": ["US", "DE"], "platform": {"$ne": "tv"}}
+        if i % 5 == 2:
+            fields.update(layer=layer, layer_start=0.0, layer_end=0.5)
+        if i % 5 == 3:
+            fields.update(layer=layer, layer_start=0.5, layer_end=1.0)
+        variants = [{"key": "control", "is_control": True}, {"key": "treatment"}]
+        if i % 3 == 0:
+            variants.append({"key": "treatment-2", "weight": 0.5})
+        experiment = services.do_create_experiment(
+            key=f"http-{i}", name=f"http {i}", variants=variants, **fields
+        )
+        services.do_start_experiment(experiment, None)
+
+
+def _milliseconds(text: str) -> float:
+    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
+
+
+def server_cpu_seconds(port: str) -> float:
+    """User + system CPU seconds used so far by the gunicorn processes bound to ``port``."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            if "gunicorn" not in cmdline or f"127.0.0.1:{port}" not in cmdline:
+                continue
+            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return total
+
+
+def run_wrk(args: list[str], port: str) -> dict[str, float]:
+    """Run wrk with ``--latency``; returns requests/s, p50/p99 (ms), requests, errors, and
+    the server's CPU milliseconds per request (robust to other load on the machine)."""
+    cpu_before = server_cpu_seconds(port)
+    output = subprocess.run(
+        ["wrk", "--latency", *args], capture_output=True, text=True, check=True
+    ).stdout
+    figures = {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
+        "p50": _milliseconds(re.search(r"\s50%\s+(\S+)", output).group(1)),
+        "p99": _milliseconds(re.search(r"\s99%\s+(\S+)", output).group(1)),
+        "requests": float(re.search(r"(\d+) requests in", output).group(1)),
+    }
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    errors = re.search(r"Socket errors: (.*)", output)
+    figures["non_2xx"] = float(bad.group(1)) if bad else 0.0
+    figures["cpu_ms"] = (server_cpu_seconds(port) - cpu_before) * 1000 / figures["requests"]
+    if errors:
+        print(f"wrk: socket errors: {errors.group(1)}", file=sys.stderr)
+    return figures
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="3-second runs (CI smoke test)")
+    parser.add_argument("--duration", type=int, default=10, help="seconds per endpoint")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    parser.add_argument("--server-url", default=DEFAULT_SERVER_URL)
+    parser.add_argument("--keep", action="store_true", help="keep the scratch database")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        print("assignment_http: wrk is not installed (apt-get install -y wrk) MISS")
+        return 2
+    duration = 3 if args.quick else max(args.duration, 10)
+    url = create_scratch_database(args.server_url, DATABASE_NAME)
+    try:
+        setup_django(url)
+        from accounts.services import create_api_client
+
+        load_experiments()
+        token, _ = create_api_client("benchmark")
+        common = [f"-t{args.threads}", f"-c{args.connections}"]
+        with tempfile.TemporaryDirectory() as folder:
+            script = Path(folder) / "assign.lua"
+            script.write_text(LUA_ASSIGN % {"token": token})
+            with gunicorn(url, workers=2) as base:
+                ping = [*common, "-H", f"Authorization: Token {token}", f"{base}/api/v1/ping"]
+                assign = [*common, "-s", str(script), f"{base}/api/v1/assignments"]
+                port = base.rsplit(":", 1)[1]
+                run_wrk(["-d2s", *ping], port)  # warm both workers and their connections
+                run_wrk(["-d2s", *assign], port)
+                ping_figures = run_wrk([f"-d{duration}s", *ping], port)
+                assign_figures = run_wrk([f"-d{duration}s", *assign], port)
+        from django.db.models import Count
+
+        from assignment.models import Exposure
+
+        per_user = (
+            Exposure.objects.filter(user_id__startswith="bench-")
+            .values("user_id")
+            .annotate(n=Count("id"))
+        )
+        users = per_user.count()
+        complete = per_user.filter(n=EXPERIMENTS).count()
+    finally:
+        if not args.keep:
+            from django.db import connections
+
+            connections.close_all()
+            drop_database(args.server_url, DATABASE_NAME)
+    ratio = assign_figures["rps"] / ping_figures["rps"]
+    served = assign_figures["requests"]
+    exposures_ok = users >= served and complete == users
+    ok = (
+        ratio >= RATIO_TARGET
+        and assign_figures["p99"] <= P99_TARGET_MS
+        and assign_figures["non_2xx"] == 0
+        and ping_figures["non_2xx"] == 0
+        and exposures_ok
+    )
+    print(
+        f"assignment_http: assign {assign_figures['rps']:.0f} req/s "
+        f"p50 {assign_figures['p50']:.2f} ms p99 {assign_figures['p99']:.2f} ms | "
+        f"ping {ping_figures['rps']:.0f} req/s p50 {ping_figures['p50']:.2f} ms "
+        f"p99 {ping_figures['p99']:.2f} ms | ratio {ratio:.2f} "
+        f"(server CPU per request: assign {assign_figures['cpu_ms']:.2f} ms, "
+        f"ping {ping_figures['cpu_ms']:.2f} ms, ratio "
+        f"{ping_figures['cpu_ms'] / assign_figures['cpu_ms']:.2f}) "
+        f"(targets: ratio >= {RATIO_TARGET}, assign p99 <= {P99_TARGET_MS:.0f} ms; "
+        f"{args.connections} connections, {duration} s each, gunicorn 2 sync workers, "
+        f"PostgreSQL; exposures of {users} users written, {served:.0f} answered to wrk, "
+        f"non-2xx {assign_figures['non_2xx'] + ping_figures['non_2xx']:.0f}) "
+        f"{'PASS' if ok else 'MISS'}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
