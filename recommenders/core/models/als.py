@@ -15,13 +15,15 @@ from the previous factors (Takács, Pilászy & Tikk 2011, "Applications of the c
 gradient method for implicit feedback collaborative filtering", RecSys), for all users
 at once: the products Y^T (C_u - I) Y p_u are one sampled dense-dense product on the
 sparsity pattern (SDDMM) and one sparse-dense product (SpMM) in torch, so there is no
-per-user Python loop. Note ``implicit``'s convention differs: it uses c_ui = alpha *
+per-user Python loop. The rows are split into ``num_threads`` chunks of equal non-zeros,
+each solved by one thread. Note ``implicit``'s convention differs: it uses c_ui = alpha *
 r_ui, so implicit with the matrix 1 + alpha * R solves the same problem.
 """
 
 from __future__ import annotations
 
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
 
 import numpy as np
@@ -46,16 +48,13 @@ def _torch_csr(matrix: sp.csr_matrix, values: np.ndarray):  # -> torch.Tensor
         )
 
 
-def conjugate_gradient_half_step(
-    confidence, confidence_minus_one, x, y, regularization: float, cg_steps: int
-):
+def conjugate_gradient_half_step(confidence, confidence_minus_one, x, y, gram, cg_steps: int):
     """Update every row of ``x`` (torch, in place) towards the solution of
-    (Y^T Y + Y^T (C_u - I) Y + lambda I) x_u = Y^T C_u p_u with ``cg_steps`` CG steps.
-
-    ``confidence`` holds c_ui on the pattern, ``confidence_minus_one`` c_ui - 1."""
+    (G + Y^T (C_u - I) Y) x_u = Y^T C_u p_u, G = Y^T Y + lambda I, with ``cg_steps`` CG
+    steps. ``confidence`` holds c_ui on the pattern, ``confidence_minus_one`` c_ui - 1
+    (rows of x and of both matrices aligned)."""
     import torch
 
-    gram = y.T @ y + regularization * torch.eye(y.shape[1], dtype=y.dtype)
     pattern_values = confidence_minus_one.values()
 
     def apply_a(p):
@@ -82,6 +81,14 @@ def conjugate_gradient_half_step(
         direction = residual + (rs_new / rs_old.clamp_min(1e-20))[:, None] * direction
         rs_old = rs_new
     return x
+
+
+def row_chunks(matrix: sp.csr_matrix, n_chunks: int) -> list[tuple[int, int]]:
+    """Contiguous row ranges holding about equal numbers of stored entries."""
+    targets = np.linspace(0, matrix.nnz, n_chunks + 1)[1:-1]
+    cuts = np.searchsorted(matrix.indptr, targets)
+    bounds = np.unique(np.r_[0, cuts, matrix.shape[0]])
+    return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
 
 
 class ALSRecommender(FactorState, Recommender):
@@ -118,21 +125,46 @@ class ALSRecommender(FactorState, Recommender):
         f = p["factors"]
         x = torch.from_numpy(rng.random((data.n_users, f), dtype=np.float32) * 0.01)
         y = torch.from_numpy(rng.random((data.n_items, f), dtype=np.float32) * 0.01)
+        threads = thread_count(p["num_threads"]) or torch.get_num_threads()
 
         def operators(m: sp.csr_matrix):
-            c = 1.0 + p["alpha"] * np.abs(m.data)
-            return _torch_csr(m, c), _torch_csr(m, c - 1.0)
+            """Per chunk of rows: (start, stop, C, C - 1) as torch CSR."""
+            parts = []
+            for start, stop in row_chunks(m, threads):
+                rows = m[start:stop]
+                c = 1.0 + p["alpha"] * np.abs(rows.data)
+                parts.append((start, stop, _torch_csr(rows, c), _torch_csr(rows, c - 1.0)))
+            return parts
 
         by_user, by_item = operators(users_items), operators(items_users)
+        eye = torch.eye(f, dtype=torch.float32)
+        # each worker thread runs single-threaded torch ops on its own rows (torch releases
+        # the GIL): one join per half-step instead of an OpenMP barrier per operation
         previous_threads = torch.get_num_threads()
-        threads = thread_count(p["num_threads"])
-        if threads:
-            torch.set_num_threads(threads)
+        torch.set_num_threads(1)
         try:
-            with torch.no_grad():
+            with torch.no_grad(), ThreadPoolExecutor(max_workers=threads) as pool:
+
+                def half_step(parts, target, fixed) -> None:
+                    gram = fixed.T @ fixed + p["regularization"] * eye
+                    jobs = [
+                        pool.submit(
+                            conjugate_gradient_half_step,
+                            c,
+                            c1,
+                            target[a:b],
+                            fixed,
+                            gram,
+                            p["cg_steps"],
+                        )  # fmt: skip
+                        for a, b, c, c1 in parts
+                    ]
+                    for job in jobs:
+                        job.result()
+
                 for _ in range(p["iterations"]):
-                    conjugate_gradient_half_step(*by_user, x, y, p["regularization"], p["cg_steps"])
-                    conjugate_gradient_half_step(*by_item, y, x, p["regularization"], p["cg_steps"])
+                    half_step(by_user, x, y)
+                    half_step(by_item, y, x)
         finally:
             torch.set_num_threads(previous_threads)
         self.user_factors = x.numpy().copy()

@@ -28,6 +28,10 @@ class _GlobalScores(Recommender):
         super().__init__(**params)
         self.item_scores = np.zeros(0, np.float32)
 
+    def cold_mask(self, user_indices: np.ndarray) -> np.ndarray:
+        """No user is cold: the global ranking answers everyone (it is the fallback)."""
+        return np.zeros(len(super().cold_mask(user_indices)), dtype=bool)
+
     def _score_users(self, user_indices: np.ndarray) -> np.ndarray:
         return np.tile(self.item_scores, (len(user_indices), 1))
 
