@@ -24,9 +24,6 @@ from django.utils import timezone
 
 from recommenders.models import Interaction, Item, UserProfile
 
-# A read, re-exported for callers that import it from here: it lives in the selectors.
-from recommenders.selectors.catalog import interaction_data_snapshot  # noqa: E402,F401
-
 __all__ = [
     "CatalogLoadError",
     "InteractionColumns",
