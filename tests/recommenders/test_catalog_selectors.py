@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
+from recommenders.core.demo import generate_demo_dataset
 from recommenders.models import Interaction, Item
 from recommenders.selectors.catalog import (
     blocked_item_external_ids,
@@ -24,6 +25,7 @@ from recommenders.services.catalog import (
     do_load_items,
     do_load_user_profiles,
 )
+from recommenders.services.datasets import do_load_demo_dataset
 
 pytestmark = pytest.mark.django_db
 
@@ -115,3 +117,18 @@ def test_snapshot_skips_interactions_whose_keys_do_not_resolve(catalogue):
     Interaction.objects.filter(user__external_id="u2").update(user_id=10_000)
     data = interaction_data_snapshot()
     np.testing.assert_array_equal(data.matrix.toarray(), [[2, 1, 0], [0, 0, 0]])
+
+
+def test_snapshot_of_loaded_demo_data_matches_the_pure_builder():
+    demo = generate_demo_dataset(n_users=50, n_items=40, seed=7)
+    do_load_demo_dataset(demo)
+
+    from_db = interaction_data_snapshot(kinds=["view", "click"])
+    pure = demo.to_interaction_data(kinds=("view", "click"))
+
+    assert list(from_db.user_ids) == list(pure.user_ids)
+    assert list(from_db.item_ids) == list(pure.item_ids)
+    np.testing.assert_array_equal(from_db.matrix.toarray(), pure.matrix.toarray())
+    np.testing.assert_allclose(from_db.timestamps.toarray(), pure.timestamps.toarray())
+    assert from_db.item_features.category_names == sorted(pure.item_features.category_names)
+    assert from_db.item_features.texts == pure.item_features.texts
