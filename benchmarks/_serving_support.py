@@ -32,6 +32,7 @@ class BenchEnvironment:
     database_url: str  # "" = SQLite under var_dir
     broker_url: str  # "" = filesystem broker under var_dir
     var_dir: Path
+    worker_threads: str = "1"  # torch/BLAS threads per worker process
 
     @property
     def label(self) -> str:
@@ -53,7 +54,7 @@ class BenchEnvironment:
             DJANGO_LOG_LEVEL="WARNING",
             SPLITLAB_VAR_DIR=str(self.var_dir),
             SPLITLAB_ARTIFACT_ROOT=str(self.var_dir / "artifacts"),
-            SPLITLAB_WORKER_THREADS="1",
+            SPLITLAB_WORKER_THREADS=self.worker_threads,
         )
         if self.database_url:
             env["DATABASE_URL"] = self.database_url

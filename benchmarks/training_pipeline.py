@@ -37,6 +37,7 @@ def main() -> int:
         return 0
     name = "splitlab_bench_serving_quick" if args.quick else "splitlab_bench_ml1m"
     bench = support.choose_environment(name, fresh=False)
+    bench.worker_threads = "2"  # the training worker has the 2 cores to itself
     support.setup_django(bench)
     data_label = support.load_data(quick=args.quick)
 

@@ -344,30 +344,27 @@ def run_register_stage(version_id: int) -> None:
     """Store the fallback lists in the database and mark the version ready."""
     version = _load_for_stage(version_id, Stage.REGISTER)
     folder = Path(version.artifact_path)
-    lists = np.load(folder / "fallback.npz")
+    with np.load(folder / "fallback.npz") as stored:  # read each array once
+        lists = {name: stored[name] for name in stored.files}
     item_ids = np.load(folder / "item_ids.npy")
     user_ids = np.load(folder / "user_ids.npy")
-    with transaction.atomic():
-        PrecomputedList.objects.filter(model_version=version).delete()
-        rows = [
+    rows = [
+        _precomputed_row(
+            version, POPULAR_LIST_USER, lists["popular_items"], lists["popular_scores"], item_ids
+        )
+    ]
+    for position, user_index in enumerate(lists["users"].tolist()):
+        rows.append(
             _precomputed_row(
                 version,
-                POPULAR_LIST_USER,
-                lists["popular_items"],
-                lists["popular_scores"],
+                str(user_ids[user_index]),
+                lists["items"][position],
+                lists["scores"][position],
                 item_ids,
             )
-        ]
-        for position, user_index in enumerate(lists["users"].tolist()):
-            rows.append(
-                _precomputed_row(
-                    version,
-                    str(user_ids[user_index]),
-                    lists["items"][position],
-                    lists["scores"][position],
-                    item_ids,
-                )
-            )
+        )
+    with transaction.atomic():
+        PrecomputedList.objects.filter(model_version=version).delete()
         PrecomputedList.objects.bulk_create(rows, batch_size=PRECOMPUTED_BATCH_ROWS)
         _finish_stage(version, Stage.REGISTER, status=Status.READY, finished_at=timezone.now())
 
