@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -191,6 +191,8 @@ def _dedupe(records: Iterable[ItemRecord | UserRecord]) -> list[Any]:
             raise CatalogLoadError(
                 f"external id {external_id[:80]!r} is longer than {EXTERNAL_ID_MAX_LENGTH}"
             )
+        if external_id != record.external_id:
+            record = replace(record, external_id=external_id)
         by_id[external_id] = record
     return list(by_id.values())
 
@@ -201,7 +203,7 @@ def _item_row(record: ItemRecord) -> dict[str, Any]:
         "title": str(record.title)[:500],
         "categories": [str(c) for c in record.categories],
         "text": str(record.text),
-        "year": record.year,
+        "year": None if record.year is None else int(record.year),
         "price": None if price is None or math.isnan(price) else round(float(price), 2),
         "attributes": {str(k): float(v) for k, v in record.attributes.items()},
         "creator": str(record.creator)[:200],

@@ -51,12 +51,12 @@ def test_items_are_upserted_by_external_id_and_keep_their_block_flag():
 def test_user_profiles_are_upserted_and_last_duplicate_wins():
     do_load_user_profiles(
         [
-            UserRecord("u1", gender="F", signup_context={"surface": "ios"}),
+            UserRecord(" u1 ", gender="F", signup_context={"surface": "ios"}),
             UserRecord("u1", gender="M", preferences={"categories": ["Drama"]}),
         ]
     )
     user = UserProfile.objects.get()
-    assert user.gender == "M"
+    assert (user.external_id, user.gender) == ("u1", "M")
     assert user.preferences == {"categories": ["Drama"]}
 
 
