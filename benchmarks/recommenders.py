@@ -62,7 +62,7 @@ def run(data_path: Path, threads: int, repeats: int, label: str) -> str:
     confidence.data = 1.0 + ALS_PARAMS["alpha"] * confidence.data
 
     ours_als = create_model("als", num_threads=threads, **ALS_PARAMS)
-    ours_cf = create_model("item_cf", similarity="bm25", neighbours=NEIGHBOURS)
+    ours_cf = create_model("item_cf", similarity="bm25", neighbours=NEIGHBOURS, num_threads=threads)
     theirs_als = theirs_cf = None
     times: dict[str, list[float]] = {"als": [], "implicit_als": [], "cf": [], "implicit_cf": []}
     with threadpool_limits(limits=threads):

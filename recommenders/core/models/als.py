@@ -96,7 +96,7 @@ class ALSRecommender(FactorState, Recommender):
 
     Parameters: ``factors``, ``regularization`` (lambda), ``alpha`` (confidence slope),
     ``iterations``, ``cg_steps``, ``seed`` (initial factors ~ U(0, 0.01)),
-    ``num_threads`` (torch threads during fit; 0 = library default).
+    ``num_threads`` (worker threads during fit; 0 = torch's thread count).
     """
 
     name = "als"

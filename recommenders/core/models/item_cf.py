@@ -41,7 +41,8 @@ def bm25_weight(item_users: sp.csr_matrix, k1: float = 1.2, b: float = 0.75) -> 
 
 class ItemCFRecommender(Recommender):
     """Item-item kNN. Parameters: ``similarity`` (cosine or bm25), ``neighbours`` (k per
-    item), ``shrink`` (h, cosine), ``bm25_k1``, ``bm25_b``."""
+    item), ``shrink`` (h, cosine), ``bm25_k1``, ``bm25_b``, ``num_threads`` (0: one per
+    CPU)."""
 
     name = "item_cf"
     default_params: ClassVar[dict[str, Any]] = {
@@ -50,6 +51,7 @@ class ItemCFRecommender(Recommender):
         "shrink": 0.0,
         "bm25_k1": 1.2,
         "bm25_b": 0.75,
+        "num_threads": 0,
     }
 
     def __init__(self, **params: Any) -> None:
@@ -64,9 +66,13 @@ class ItemCFRecommender(Recommender):
         item_users = data.matrix.T.tocsr()
         if p["similarity"] == "bm25":
             weighted = bm25_weight(item_users, p["bm25_k1"], p["bm25_b"])
-            self.neighbours = top_k_similar(weighted, p["neighbours"], normalise=False)
+            self.neighbours = top_k_similar(
+                weighted, p["neighbours"], normalise=False, threads=p["num_threads"]
+            )
         else:
-            self.neighbours = top_k_similar(item_users, p["neighbours"], shrink=p["shrink"])
+            self.neighbours = top_k_similar(
+                item_users, p["neighbours"], shrink=p["shrink"], threads=p["num_threads"]
+            )
         self.user_items = data.matrix.astype(np.float32)
 
     def _score_users(self, user_indices: np.ndarray) -> np.ndarray:

@@ -37,13 +37,14 @@ def mean_centred(matrix: sp.csr_matrix) -> sp.csr_matrix:
 
 class UserCFRecommender(Recommender):
     """User-user kNN. Parameters: ``similarity`` (cosine or pearson), ``neighbours``
-    (k per user), ``shrink`` (h)."""
+    (k per user), ``shrink`` (h), ``num_threads`` (0: one per CPU)."""
 
     name = "user_cf"
     default_params: ClassVar[dict[str, Any]] = {
         "similarity": "cosine",
         "neighbours": 50,
         "shrink": 10.0,
+        "num_threads": 0,
     }
 
     def __init__(self, **params: Any) -> None:
@@ -56,7 +57,9 @@ class UserCFRecommender(Recommender):
     def _fit(self, data: InteractionData) -> None:
         p = self.params
         vectors = data.matrix if p["similarity"] == "cosine" else mean_centred(data.matrix)
-        self.neighbours = top_k_similar(vectors, p["neighbours"], shrink=p["shrink"])
+        self.neighbours = top_k_similar(
+            vectors, p["neighbours"], shrink=p["shrink"], threads=p["num_threads"]
+        )
         self.user_items = data.matrix.astype(np.float32)
 
     def _score_users(self, user_indices: np.ndarray) -> np.ndarray:
