@@ -151,9 +151,18 @@ class ExposureBuffer:
             self.pending, self.pending_holdout, self.oldest = {}, {}, None
         count = len(pending) + len(pending_holdout)
         try:
-            _write(pending, pending_holdout)
+            try:
+                _write(pending, pending_holdout)
+            except IntegrityError:
+                # Rows of experiments or variants deleted meanwhile: drop those, keep the rest.
+                pending, pending_holdout = _without_orphans(pending, pending_holdout)
+                logger.warning(
+                    "exposure flush: dropped %d rows of deleted experiments",
+                    count - len(pending) - len(pending_holdout),
+                )
+                count = len(pending) + len(pending_holdout)
+                _write(pending, pending_holdout)
         except IntegrityError:
-            # Rows of experiments deleted meanwhile: retrying cannot help.
             logger.exception("exposure flush dropped %d rows", count)
             return 0
         except DatabaseError:
@@ -180,6 +189,19 @@ class ExposureBuffer:
             self.seen = set()
         for keys in key_sets:
             self.seen.update(keys)
+
+
+def _without_orphans(pending: dict, pending_holdout: dict) -> tuple[dict, dict]:
+    """The rows whose experiment, variant and holdout still exist."""
+    from experiments.models import Experiment, Holdout, Variant
+
+    experiments = set(Experiment.objects.values_list("pk", flat=True))
+    variants = set(Variant.objects.values_list("pk", flat=True))
+    holdouts = set(Holdout.objects.values_list("pk", flat=True))
+    return (
+        {k: v for k, v in pending.items() if k[0] in experiments and v[0] in variants},
+        {k: v for k, v in pending_holdout.items() if k[0] in holdouts},
+    )
 
 
 EXPOSURE_COLUMNS = ("experiment_id", "phase", "variant_id", "user_id", "first_exposed_at")
@@ -216,7 +238,11 @@ def _write_postgresql(connection, exposures: list, holdouts: list) -> None:
     from assignment.models import Exposure, HoldoutExposure
 
     connection.ensure_connection()
-    with psycopg.Cursor(connection.connection) as cursor:
+    # wrap_database_errors: psycopg's errors become Django's (IntegrityError, ...).
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        # Check foreign keys at each statement, not at commit, so a row of an experiment
+        # deleted meanwhile fails here, inside this flush's own savepoint.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         if exposures:
             e, p, v, u, t = (list(column) for column in zip(*exposures, strict=True))
             cursor.execute(
@@ -235,6 +261,9 @@ def _write_postgresql(connection, exposures: list, holdouts: list) -> None:
                 ") AS r(h, u, i, t) ON CONFLICT DO NOTHING",
                 (h, u, i, t),
             )
+        # Back to Django's default (its foreign keys are INITIALLY DEFERRED) for whatever
+        # else an enclosing transaction does.
+        cursor.execute("SET CONSTRAINTS ALL DEFERRED")
 
 
 def _write_portable(connection, exposures: list, holdouts: list) -> None:

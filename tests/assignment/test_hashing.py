@@ -180,7 +180,8 @@ def test_vectorised_choice_equals_scalar(n, weights, coverage):
     assert vector == [hashing.choose_variation(x, ranges) for x in n]
 
 
-def test_hashing_is_pure():
-    source = Path(hashing.__file__).read_text()
-    for forbidden in ("django", "rest_framework", "celery"):
+@pytest.mark.parametrize("module", ["hashing", "engine", "targeting"])
+def test_pure_modules_import_no_framework(module):
+    source = (Path(hashing.__file__).parent / f"{module}.py").read_text()
+    for forbidden in ("django", "rest_framework", "celery", "experiments", "config"):
         assert f"import {forbidden}" not in source and f"from {forbidden}" not in source

@@ -1,0 +1,68 @@
+"""The exposure buffer: flush after responses, at exit, and retry after a database error."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import OperationalError, connection
+from django.urls import reverse
+
+from assignment import exposure_log, services
+from assignment.models import Exposure
+from tests.assignment.factories import running_experiment
+
+pytestmark = pytest.mark.django_db
+
+
+def test_flush_after_response_once_due(api_client, settings):
+    running_experiment("due")
+    settings.SPLITLAB_EXPOSURE_FLUSH_SECONDS = 3600
+    settings.SPLITLAB_EXPOSURE_BUFFER_SIZE = 3
+    url = reverse("api:assignments")
+    api_client.post(url, {"user_id": "a"}, format="json")
+    api_client.post(url, {"user_id": "b"}, format="json")
+    assert not Exposure.objects.exists()  # neither size nor age reached
+    api_client.post(url, {"user_id": "c"}, format="json")
+    assert Exposure.objects.count() == 3  # written after the third response
+    settings.SPLITLAB_EXPOSURE_FLUSH_SECONDS = 0
+    api_client.post(url, {"user_id": "d"}, format="json")
+    assert Exposure.objects.count() == 4  # age 0: every response flushes
+
+
+def test_flush_at_exit_writes_pending_rows():
+    running_experiment("bye")
+    services.assign_user("leaving", {})
+    assert not Exposure.objects.exists()
+    exposure_log._flush_at_exit()  # what atexit runs on a clean worker exit
+    assert Exposure.objects.filter(user_id="leaving").count() == 1
+    assert len(exposure_log.buffer) == 0
+
+
+def test_failed_flush_keeps_rows_for_the_next_attempt(monkeypatch):
+    running_experiment("retry")
+    services.assign_user("u1", {})
+    real_write = exposure_log._write
+
+    def broken(*args):
+        raise OperationalError("database is down")
+
+    monkeypatch.setattr(exposure_log, "_write", broken)
+    assert exposure_log.flush() == 0
+    assert len(exposure_log.buffer) == 1
+    monkeypatch.setattr(exposure_log, "_write", real_write)
+    services.assign_user("u2", {})
+    assert exposure_log.flush() == 2
+    assert set(Exposure.objects.values_list("user_id", flat=True)) == {"u1", "u2"}
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="SQLite checks deferred foreign keys only at a real commit, which a test never does",
+)
+def test_rows_of_a_deleted_experiment_are_dropped_and_the_rest_written():
+    experiment = running_experiment("deleted")
+    running_experiment("kept")
+    services.assign_user("u1", {})
+    experiment.delete()  # another process deletes it before this one flushes
+    assert exposure_log.flush() == 1  # the row of "kept"; the orphan is dropped
+    assert len(exposure_log.buffer) == 0
+    assert list(Exposure.objects.values_list("experiment__key", flat=True)) == ["kept"]
