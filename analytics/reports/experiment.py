@@ -146,6 +146,12 @@ def _chart(report_rows: list[MetricRow], series: dict[int, ArmSeries], variants)
         by_day = dict(zip(arm.days, arm.daily_exposures, strict=True)) if arm else {}
         exposures.append({"label": v.key, "data": [by_day.get(d, 0) for d in all_days]})
     effect = []
+    rate = bool(report_rows) and report_rows[0].metric.statistic in ("proportion", "ratio")
+    scale = 100.0 if rate else 1.0  # rates in percentage points, as in the table
+
+    def scaled(values: list[float]) -> list[float]:
+        return [round(v * scale, 6) for v in values]
+
     for row in report_rows:
         s = row.series
         if s is None or not s.days:
@@ -154,15 +160,16 @@ def _chart(report_rows: list[MetricRow], series: dict[int, ArmSeries], variants)
             {
                 "label": row.variant.key,
                 "days": [d.isoformat() for d in s.days],
-                "effect": s.effects,
-                "lower": s.lower,
-                "upper": s.upper,
+                "effect": scaled(s.effects),
+                "lower": scaled(s.lower),
+                "upper": scaled(s.upper),
             }
         )
     return {
         "days": [d.isoformat() for d in all_days],
         "exposures": exposures,
         "effect": effect,
+        "unit": "percentage points" if rate else "",
         "metric": report_rows[0].metric.name if report_rows else "",
     }
 

@@ -204,4 +204,7 @@ def guardrail(
         return GuardrailResult(None, Verdict("no variation in the data yet", "neutral"))
     if result.noninferior:
         return GuardrailResult(result, Verdict("pass", "good"))
-    return GuardrailResult(result, Verdict("fail", "bad"))
+    harm = result.absolute_effect - result.threshold
+    if (harm > 0) != higher_is_better and harm != 0:
+        return GuardrailResult(result, Verdict("fail: harm beyond the margin", "bad"))
+    return GuardrailResult(result, Verdict("fail: not yet shown within the margin", "warn"))

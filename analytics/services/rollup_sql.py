@@ -22,6 +22,7 @@ from datetime import UTC, date, datetime
 from django.db import connection
 
 INTERACTION_TYPES = "('click', 'watch', 'conversion', 'first_interaction')"
+SESSION_MAX_DAYS = 1
 
 # (scope, scope_id, phase, arm_id, user_id, start_at, end_at, exposure id) of every exposure.
 EXPOSURES_SQL = """
@@ -77,7 +78,9 @@ def insert_user_rollups_sql(*, where_events: str, where_exposures: str, pre_days
     """``INSERT ... SELECT`` of user-day rows for the events and exposures selected.
 
     A session is abandoned when its ``session_end`` has no interaction (click, watch,
-    conversion, first interaction) with the same ``session_id``, at any time.
+    conversion, first interaction) with the same ``session_id`` in the day before the end
+    (sessions are shorter than that). The time bound turns the check into a probe of the
+    ``(user_id, ts)`` index per session end instead of a hash of every interaction ever.
     """
     day = day_of("e.ts")
     pre = "(e.ts < xp.start_at)"
@@ -89,7 +92,9 @@ def insert_user_rollups_sql(*, where_events: str, where_exposures: str, pre_days
         SUM(CASE WHEN e.type = 'session_start' THEN 1 ELSE 0 END),
         SUM(CASE WHEN e.type = 'session_end' AND NOT EXISTS (
                 SELECT 1 FROM analytics_event i
-                WHERE i.user_id = e.user_id AND i.session_id = e.session_id
+                WHERE i.user_id = e.user_id AND i.ts <= e.ts
+                  AND i.ts >= {minus_days("e.ts", SESSION_MAX_DAYS)}
+                  AND i.session_id = e.session_id
                   AND i.type IN {INTERACTION_TYPES}) THEN 1 ELSE 0 END),
         SUM(CASE WHEN e.type = 'watch' THEN e.value ELSE 0 END),
         SUM(CASE WHEN e.type = 'conversion' THEN 1 ELSE 0 END),
@@ -118,7 +123,7 @@ _CUMULATIVE = """
         SUM(r.first_interactions) OVER win AS c_fi,
         SUM(r.first_interaction_seconds) OVER win AS c_fis
     FROM analytics_userdailyrollup r
-    WHERE r.scope = %s AND r.scope_id = %s AND r.phase = %s AND {not_pre}
+    WHERE r.scope = %s AND r.scope_id = %s AND r.phase = %s AND {not_pre} {users_since}
     WINDOW win AS (PARTITION BY r.user_id ORDER BY r.day ROWS UNBOUNDED PRECEDING)
 """
 
@@ -177,21 +182,37 @@ def _flag(column: str, value: bool) -> str:
     return f"{column} = {1 if value else 0}"
 
 
-def activity_sums_sql() -> str:
-    """Per (arm, day) increments of the activity statistics; params: scope triple twice."""
+def activity_sums_sql(since: date | None = None) -> str:
+    """Per (arm, day) increments of the activity statistics, for days >= ``since`` (None:
+    all); params: the scope triple, (the triple again when ``since``), the triple for the
+    pre-period totals.
+
+    A day's increments depend only on the rows of the users active that day, up to it, so
+    an incremental run recomputes the days from ``since`` on over those users' histories.
+    """
     columns = ",\n        ".join(f"SUM({expr}) AS {name}" for name, expr in ACTIVITY_SUMS.items())
-    cumulative = _CUMULATIVE.format(not_pre=_flag("r.is_pre", False))
+    users_since = ""
+    day_filter = ""
+    if since is not None:
+        users_since = (
+            "AND r.user_id IN (SELECT s.user_id FROM analytics_userdailyrollup s "
+            "WHERE s.scope = %s AND s.scope_id = %s AND s.phase = %s "
+            f"AND s.day >= '{since.isoformat()}')"
+        )
+        day_filter = f"WHERE c.day >= '{since.isoformat()}'"
+    cumulative = _CUMULATIVE.format(not_pre=_flag("r.is_pre", False), users_since=users_since)
     pre = _PRE_TOTALS.format(is_pre=_flag("p.is_pre", True))
     return f"""
     SELECT c.arm_id, c.day,
         {columns}
     FROM ({cumulative}) c
     LEFT JOIN ({pre}) pre ON pre.user_id = c.user_id
+    {day_filter}
     GROUP BY c.arm_id, c.day
     """
 
 
-def exposure_sums_sql(scope: str) -> str:
+def exposure_sums_sql(scope: str, since: date | None = None) -> str:
     """Per (arm, exposure day) exposed users and covariate sums; params: scope triple twice
     (the pre-period totals', then the exposures' selection)."""
     columns = ",\n        ".join(f"SUM({expr}) AS {name}" for name, expr in EXPOSURE_SUMS.items())
@@ -208,10 +229,14 @@ def exposure_sums_sql(scope: str) -> str:
             "first_seen_at AS start_at FROM assignment_holdoutexposure "
             "WHERE %s = 'holdout' AND holdout_id = %s AND 0 = %s"
         )
+    day_filter = ""
+    if since is not None:
+        day_filter = f"WHERE {day_of('x.start_at')} >= '{since.isoformat()}'"
     return f"""
     SELECT x.arm_id, {day_of("x.start_at")} AS day,
         {columns}
     FROM ({source}) x
     LEFT JOIN ({pre}) pre ON pre.user_id = x.user_id
+    {day_filter}
     GROUP BY x.arm_id, {day_of("x.start_at")}
     """

@@ -18,6 +18,7 @@ the same tables. ``full=True`` rebuilds everything.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -42,6 +43,13 @@ class RollupSummary:
     user_rows: int = 0
     scopes: int = 0
     seconds: float = 0.0
+    step_seconds: dict[str, float] = field(default_factory=dict)
+
+    def lap(self, step: str, started: float) -> float:
+        """Record the seconds since ``started`` for ``step``; return the clock now."""
+        now = time.monotonic()
+        self.step_seconds[step] = round(now - started, 3)
+        return now
 
 
 def _day_ranges(days: list[date]) -> list[tuple[date, date]]:
@@ -79,8 +87,13 @@ def _max_ids() -> tuple[int, int]:
     return exposures, holdout
 
 
-def _rebuild_new_users(state: RollupState, max_exposure: int, max_holdout: int) -> int:
-    """Step 1: rebuild all rows of users exposed since the watermarks; return their count."""
+def _rebuild_new_users(
+    state: RollupState, max_exposure: int, max_holdout: int
+) -> tuple[int, date | None]:
+    """Step 1: rebuild all rows of users exposed since the watermarks.
+
+    Returns their count and the first day their rows or exposures touch (None: no users).
+    """
     new = (
         "((xp.scope = 'experiment' AND xp.exposure_id > %s AND xp.exposure_id <= %s) OR "
         "(xp.scope = 'holdout' AND xp.exposure_id > %s AND xp.exposure_id <= %s))"
@@ -96,7 +109,7 @@ def _rebuild_new_users(state: RollupState, max_exposure: int, max_holdout: int) 
         cursor.execute(f"SELECT COUNT(*) FROM ({exposures}) n", bounds)
         count = int(cursor.fetchone()[0])
         if not count:
-            return 0
+            return 0, None
         cursor.execute(
             "DELETE FROM analytics_userdailyrollup WHERE (scope, scope_id, phase, user_id) IN "
             f"({exposures})",
@@ -110,7 +123,19 @@ def _rebuild_new_users(state: RollupState, max_exposure: int, max_holdout: int) 
             ),
             bounds,
         )
-    return count
+        cursor.execute(
+            f"SELECT MIN({q.day_of('xp.start_at')}) FROM ({q.EXPOSURES_SQL}) xp WHERE {new}",
+            bounds,
+        )
+        first_exposure = cursor.fetchone()[0]
+        cursor.execute(
+            "SELECT MIN(day) FROM analytics_userdailyrollup WHERE (scope, scope_id, phase, "
+            f"user_id) IN ({exposures})",
+            bounds,
+        )
+        first_row = cursor.fetchone()[0]
+    days = [_as_date(d) for d in (first_exposure, first_row) if d is not None]
+    return count, min(days) if days else None
 
 
 def _rebuild_days(ranges: list[tuple[date, date]] | None) -> int:
@@ -160,20 +185,29 @@ def _number(value: object) -> float:
     return 0.0 if value is None else float(value)
 
 
-def rebuild_arm_stats(scope: str, scope_id: int, phase: int) -> int:
-    """Step 3 for one scope: replace its per-arm daily sufficient statistics."""
+def rebuild_arm_stats(scope: str, scope_id: int, phase: int, since: date | None = None) -> int:
+    """Step 3 for one scope: replace its per-arm daily statistics from ``since`` on (None:
+    all days)."""
     triple = [scope, scope_id, phase]
     merged: dict[tuple[int, date], dict[str, float]] = {}
+    activity_params = triple + (triple if since else []) + triple
+    queries = (
+        (q.activity_sums_sql(since), activity_params),
+        (q.exposure_sums_sql(scope, since), triple + triple),
+    )
     with connection.cursor() as cursor:
-        for sql in (q.activity_sums_sql(), q.exposure_sums_sql(scope)):
-            cursor.execute(sql, triple + triple)
+        for sql, params in queries:
+            cursor.execute(sql, params)
             names = [col[0] for col in cursor.description]
             for row in cursor.fetchall():
                 key = (int(row[0]), _as_date(row[1]))
                 sums = merged.setdefault(key, {})
                 for name, value in zip(names[2:], row[2:], strict=True):
                     sums[name] = sums.get(name, 0.0) + _number(value)
-    ArmDailyStats.objects.filter(scope=scope, scope_id=scope_id, phase=phase).delete()
+    stale = ArmDailyStats.objects.filter(scope=scope, scope_id=scope_id, phase=phase)
+    if since is not None:
+        stale = stale.filter(day__gte=since)
+    stale.delete()
     ArmDailyStats.objects.bulk_create(
         [
             ArmDailyStats(
@@ -186,6 +220,43 @@ def rebuild_arm_stats(scope: str, scope_id: int, phase: int) -> int:
     return len(merged)
 
 
+def _analyze() -> None:
+    """PostgreSQL: fresh planner statistics for the rows just written (this transaction's).
+
+    Without them the planner takes the rebuilt table for nearly empty and joins the
+    per-user pre-period totals by nested loop, which is quadratic in users.
+    """
+    if q.is_postgresql():
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE analytics_userdailyrollup")
+
+
+def _rollup_lost() -> bool:
+    """True when the user rollup is empty although exposures exist (an unlogged table
+    emptied by a PostgreSQL crash recovery): the next run must rebuild everything."""
+    if UserDailyRollup.objects.exists():
+        return False
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT EXISTS (SELECT 1 FROM assignment_exposure) "
+            "OR EXISTS (SELECT 1 FROM assignment_holdoutexposure)"
+        )
+        return bool(cursor.fetchone()[0])
+
+
+def _tune_session() -> None:
+    """PostgreSQL: room for the rollup's hash aggregates and sorts (this transaction only)."""
+    if not q.is_postgresql():
+        return
+    work_mem = str(settings.SPLITLAB_ROLLUP_WORK_MEM)
+    if not re.fullmatch(r"\d+(kB|MB|GB)", work_mem):
+        raise ValueError(f"SPLITLAB_ROLLUP_WORK_MEM: {work_mem!r} is not a size like 256MB")
+    with connection.cursor() as cursor:
+        cursor.execute(f"SET LOCAL work_mem = '{work_mem}'")
+        # JIT compilation costs seconds per statement here and saves less on these plans.
+        cursor.execute("SET LOCAL jit = off")
+
+
 def do_run_rollups(*, full: bool = False, now: datetime | None = None) -> RollupSummary:
     """Run the rollups (see the module docstring); safe to call concurrently and repeatedly.
 
@@ -195,25 +266,38 @@ def do_run_rollups(*, full: bool = False, now: datetime | None = None) -> Rollup
     started = time.monotonic()
     now = now or timezone.now()
     with transaction.atomic():
+        _tune_session()
         RollupState.objects.get_or_create(name="default")
         state = RollupState.objects.select_for_update().get(name="default")
-        full = full or state.events_received_until is None
+        full = full or state.events_received_until is None or _rollup_lost()
         summary = RollupSummary(full=full)
         max_exposure, max_holdout = _max_ids()
+        first_changed: date | None = None
+        clock = time.monotonic()
         if full:
             summary.user_rows = _rebuild_days(None)
+            clock = summary.lap("user_rows", clock)
         else:
-            summary.new_exposures = _rebuild_new_users(state, max_exposure, max_holdout)
-            since = state.events_received_until - timedelta(
+            summary.new_exposures, first_new = _rebuild_new_users(state, max_exposure, max_holdout)
+            clock = summary.lap("new_users", clock)
+            received_since = state.events_received_until - timedelta(
                 seconds=settings.SPLITLAB_ROLLUP_OVERLAP_SECONDS
             )
-            ranges = _day_ranges(_touched_days(since))
+            ranges = _day_ranges(_touched_days(received_since))
             summary.days = [f"{a.isoformat()}..{b.isoformat()}" for a, b in ranges]
+            clock = summary.lap("touched_days", clock)
             summary.user_rows = _rebuild_days(ranges)
-        scopes = _scopes()
-        for scope, scope_id, phase in scopes:
-            rebuild_arm_stats(scope, scope_id, phase)
-        summary.scopes = len(scopes)
+            clock = summary.lap("user_rows", clock)
+            changed = [d for d in (first_new, ranges[0][0] if ranges else None) if d]
+            first_changed = min(changed) if changed else None
+        _analyze()
+        clock = summary.lap("analyze", clock)
+        if full or first_changed is not None:
+            scopes = _scopes()
+            for scope, scope_id, phase in scopes:
+                rebuild_arm_stats(scope, scope_id, phase, None if full else first_changed)
+            summary.scopes = len(scopes)
+            summary.lap("arm_stats", clock)
         summary.seconds = round(time.monotonic() - started, 3)
         state.events_received_until = now
         state.exposures_until_id = max_exposure

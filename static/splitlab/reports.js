@@ -47,16 +47,17 @@
     const canvas = document.getElementById("effect-chart");
     if (!canvas || !data) return;
     const datasets = [];
+    const unit = data.unit || "";
+    const unitShort = unit === "percentage points" ? "pp" : unit;
     data.effect.forEach((s, i) => {
       const points = (values) => s.days.map((d, k) => ({ x: d, y: values[k] }));
       const last = s.effect.length - 1;
-      // Effects of rates are shown in percentage points, the unit of the table.
       datasets.push({ label: `_${s.label} lower`, data: points(s.lower), borderWidth: 0, pointRadius: 0,
                       backgroundColor: color(i, 0.15), fill: false });
       datasets.push({ label: `_${s.label} upper`, data: points(s.upper), borderWidth: 0, pointRadius: 0,
                       backgroundColor: color(i, 0.15), fill: "-1" });
       datasets.push({
-        label: `${s.label}: ${fmt(s.effect[last], 5)} [${fmt(s.lower[last], 5)}, ${fmt(s.upper[last], 5)}]`,
+        label: `${s.label}: ${fmt(s.effect[last], 2)} [${fmt(s.lower[last], 2)}, ${fmt(s.upper[last], 2)}]${unit ? " " + unitShort : ""}`,
         data: points(s.effect), borderColor: color(i), backgroundColor: color(i), pointRadius: 2,
         fill: false, tension: 0,
       });
@@ -64,7 +65,7 @@
     new Chart(canvas, {
       type: "line",
       data: { labels: data.days, datasets },
-      options: baseOptions("effect (variant − control)"),
+      options: baseOptions(`effect, variant − control${unit ? " (" + unit + ")" : ""}`),
       plugins: [zeroLine],
     });
   }

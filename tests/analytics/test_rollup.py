@@ -160,3 +160,6 @@ def test_a_user_exposed_after_their_events_arrived_is_rolled_up_next_run():
     assert after["n"] == before["n"] + 1
     assert after["clk"] == before["clk"] + 1
     assert after["imp"] == before["imp"] + 3
+    incremental = sorted(ArmDailyStats.objects.values_list("arm_id", "day", "sums"))
+    do_run_rollups(full=True)
+    assert sorted(ArmDailyStats.objects.values_list("arm_id", "day", "sums")) == incremental

@@ -1,0 +1,86 @@
+"""The experiment report in a real Chromium: log in, open a report, see the table and charts."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "var" / "test-artifacts"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is not installed"),
+]
+
+
+@pytest.fixture
+def browser():
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_report_shows_table_and_charts(live_server, browser, django_user_model):
+    from analytics.services.rollups import do_run_rollups
+    from tests.analytics.factories import generate
+
+    generate(users=120, seed=21, lift=1.6, key="browser-exp")
+    do_run_rollups()
+    django_user_model.objects.create_superuser("analyst", "analyst@example.com", "pw-analyst")
+
+    page = browser.new_page(viewport={"width": 1280, "height": 1600})
+    page.goto(f"{live_server.url}/admin/login/?next=/reports/browser-exp/")
+    page.fill("#id_username", "analyst")
+    page.fill("#id_password", "pw-analyst")
+    page.click("input[type=submit]")
+    page.wait_for_url("**/reports/browser-exp/")
+
+    table = page.locator("table.metric-table[data-section=primary]")
+    assert table.locator("tbody tr").count() == 1
+    assert "CTR" in table.inner_text()
+    assert page.locator("#guardrail-table tbody tr").count() == 2
+    # The chart library draws on the canvases: their pixels are no longer blank.
+    page.wait_for_function(
+        """() => ['effect-chart', 'exposure-chart'].every((id) => {
+            const canvas = document.getElementById(id);
+            return window.Chart && Chart.getChart(canvas) && canvas.width > 0;
+        })""",
+        timeout=15_000,
+    )
+    painted = page.evaluate(
+        """(id) => {
+            const canvas = document.getElementById(id);
+            const context = canvas.getContext('2d');
+            const data = context.getImageData(0, 0, canvas.width, canvas.height).data;
+            let ink = 0;
+            for (let i = 3; i < data.length; i += 4) if (data[i] > 0) ink++;
+            return ink;
+        }""",
+        "effect-chart",
+    )
+    assert painted > 1000
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "experiment-report.png"), full_page=True)
+
+    page.goto(f"{live_server.url}/reports/")
+    assert "browser-exp" in page.locator("#experiment-list").inner_text()
+    page.close()
