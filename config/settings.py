@@ -185,8 +185,6 @@ SPLITLAB_ROLLUP_PRE_PERIOD_DAYS = env.int("SPLITLAB_ROLLUP_PRE_PERIOD_DAYS", def
 SPLITLAB_ROLLUP_OVERLAP_SECONDS = env.int("SPLITLAB_ROLLUP_OVERLAP_SECONDS", default=120)
 # PostgreSQL work_mem for the rollup transaction (hash aggregates over millions of rows).
 SPLITLAB_ROLLUP_WORK_MEM = env.str("SPLITLAB_ROLLUP_WORK_MEM", default="256MB")
-# PostgreSQL work_mem for the rollup transaction (hash aggregates over millions of rows).
-SPLITLAB_ROLLUP_WORK_MEM = env.str("SPLITLAB_ROLLUP_WORK_MEM", default="256MB")
 # Assignment: how stale a process's experiment cache may get, and the exposure buffer
 # (flushed after a response once this many rows or this many seconds have accumulated).
 SPLITLAB_ASSIGNMENT_CONFIG_TTL_SECONDS = env.float(
