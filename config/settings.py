@@ -210,6 +210,15 @@ SPLITLAB_SERVING_COUNTER_FLUSH_SECONDS = env.float(
 )
 SPLITLAB_SERVED_LIST_BUFFER_ROWS = env.int("SPLITLAB_SERVED_LIST_BUFFER_ROWS", default=100)
 SPLITLAB_SERVED_LIST_FLUSH_SECONDS = env.float("SPLITLAB_SERVED_LIST_FLUSH_SECONDS", default=0.5)
+# A serving request waits at most the deadline, so the Redis result store must fail fast
+# when Redis is down (Celery's default retries reconnecting for about 20 s); after a
+# failure the web process skips the broker for SPLITLAB_SERVING_BROKER_RETRY_SECONDS.
+CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS = {"retry_policy": {"max_retries": 0}}
+CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = env.float("CELERY_REDIS_SOCKET_CONNECT_TIMEOUT", default=1.0)
+CELERY_REDIS_SOCKET_TIMEOUT = env.float("CELERY_REDIS_SOCKET_TIMEOUT", default=5.0)
+SPLITLAB_SERVING_BROKER_RETRY_SECONDS = env.float(
+    "SPLITLAB_SERVING_BROKER_RETRY_SECONDS", default=1.0
+)
 CELERY_BEAT_SCHEDULE = {
     "analytics-rollup": {
         "task": "analytics.tasks.run_rollups",

@@ -28,6 +28,7 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from kombu.exceptions import OperationalError as BrokerError
+from redis.exceptions import RedisError
 
 from recommenders.models import Item, UserProfile
 from recommenders.selectors import serving as selectors
@@ -45,7 +46,8 @@ __all__ = [
 ]
 
 MAX_K = 200
-BROKER_ERRORS: tuple[type[BaseException], ...] = (BrokerError, ConnectionError, OSError)
+BROKER_ERRORS: tuple[type[BaseException], ...] = (BrokerError, ConnectionError, OSError, RedisError)
+_broker_down_until = 0.0  # monotonic time before which this process does not try the broker
 
 
 class InvalidRequest(ValueError):
@@ -165,28 +167,41 @@ def _ask_worker(config_id: int, request: RecommendationRequest) -> dict[str, Any
         "k": request.k,
         "context": context,
     }
+    if time.monotonic() < _broker_down_until:
+        raise _ServingFailure("broker_unavailable")
     try:
         result = recommend.apply_async(
             kwargs=kwargs, queue="serving", expires=max(2 * deadline_seconds, 1.0), retry=False
         )
-    except BROKER_ERRORS as error:
-        logger.warning("serving broker unreachable: %s", error)
-        raise _ServingFailure("broker_unavailable") from error
-    except Exception as error:  # an eager run (tests, no worker) that raised
-        logger.exception("serving task failed")
-        raise _ServingFailure("worker_error") from error
+    except Exception as error:  # broker down, or an eager run (tests, no worker) that raised
+        raise _classified(error) from error
     try:
         return result.get(timeout=deadline_seconds, interval=0.005, propagate=True)
     except ResultTimeout as error:
         raise _ServingFailure("timeout") from error
-    except BROKER_ERRORS as error:
-        logger.warning("serving result backend unreachable: %s", error)
-        raise _ServingFailure("broker_unavailable") from error
     except Exception as error:
-        logger.warning("serving worker error: %s", error)
-        raise _ServingFailure("worker_error") from error
+        raise _classified(error) from error
     finally:
         _forget(result)
+
+
+def _classified(error: BaseException) -> _ServingFailure:
+    """``broker_unavailable`` when a connection error is anywhere in the exception's chain
+    (Celery wraps some in RuntimeError); the broker is then skipped for a while. Anything
+    else raised by the task is a ``worker_error``."""
+    global _broker_down_until
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, BROKER_ERRORS):
+            retry_seconds = settings.SPLITLAB_SERVING_BROKER_RETRY_SECONDS
+            _broker_down_until = time.monotonic() + retry_seconds
+            logger.warning(
+                "serving broker unreachable (%s); retrying in %.1f s", cause, retry_seconds
+            )
+            return _ServingFailure("broker_unavailable")
+        cause = cause.__cause__ or cause.__context__
+    logger.warning("serving worker error: %s: %s", type(error).__name__, error)
+    return _ServingFailure("worker_error")
 
 
 def _forget(result: Any) -> None:

@@ -41,6 +41,7 @@ def shared_artifacts(settings, tmp_path: Path, monkeypatch):
     monkeypatch.setenv("SPLITLAB_ARTIFACT_ROOT", str(root))
     settings.SPLITLAB_ARTIFACT_ROOT = root
     settings.SPLITLAB_SERVED_LIST_BUFFER_ROWS = 0
+    settings.SPLITLAB_SERVING_BROKER_RETRY_SECONDS = 0.0
     settings.SPLITLAB_SERVING_VERSION_TTL_SECONDS = 0.0
     serving_selectors.clear_caches()
     model_cache.reset_cache()

@@ -15,6 +15,7 @@ from experiments import services as experiment_services
 from recommenders.models import ModelVersion, PrecomputedList
 from recommenders.selectors import serving as serving_selectors
 from recommenders.services import model_cache, serving_log, training
+from recommenders.services import serving as serving_service
 from tests.recommenders.serving_data import load_planted_catalogue, make_config
 
 pytestmark = pytest.mark.django_db
@@ -25,6 +26,7 @@ URL = "/api/v1/recommendations"
 def serving_settings(settings, tmp_path: Path):
     settings.SPLITLAB_ARTIFACT_ROOT = tmp_path / "artifacts"
     settings.SPLITLAB_SERVED_LIST_BUFFER_ROWS = 0  # write each list in the request
+    settings.SPLITLAB_SERVING_BROKER_RETRY_SECONDS = 0.0  # no skipped broker between tests
     serving_selectors.clear_caches()
     model_cache.reset_cache()
     serving_log.discard_buffers()
@@ -245,3 +247,26 @@ def test_promotion_is_picked_up_by_warm_models(api_client, default_version):
     serving_selectors.clear_caches()  # what the TTL does within seconds
     second = api_client.get(URL, {"user_id": "a0"}).json()["model_version"]
     assert (first, second) == (default_version.pk, newer.pk)
+
+
+def test_wrapped_connection_errors_skip_the_broker_for_a_while(
+    api_client, default_version, monkeypatch, settings
+):
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from recommenders import tasks
+
+    calls = []
+
+    def result_store_down(*args, **kwargs):
+        calls.append(1)
+        try:
+            raise RedisConnectionError("Error 111 connecting to 127.0.0.1:6379")
+        except RedisConnectionError as error:
+            raise RuntimeError("Retry limit exceeded") from error
+
+    settings.SPLITLAB_SERVING_BROKER_RETRY_SECONDS = 60.0
+    monkeypatch.setattr(tasks.recommend, "apply_async", result_store_down)
+    monkeypatch.setattr(serving_service, "_broker_down_until", 0.0)
+    reasons = [api_client.get(URL, {"user_id": "a1"}).json()["fallback_reason"] for _ in range(3)]
+    assert reasons == ["broker_unavailable"] * 3 and len(calls) == 1
