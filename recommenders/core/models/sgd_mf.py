@@ -133,6 +133,7 @@ class SGDMFRecommender(Recommender):
     def _load_state(self, folder: Path) -> None:
         with np.load(folder / "sgd_mf.npz") as s:
             self.global_mean = float(s["global_mean"])
-            self.rating_range = tuple(float(v) for v in s["rating_range"])
+            low, high = (float(v) for v in s["rating_range"])
+            self.rating_range = (low, high)
             self.user_bias, self.item_bias = s["user_bias"], s["item_bias"]
             self.user_factors, self.item_factors = s["user_factors"], s["item_factors"]
