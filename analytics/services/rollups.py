@@ -20,6 +20,8 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
@@ -115,14 +117,15 @@ def _rebuild_new_users(
             f"({exposures})",
             bounds,
         )
-        cursor.execute(
-            q.insert_user_rollups_sql(
-                where_events="1 = 1",
-                where_exposures=new,
-                pre_days=settings.SPLITLAB_ROLLUP_PRE_PERIOD_DAYS,
-            ),
-            bounds,
-        )
+        with _hash_aggregates():
+            cursor.execute(
+                q.insert_user_rollups_sql(
+                    where_events="1 = 1",
+                    where_exposures=new,
+                    pre_days=settings.SPLITLAB_ROLLUP_PRE_PERIOD_DAYS,
+                ),
+                bounds,
+            )
         cursor.execute(
             f"SELECT MIN({q.day_of('xp.start_at')}) FROM ({q.EXPOSURES_SQL}) xp WHERE {new}",
             bounds,
@@ -142,7 +145,7 @@ def _rebuild_days(ranges: list[tuple[date, date]] | None) -> int:
     """Step 2: rebuild the user rows of whole UTC days (``None``: everything)."""
     pre_days = settings.SPLITLAB_ROLLUP_PRE_PERIOD_DAYS
     inserted = 0
-    with connection.cursor() as cursor:
+    with connection.cursor() as cursor, _hash_aggregates():
         if ranges is None:
             cursor.execute("DELETE FROM analytics_userdailyrollup")
             cursor.execute(
@@ -242,6 +245,25 @@ def _rollup_lost() -> bool:
             "OR EXISTS (SELECT 1 FROM assignment_holdoutexposure)"
         )
         return bool(cursor.fetchone()[0])
+
+
+@contextmanager
+def _hash_aggregates() -> Iterator[None]:
+    """PostgreSQL: prefer hashing to sorting for the user-day ``GROUP BY`` (this statement).
+
+    The planner underestimates the groups of the events-exposures join and sorts a million
+    wide rows by text keys; hashing them is several times faster and spills to disk past
+    ``work_mem`` instead of failing.
+    """
+    if not q.is_postgresql():
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_sort = off")
+        try:
+            yield
+        finally:
+            cursor.execute("SET LOCAL enable_sort = on")
 
 
 def _tune_session() -> None:
