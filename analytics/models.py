@@ -21,6 +21,7 @@ __all__ = [
     "ServedList",
     "UserDailyRollup",
     "ArmDailyStats",
+    "ModelVersionDailyStats",
 ]
 
 EVENT_ID_MAX_LENGTH = 128
@@ -164,6 +165,33 @@ class ArmDailyStats(models.Model):
 
     def __str__(self) -> str:
         return f"{self.scope}:{self.scope_id}/{self.phase} arm {self.arm_id} {self.day}"
+
+
+class ModelVersionDailyStats(models.Model):
+    """Impressions and clicks attributed to served lists by ``request_id``, per day.
+
+    A click carries the ``request_id`` of the list it was in, so pooled CTR per variant and
+    per model version is exact (every click is credited to the model that ranked its list).
+    """
+
+    experiment_key = models.CharField(max_length=100)
+    variant_key = models.CharField(max_length=100)
+    model_version = models.CharField(max_length=200)
+    day = models.DateField()
+    impressions = models.BigIntegerField(default=0)
+    clicks = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["experiment_key", "variant_key", "model_version", "day"],
+                name="analytics_model_version_day_once",
+            )
+        ]
+        indexes = [models.Index(fields=["day"], name="analytics_mvds_day")]
+
+    def __str__(self) -> str:
+        return f"{self.experiment_key}:{self.variant_key} {self.model_version} {self.day}"
 
 
 class RollupState(models.Model):

@@ -9,7 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
-from analytics.models import ArmDailyStats, RollupScope, RollupState
+from django.db.models import Sum
+
+from analytics.models import ArmDailyStats, ModelVersionDailyStats, RollupScope, RollupState
 from analytics.stats.sufficient import SufficientStats
 
 # Which cumulative sums feed each metric kind: (n, x, x2, y, y2, xy, c, c2, xc).
@@ -121,3 +123,31 @@ def sufficient_stats(sums: dict[str, float], kind: str) -> SufficientStats | Non
 
 def rollup_state() -> RollupState | None:
     return RollupState.objects.filter(name="default").first()
+
+
+@dataclass
+class ModelVersionCtr:
+    """Pooled CTR of the lists one model version served in one variant (exact attribution)."""
+
+    variant_key: str
+    model_version: str
+    impressions: int
+    clicks: int
+
+    @property
+    def ctr(self) -> float | None:
+        return self.clicks / self.impressions if self.impressions else None
+
+
+def ctr_by_model_version(experiment_key: str) -> list[ModelVersionCtr]:
+    """Impressions and clicks credited by ``request_id`` to each (variant, model version)."""
+    rows = (
+        ModelVersionDailyStats.objects.filter(experiment_key=experiment_key)
+        .values("variant_key", "model_version")
+        .annotate(impressions=Sum("impressions"), clicks=Sum("clicks"))
+        .order_by("variant_key", "model_version")
+    )
+    return [
+        ModelVersionCtr(r["variant_key"], r["model_version"], r["impressions"], r["clicks"])
+        for r in rows
+    ]

@@ -23,7 +23,13 @@ from analytics.reports.metrics import (
     metric_users,
     metric_value,
 )
-from analytics.selectors import ArmSeries, experiment_series, rollup_state
+from analytics.selectors import (
+    ArmSeries,
+    ModelVersionCtr,
+    ctr_by_model_version,
+    experiment_series,
+    rollup_state,
+)
 from analytics.stats import SrmResult, adjust_pvalues, srm_test
 from experiments.models import Experiment, MetricDefinition, Variant
 
@@ -66,6 +72,7 @@ class ExperimentReport:
     secondary: list[MetricRow]
     chart: dict
     rolled_up_at: datetime | None
+    model_versions: list[ModelVersionCtr] = field(default_factory=list)
 
     @property
     def total_exposed(self) -> int:
@@ -261,6 +268,7 @@ def build_experiment_report(
         secondary=secondary,
         chart=_chart(primary, series, variants),
         rolled_up_at=getattr(rollup_state(), "last_run_at", None),
+        model_versions=ctr_by_model_version(experiment.key),
     )
 
 

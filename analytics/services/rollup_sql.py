@@ -240,3 +240,19 @@ def exposure_sums_sql(scope: str, since: date | None = None) -> str:
     {day_filter}
     GROUP BY x.arm_id, {day_of("x.start_at")}
     """
+
+
+def insert_model_version_stats_sql(where_events: str) -> str:
+    """``INSERT ... SELECT`` of attributed impressions and clicks per served list's model."""
+    day = day_of("e.ts")
+    return f"""
+    INSERT INTO analytics_modelversiondailystats
+        (experiment_key, variant_key, model_version, day, impressions, clicks)
+    SELECT s.experiment_key, s.variant_key, s.model_version, {day},
+        SUM(CASE WHEN e.type = 'impression' THEN COALESCE(e.item_count, 0) ELSE 0 END),
+        SUM(CASE WHEN e.type = 'click' THEN 1 ELSE 0 END)
+    FROM analytics_event e
+    JOIN analytics_servedlist s ON s.request_id = e.request_id
+    WHERE e.type IN ('impression', 'click') AND e.request_id <> '' AND ({where_events})
+    GROUP BY s.experiment_key, s.variant_key, s.model_version, {day}
+    """

@@ -142,7 +142,8 @@ def _rebuild_new_users(
 
 
 def _rebuild_days(ranges: list[tuple[date, date]] | None) -> int:
-    """Step 2: rebuild the user rows of whole UTC days (``None``: everything)."""
+    """Step 2: rebuild the user rows of whole UTC days (``None``: everything), and the
+    impressions and clicks attributed to model versions on those days."""
     pre_days = settings.SPLITLAB_ROLLUP_PRE_PERIOD_DAYS
     inserted = 0
     with connection.cursor() as cursor, _hash_aggregates():
@@ -153,7 +154,10 @@ def _rebuild_days(ranges: list[tuple[date, date]] | None) -> int:
                     where_events="1 = 1", where_exposures="1 = 1", pre_days=pre_days
                 )
             )
-            return cursor.rowcount
+            inserted = cursor.rowcount
+            cursor.execute("DELETE FROM analytics_modelversiondailystats")
+            cursor.execute(q.insert_model_version_stats_sql("1 = 1"))
+            return inserted
         for first, last in ranges:
             start = datetime.combine(first, datetime.min.time(), tzinfo=UTC)
             end = start + timedelta(days=(last - first).days + 1)
@@ -170,6 +174,14 @@ def _rebuild_days(ranges: list[tuple[date, date]] | None) -> int:
                 [q.time_param(start), q.time_param(end)],
             )
             inserted += max(cursor.rowcount, 0)
+            cursor.execute(
+                "DELETE FROM analytics_modelversiondailystats WHERE day >= %s AND day <= %s",
+                [q.date_param(first), q.date_param(last)],
+            )
+            cursor.execute(
+                q.insert_model_version_stats_sql("e.ts >= %s AND e.ts < %s"),
+                [q.time_param(start), q.time_param(end)],
+            )
     return inserted
 
 

@@ -14,7 +14,7 @@ from analytics.selectors import experiment_series, sufficient_stats
 from analytics.services.rollups import do_run_rollups
 from analytics.stats import analyze_metric, noninferiority_test
 from assignment.models import Exposure, HoldoutExposure
-from experiments.models import Holdout
+from experiments.models import Experiment, Holdout
 from tests.analytics.factories import START, generate, store_events, user_events
 from tests.analytics.test_rollup import direct_metrics
 
@@ -202,3 +202,45 @@ def test_rollup_command_and_task(db, capsys):
     assert result["full"] is False
     call_command("rollup", "--full")
     assert "rollup (full)" in capsys.readouterr().out
+
+
+def test_ctr_by_model_version_is_attributed_by_request_id(staff_client, db):
+    from analytics.services import record_served_lists
+    from tests.analytics.factories import event, make_experiment
+
+    make_experiment("attr")
+    t = START + timedelta(hours=5)
+    lists = []
+    events = []
+    for i, (variant, model) in enumerate(
+        [("control", "pop@1"), ("treatment", "tt@2"), ("treatment", "tt@3"), ("treatment", "tt@2")]
+    ):
+        rid = f"req-{i}"
+        lists.append(
+            {
+                "request_id": rid,
+                "user_id": f"a{i}",
+                "experiment_key": "attr",
+                "variant_key": variant,
+                "model_version": model,
+                "served_at": t,
+                "items": [{"item_id": "x", "position": 0}, {"item_id": "y", "position": 1}],
+            }
+        )
+        events.append(event(f"imp-{i}", "impression", f"a{i}", t, request_id=rid, items=["x", "y"]))
+        for c in range(i):
+            events.append(event(f"clk-{i}-{c}", "click", f"a{i}", t, request_id=rid, item_id="x"))
+    events.append(event("orphan", "click", "a0", t, request_id="unknown", item_id="x"))
+    record_served_lists(lists)
+    store_events(events)
+    do_run_rollups()
+    report = build_experiment_report(Experiment.objects.get(key="attr"))
+    got = {
+        (m.variant_key, m.model_version): (m.impressions, m.clicks) for m in report.model_versions
+    }
+    assert got == {
+        ("control", "pop@1"): (2, 0),
+        ("treatment", "tt@2"): (4, 4),
+        ("treatment", "tt@3"): (2, 2),
+    }
+    assert "model-version-table" in staff_client.get("/reports/attr/").content.decode()
