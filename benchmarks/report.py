@@ -76,7 +76,7 @@ SELECT %(experiment)s, 1, CASE WHEN u %% 2 = 0 THEN %(control)s ELSE %(treatment
        'u' || u,
        %(start)s::timestamptz + (u %% 14) * interval '1 day'
            + ((u * 7919) %% 86400) * interval '1 second'
-FROM generate_series(0, %(users)s - 1) u
+FROM generate_series(0::bigint, %(users)s::bigint - 1) u
 """
 
 
