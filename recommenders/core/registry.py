@@ -30,6 +30,8 @@ _MODELS: dict[str, str] = {
     "sgd_mf": "recommenders.core.models.sgd_mf:SGDMFRecommender",
     "content": "recommenders.core.models.content:ContentRecommender",
     "ease": "recommenders.core.models.ease:EASERecommender",
+    "two_tower": "recommenders.core.two_tower:TwoTowerRecommender",
+    "pipeline": "recommenders.core.pipeline:PipelineRecommender",
 }
 
 MODEL_NAMES: tuple[str, ...] = tuple(_MODELS)
