@@ -20,7 +20,7 @@ import json
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from recommenders.selectors.serving import active_versions, user_profile_inputs
 logger = logging.getLogger(__name__)
 
 CANDIDATE_MARGIN = 50  # extra items fetched so rules can drop some and still fill k
+LOAD_RETRY_SECONDS = 30.0  # a version whose artifacts could not be read is retried after
 
 
 class ArtifactsMissing(Exception):
@@ -83,6 +84,7 @@ class LoadedVersion:
     category_items: dict[str, np.ndarray]
     excluded: np.ndarray  # bool per item: never served (blocked)
     rule_context: RuleContext
+    catalogue_blocked: set[str]  # items blocked in the catalogue when the version was built
     popularity_order: np.ndarray  # item indices, most popular first
     loaded_at: float = field(default_factory=time.monotonic)
 
@@ -119,8 +121,17 @@ def load_version(version_id: int, config_id: int, artifact_path: str, rules: dic
         category_items={c: np.asarray(v, np.int64) for c, v in by_category.items()},
         excluded=rule_context.excluded,
         rule_context=rule_context,
+        catalogue_blocked=blocked,
         popularity_order=np.argsort(-popularity, kind="stable"),
     )
+
+
+def with_rules(loaded: LoadedVersion, rules: dict[str, Any]) -> LoadedVersion:
+    """The same warm model under edited business rules."""
+    context = RuleContext.build(
+        rules, loaded.item_ids, loaded.item_categories, loaded.catalogue_blocked
+    )
+    return replace(loaded, rules=dict(rules), rule_context=context, excluded=context.excluded)
 
 
 class ModelCache:
@@ -128,30 +139,39 @@ class ModelCache:
 
     def __init__(self) -> None:
         self._versions: dict[int, LoadedVersion] = {}
-        self._failed: dict[int, str] = {}  # version id -> why it could not be loaded
+        # version id -> (monotonic time of the failure, why it could not be loaded)
+        self._failed: dict[int, tuple[float, str]] = {}
         self._lock = threading.Lock()
 
     def get(self, config_id: int) -> LoadedVersion | None:
         """The warm active version of ``config_id``; loads it if promoted since the last
-        look. Raises :class:`ArtifactsMissing` when its artifacts cannot be read."""
+        look, and re-applies the config's rules when they were edited. Raises
+        :class:`ArtifactsMissing` when its artifacts cannot be read (retried after
+        ``LOAD_RETRY_SECONDS``)."""
         active = active_versions().get(config_id)
         if active is None:
+            self._versions.pop(config_id, None)  # no longer served: free its memory
             return None
         loaded = self._versions.get(config_id)
         if loaded is not None and loaded.version_id == active.version_id:
+            if loaded.rules != active.rules:
+                loaded = self._versions[config_id] = with_rules(loaded, active.rules)
             return loaded
-        if active.version_id in self._failed:
-            raise ArtifactsMissing(self._failed[active.version_id])
+        failed = self._failed.get(active.version_id)
+        if failed is not None and time.monotonic() - failed[0] < LOAD_RETRY_SECONDS:
+            raise ArtifactsMissing(failed[1])
         with self._lock:
             try:
                 loaded = load_version(
                     active.version_id, config_id, active.artifact_path, active.rules
                 )
             except (OSError, ValueError, KeyError, ArtifactsMissing) as error:
-                self._failed[active.version_id] = f"{type(error).__name__}: {error}"
+                reason = f"{type(error).__name__}: {error}"
+                self._failed[active.version_id] = (time.monotonic(), reason)
                 logger.error("cannot load version %s: %s", active.version_id, error)
-                raise ArtifactsMissing(self._failed[active.version_id]) from error
+                raise ArtifactsMissing(reason) from error
             self._versions[config_id] = loaded
+            self._failed.pop(active.version_id, None)
         logger.info("serving config %s with version %s", config_id, active.version_id)
         return loaded
 

@@ -270,3 +270,14 @@ def test_wrapped_connection_errors_skip_the_broker_for_a_while(
     monkeypatch.setattr(serving_service, "_broker_down_until", 0.0)
     reasons = [api_client.get(URL, {"user_id": "a1"}).json()["fallback_reason"] for _ in range(3)]
     assert reasons == ["broker_unavailable"] * 3 and len(calls) == 1
+
+
+def test_edited_rules_apply_to_the_warm_model_without_retraining(api_client, default_version):
+    first = api_client.get(URL, {"user_id": "a0", "k": 3}).json()["items"][0]["item_id"]
+    config = default_version.config
+    config.rules = {"blocked_items": [first]}
+    config.save()
+    serving_selectors.clear_caches()  # what the TTL does within seconds
+    body = api_client.get(URL, {"user_id": "a0", "k": 3}).json()
+    assert body["model_version"] == default_version.pk and body["fallback"] is False
+    assert first not in [item["item_id"] for item in body["items"]]
