@@ -132,37 +132,6 @@ class AssignmentResult:
         return self.reason == "assigned"
 
 
-def _decide(
-    experiment: CompiledExperiment,
-    user_id: str,
-    units: bytes | memoryview,
-    attributes: Mapping[str, Any],
-    held_out: bool,
-) -> tuple[int, int]:
-    """(variant index, reason code) for one user; steps in the module docstring's order."""
-    if experiment.status != RUNNING:
-        return experiment.control_index, NOT_RUNNING
-    forced = experiment.overrides.get(user_id)
-    if forced is not None:
-        return forced, OVERRIDE
-    if held_out:
-        return experiment.control_index, HOLDOUT
-    if experiment.targeting and not matches(experiment.targeting, attributes):
-        return experiment.control_index, NOT_TARGETED
-    if experiment.layer_state is not None:
-        position = hashing.hash_v2_units(experiment.layer_state, units)
-        if not experiment.layer_start <= position < experiment.layer_end:
-            return experiment.control_index, LAYER
-    if experiment.hash_version == 2:
-        bucket = hashing.hash_v2_units(experiment.seed_state, units)
-    else:
-        bucket = experiment.bucket(user_id)
-    index = hashing.choose_variation(bucket, experiment.ranges)
-    if index < 0:
-        return experiment.control_index, COVERAGE
-    return index, ASSIGNED
-
-
 def assign_one(
     experiments: Sequence[CompiledExperiment],
     user_id: str,
@@ -170,11 +139,49 @@ def assign_one(
     held_out: bool,
 ) -> list[AssignmentResult]:
     """Assign ``user_id`` to each of ``experiments`` (results in the same order);
-    ``held_out``: whether the user is in the permanent holdout (``CompiledHoldout.contains``)."""
+    ``held_out``: whether the user is in the permanent holdout (``CompiledHoldout.contains``).
+
+    The steps follow the module docstring's order. This is the hot path (10 experiments in
+    tens of microseconds), hence one flat loop: the user id is split into code units once,
+    and a layer's position is hashed once for all its experiments.
+    """
     results = []
     units = hashing.code_units(user_id)
+    layer_positions: dict[int, float] = {}
+    hash_v2 = hashing.hash_v2_units
     for experiment in experiments:
-        index, reason = _decide(experiment, user_id, units, attributes, held_out)
+        index = experiment.control_index
+        if experiment.status != RUNNING:
+            reason = NOT_RUNNING
+        elif (forced := experiment.overrides.get(user_id)) is not None:
+            index, reason = forced, OVERRIDE
+        elif held_out:
+            reason = HOLDOUT
+        elif experiment.targeting and not matches(experiment.targeting, attributes):
+            reason = NOT_TARGETED
+        else:
+            reason = ASSIGNED
+            layer_state = experiment.layer_state
+            if layer_state is not None:
+                position = layer_positions.get(layer_state)
+                if position is None:
+                    position = layer_positions[layer_state] = hash_v2(layer_state, units)
+                if not experiment.layer_start <= position < experiment.layer_end:
+                    reason = LAYER
+            if reason == ASSIGNED:
+                if experiment.hash_version == 2:
+                    bucket = hash_v2(experiment.seed_state, units)
+                else:
+                    bucket = experiment.bucket(user_id)
+                chosen = -1
+                for i, (start, end) in enumerate(experiment.ranges):
+                    if start <= bucket < end:
+                        chosen = i
+                        break
+                if chosen < 0:
+                    reason = COVERAGE
+                else:
+                    index = chosen
         results.append(
             AssignmentResult(
                 experiment.key,

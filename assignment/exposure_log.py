@@ -41,54 +41,48 @@ RETRY_LIMIT_FACTOR = 50
 
 
 class ExposureBuffer:
-    """Pending first exposures of this process, with a bounded memory of written keys."""
+    """Pending first exposures of this process, with a bounded memory of written keys.
+
+    The request path only appends to a journal (one short locked append per request);
+    deduplication against pending and already written rows happens when the journal is
+    drained, at flush time, after the response.
+    """
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.pending: dict[ExposureKey, tuple[int, float]] = {}
         self.pending_holdout: dict[HoldoutKey, tuple[bool, float]] = {}
+        self.journal: list[tuple[str, float, list[tuple[int, int, int]]]] = []
+        self.journal_holdout: list[tuple[int, str, bool, float]] = []
+        self.rows = 0  # rows pending or journaled (duplicates included): the size trigger
         self.seen: set[ExposureKey | HoldoutKey] = set()
         self.oldest: float | None = None
 
     def __len__(self) -> int:
-        return len(self.pending) + len(self.pending_holdout)
+        """Distinct rows waiting to be written."""
+        with self.lock:
+            self._drain()
+            return len(self.pending) + len(self.pending_holdout)
+
+    def add_user(self, user_id: str, exposures: list[tuple[int, int, int]], at: float) -> None:
+        """Journal one user's first exposures ``(experiment id, phase, variant id)``."""
+        if not exposures:
+            return
+        with self.lock:
+            self.journal.append((user_id, at, exposures))
+            self.rows += len(exposures)
+            if self.oldest is None:
+                self.oldest = at
 
     def add(self, experiment_id: int, phase: int, user_id: str, variant_id: int, at: float) -> None:
-        """Remember a first exposure (a no-op when already pending or written)."""
-        key = (experiment_id, phase, user_id)
-        if key in self.seen or key in self.pending:
-            return
-        with self.lock:
-            self.pending[key] = (variant_id, at)
-            if self.oldest is None:
-                self.oldest = at
-
-    def add_user(self, user_id: str, exposures: Iterable[tuple[int, int, int]], at: float) -> None:
-        """Remember one user's first exposures ``(experiment id, phase, variant id)`` at once
-        (one lock round trip for all of a request's experiments)."""
-        seen = self.seen
-        fresh = [
-            ((experiment_id, phase, user_id), variant_id)
-            for experiment_id, phase, variant_id in exposures
-            if (experiment_id, phase, user_id) not in seen
-        ]
-        if not fresh:
-            return
-        with self.lock:
-            pending = self.pending
-            for key, variant_id in fresh:
-                if key not in pending:
-                    pending[key] = (variant_id, at)
-            if self.oldest is None:
-                self.oldest = at
+        """Journal one first exposure."""
+        self.add_user(user_id, [(experiment_id, phase, variant_id)], at)
 
     def add_holdout(self, holdout_id: int, user_id: str, in_holdout: bool, at: float) -> None:
-        """Remember that ``user_id`` was evaluated against the holdout."""
-        key = (holdout_id, user_id)
-        if key in self.seen or key in self.pending_holdout:
-            return
+        """Journal that ``user_id`` was evaluated against the holdout."""
         with self.lock:
-            self.pending_holdout[key] = (in_holdout, at)
+            self.journal_holdout.append((holdout_id, user_id, in_holdout, at))
+            self.rows += 1
             if self.oldest is None:
                 self.oldest = at
 
@@ -102,8 +96,7 @@ class ExposureBuffer:
                 key = (experiment_id, phase, user_id)
                 if key not in seen and key not in pending:
                     pending[key] = (variant_id, at)
-            if self.oldest is None and pending:
-                self.oldest = at
+            self._after_bulk(at)
 
     def add_holdout_many(
         self, holdout_id: int, rows: Iterable[tuple[str, bool]], at: float
@@ -115,13 +108,35 @@ class ExposureBuffer:
                 key = (holdout_id, user_id)
                 if key not in seen and key not in pending:
                     pending[key] = (in_holdout, at)
-            if self.oldest is None and pending:
-                self.oldest = at
+            self._after_bulk(at)
+
+    def _after_bulk(self, at: float) -> None:
+        self.rows = len(self.pending) + len(self.pending_holdout) + len(self.journal_holdout)
+        self.rows += sum(len(exposures) for _, _, exposures in self.journal)
+        if self.oldest is None and self.rows:
+            self.oldest = at
+
+    def _drain(self) -> None:
+        """Merge the journal into the pending rows (the caller holds the lock)."""
+        pending, pending_holdout, seen = self.pending, self.pending_holdout, self.seen
+        for user_id, at, exposures in self.journal:
+            for experiment_id, phase, variant_id in exposures:
+                key = (experiment_id, phase, user_id)
+                if key not in seen and key not in pending:
+                    pending[key] = (variant_id, at)
+        for holdout_id, user_id, in_holdout, at in self.journal_holdout:
+            key = (holdout_id, user_id)
+            if key not in seen and key not in pending_holdout:
+                pending_holdout[key] = (in_holdout, at)
+        self.journal, self.journal_holdout = [], []
+        self.rows = len(pending) + len(pending_holdout)
+        if not self.rows:
+            self.oldest = None
 
     def is_due(self, now: float | None = None) -> bool:
-        if not self.pending and not self.pending_holdout:
+        if not self.rows:
             return False
-        if len(self) >= settings.SPLITLAB_EXPOSURE_BUFFER_SIZE:
+        if self.rows >= settings.SPLITLAB_EXPOSURE_BUFFER_SIZE:
             return True
         now = time.time() if now is None else now
         return (
@@ -137,6 +152,7 @@ class ExposureBuffer:
         """Drop everything, pending rows included (tests only)."""
         with self.lock:
             self.pending, self.pending_holdout, self.seen, self.oldest = {}, {}, set(), None
+            self.journal, self.journal_holdout, self.rows = [], [], 0
 
     def flush(self) -> int:
         """Write the pending rows (insert-if-absent); returns how many rows were written.
@@ -145,10 +161,11 @@ class ExposureBuffer:
         keep adding while the database works.
         """
         with self.lock:
+            self._drain()
             pending, pending_holdout = self.pending, self.pending_holdout
             if not pending and not pending_holdout:
                 return 0
-            self.pending, self.pending_holdout, self.oldest = {}, {}, None
+            self.pending, self.pending_holdout, self.oldest, self.rows = {}, {}, None, 0
         count = len(pending) + len(pending_holdout)
         try:
             try:
@@ -179,9 +196,11 @@ class ExposureBuffer:
         if len(pending) + len(pending_holdout) > limit:
             logger.error("exposure buffer over %d rows while the database fails; dropping", limit)
             return
+        self._drain()
         pending.update(self.pending)
         pending_holdout.update(self.pending_holdout)
         self.pending, self.pending_holdout = pending, pending_holdout
+        self.rows = len(pending) + len(pending_holdout)
         self.oldest = time.time()
 
     def _remember(self, *key_sets: Iterable) -> None:

@@ -75,7 +75,7 @@ def assign_user(
     held_out = holdout is not None and holdout.contains(user_id)
     results = engine.assign_one(experiments, user_id, attributes or {}, held_out)
     if log_exposure and experiments:
-        _log_one(snapshot, user_id, held_out, results, experiments)
+        _log_one(snapshot, user_id, held_out, results)
     return results
 
 
@@ -84,18 +84,18 @@ def _log_one(
     user_id: str,
     held_out: bool,
     results: Sequence[AssignmentResult],
-    experiments: Sequence[CompiledExperiment],
 ) -> None:
     now = time.time()
     buffer = exposure_log.buffer
+    exposures = [
+        (r.experiment_id, r.phase, r.variant_id) for r in results if r.reason == "assigned"
+    ]
+    if exposures:
+        buffer.add_user(user_id, exposures, now)
     holdout = snapshot.holdout
-    if holdout is not None and any(e.is_running for e in experiments):
+    # Every user evaluated against the holdout (in it or not) while an experiment runs.
+    if holdout is not None and (exposures or any(r.reason != "not_running" for r in results)):
         buffer.add_holdout(holdout.id, user_id, held_out, now)
-    buffer.add_user(
-        user_id,
-        [(r.experiment_id, r.phase, r.variant_id) for r in results if r.reason == "assigned"],
-        now,
-    )
 
 
 @dataclass(frozen=True)

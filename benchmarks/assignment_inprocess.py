@@ -4,8 +4,10 @@ Runs the real service functions (``assignment.services.assign_user`` / ``assign_
 the cached configuration and exposure buffering on, against a scratch SQLite database in a
 temporary folder (only the tables assignment needs are migrated). Each single-user call is
 timed alone; the figure is the median over all calls, each with a new user id. The batch is
-timed end to end (vectorised hashing, reasons, buffering of first exposures); writing the
-buffered rows to the database happens after a response in production and is reported apart.
+timed end to end (vectorised hashing, reasons, buffering of first exposures). Writing the
+buffered rows happens after a response in production: in the single-user loop the buffer is
+flushed between calls when due (untimed, as in a web worker), and the batch's flush is
+reported apart.
 
 Targets: single user x 10 experiments <= 50 us (median); 100,000 users x 1 experiment <= 1 s.
 
@@ -79,6 +81,7 @@ def time_single(calls: int) -> tuple[float, float]:
     exposure_log.buffer.clear()
     clock = time.perf_counter_ns
     samples = []
+    buffer = exposure_log.buffer
     for i in range(calls):
         user_id = f"user-{i:09d}"
         start = clock()
@@ -86,6 +89,8 @@ def time_single(calls: int) -> tuple[float, float]:
         samples.append(clock() - start)
         if len(results) != 10:
             raise RuntimeError(f"expected 10 results, got {len(results)}")
+        if buffer.is_due():  # as after a response in the web process: not on the timed path
+            buffer.flush()
     samples.sort()
     return statistics.median(samples) / 1000, samples[int(0.99 * (len(samples) - 1))] / 1000
 
@@ -123,12 +128,14 @@ def main() -> int:
     # The batch target is for 100,000 users; --quick scales its measurement linearly.
     batch_100k_s = batch_s * 100_000 / batch_users
     ok = median_us <= SINGLE_TARGET_US and batch_100k_s <= BATCH_TARGET_S
+    load = os.getloadavg()[0]
     print(
         f"assignment_inprocess: 1 user x 10 experiments median {median_us:.1f} us "
         f"(p99 {p99_us:.1f} us, {calls} calls; target <= {SINGLE_TARGET_US:.0f} us); "
         f"batch {batch_users} users x 1 experiment {batch_s:.3f} s "
         f"(per 100,000: {batch_100k_s:.3f} s; target <= {BATCH_TARGET_S:.0f} s; "
-        f"flushing {rows} exposure rows afterwards {flush_s:.2f} s) {'PASS' if ok else 'MISS'}"
+        f"flushing {rows} exposure rows afterwards {flush_s:.2f} s; "
+        f"load average {load:.1f} on {os.cpu_count()} CPUs) {'PASS' if ok else 'MISS'}"
     )
     return 0
 

@@ -283,8 +283,10 @@ def _close_phase(experiment: Experiment, now: datetime) -> None:
 
 
 def _locked(experiment: Experiment) -> Experiment:
-    return Experiment.objects.select_for_update(of=("self",)).select_related("layer").get(
-        pk=experiment.pk
+    return (
+        Experiment.objects.select_for_update(of=("self",))
+        .select_related("layer")
+        .get(pk=experiment.pk)
     )
 
 
