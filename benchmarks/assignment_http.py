@@ -66,10 +66,14 @@ function setup(thread)
   thread:set("tid", threads)
 end
 local counter = 0
+local run = "0"
+function init(args)
+  run = args[1] or "0"
+end
 local headers = {["Content-Type"] = "application/json", ["Authorization"] = "Token %(token)s"}
 function request()
   counter = counter + 1
-  local body = '{"user_id":"bench-' .. tid .. '-' .. counter ..
+  local body = '{"user_id":"bench-' .. run .. '-' .. tid .. '-' .. counter ..
     '","attributes":{"country":"US","platform":"ios"}}'
   return wrk.format("POST", "/api/v1/assignments", headers, body)
 end
@@ -212,11 +216,14 @@ def main() -> int:
                 port = base.rsplit(":", 1)[1]
                 warm = "-d1s" if args.quick else "-d2s"
                 run_wrk([warm, *ping], port)  # warm both workers and their connections
-                run_wrk([warm, *assign], port)
+                run_wrk([warm, *assign, "--", "warm"], port)
                 ping_runs, assign_runs = [], []
-                for _ in range(rounds):  # alternate, so drifting load hits both alike
+                for number in range(rounds):  # alternate, so drifting load hits both alike
                     ping_runs.append(run_wrk([f"-d{duration}s", *ping], port))
-                    assign_runs.append(run_wrk([f"-d{duration}s", *assign], port))
+                    # A distinct tag per run keeps every user id new.
+                    assign_runs.append(
+                        run_wrk([f"-d{duration}s", *assign, "--", f"r{number}"], port)
+                    )
         ping_figures, assign_figures = combine(ping_runs), combine(assign_runs)
         users, complete = check_exposures()
     finally:
