@@ -1,6 +1,7 @@
 """Helpers of the events benchmarks: scratch PostgreSQL databases and a gunicorn server.
 
-A scratch database is cloned from a migrated template (``<name>_template``) that is rebuilt
+A scratch database is cloned from a migrated template (``splitlab_bench_events_template``)
+that is rebuilt
 whenever the migration files on disk differ from the ones it recorded, so a run costs a
 ``CREATE DATABASE ... TEMPLATE`` instead of a full ``migrate``.
 """
@@ -22,6 +23,8 @@ from urllib.parse import urlparse, urlunparse
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = str(REPO / ".venv" / "bin" / "python") if (REPO / ".venv").is_dir() else sys.executable
 DEFAULT_SERVER_URL = "postgres://postgres@127.0.0.1:5432/postgres"
+# One migrated template for every events benchmark database (cloned, never used directly).
+TEMPLATE_DATABASE = "splitlab_bench_events_template"
 
 
 def database_url(server_url: str, name: str) -> str:
@@ -70,7 +73,7 @@ def django_env(url: str) -> dict[str, str]:
 
 def create_scratch_database(server_url: str, name: str) -> str:
     """A fresh, migrated database ``name`` (dropped first if present); returns its URL."""
-    template = f"{name}_template"
+    template = TEMPLATE_DATABASE
     fingerprint = _migrations_fingerprint()
     if not _template_is_current(server_url, template, fingerprint):
         with _admin(server_url) as conn:
