@@ -1,9 +1,9 @@
 """Helpers of the events benchmarks: scratch PostgreSQL databases and a gunicorn server.
 
 A scratch database is cloned from a migrated template (``splitlab_bench_events_template``)
-that is rebuilt
-whenever the migration files on disk differ from the ones it recorded, so a run costs a
-``CREATE DATABASE ... TEMPLATE`` instead of a full ``migrate``.
+that is rebuilt whenever the migration files on disk differ from the ones it recorded (a hash
+kept as the database's comment), so a run costs a ``CREATE DATABASE ... TEMPLATE`` instead of
+a full ``migrate``.
 """
 
 from __future__ import annotations
