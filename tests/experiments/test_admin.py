@@ -235,3 +235,19 @@ def test_audit_log_admin_is_read_only(staff_client):
     response = staff_client.get(reverse("admin:experiments_auditlogentry_changelist"))
     assert response.status_code == 200 and "audited" in response.content.decode()
     assert staff_client.get(reverse("admin:experiments_auditlogentry_add")).status_code == 403
+
+
+def test_pages_render(staff_client):
+    running_experiment("listed")
+    for name in (
+        "experiment_add",
+        "experiment_changelist",
+        "layer_add",
+        "holdout_add",
+        "metricdefinition_changelist",
+        "auditlogentry_changelist",
+    ):
+        response = staff_client.get(reverse(f"admin:experiments_{name}"))
+        assert response.status_code == 200, name
+    page = staff_client.get(reverse("admin:experiments_experiment_add")).content.decode()
+    assert "save the draft to see the sample size and runtime" in page
