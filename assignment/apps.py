@@ -11,5 +11,18 @@ class AssignmentConfig(AppConfig):
 
         # Flush buffered exposures after responses, never before them.
         request_finished.connect(exposure_log.flush_if_due, dispatch_uid="splitlab-exposures")
-        # Keys written before a reload may name experiments that no longer exist.
-        config_cache.add_reload_listener(lambda snapshot: exposure_log.buffer.forget())
+        config_cache.add_reload_listener(_after_reload)
+
+
+def _after_reload(snapshot) -> None:
+    """Experiments may have been deleted (and, in tests, their ids reused): forget which rows
+    were written and drop pending rows that no longer have an experiment."""
+    from assignment import exposure_log
+
+    buffer = exposure_log.buffer
+    buffer.forget()
+    if buffer.rows:
+        buffer.keep_only(
+            {e.id: set(e.variant_ids) for e in snapshot.experiments.values()},
+            {snapshot.holdout.id} if snapshot.holdout is not None else set(),
+        )

@@ -144,6 +144,23 @@ class ExposureBuffer:
             and now - self.oldest >= settings.SPLITLAB_EXPOSURE_FLUSH_SECONDS
         )
 
+    def keep_only(self, variants_of: dict[int, set[int]], holdout_ids: set[int]) -> None:
+        """Drop pending rows of experiments, variants or holdouts that no longer exist (after
+        a configuration reload), so a flush never writes rows the database must refuse."""
+        with self.lock:
+            self._drain()
+            self.pending = {
+                key: value
+                for key, value in self.pending.items()
+                if value[0] in variants_of.get(key[0], ())
+            }
+            self.pending_holdout = {
+                key: value for key, value in self.pending_holdout.items() if key[0] in holdout_ids
+            }
+            self.rows = len(self.pending) + len(self.pending_holdout)
+            if not self.rows:
+                self.oldest = None
+
     def forget(self) -> None:
         """Drop the memory of written keys (after a configuration reload; ids may be reused)."""
         self.seen = set()

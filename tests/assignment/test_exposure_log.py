@@ -66,3 +66,17 @@ def test_rows_of_a_deleted_experiment_are_dropped_and_the_rest_written():
     assert exposure_log.flush() == 1  # the row of "kept"; the orphan is dropped
     assert len(exposure_log.buffer) == 0
     assert list(Exposure.objects.values_list("experiment__key", flat=True)) == ["kept"]
+
+
+def test_reload_drops_pending_rows_of_deleted_experiments():
+    gone = running_experiment("gone")
+    running_experiment("stays")
+    services.assign_user("u1", {})
+    assert len(exposure_log.buffer) == 2
+    gone.delete()
+    services.assign_user("u2", {})  # the next call reloads the configuration
+    assert exposure_log.flush() == 2  # u1 and u2 in "stays" only
+    assert set(Exposure.objects.values_list("experiment__key", "user_id")) == {
+        ("stays", "u1"),
+        ("stays", "u2"),
+    }
