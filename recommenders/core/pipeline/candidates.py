@@ -104,17 +104,25 @@ class CandidateGenerator:
         self.fresh_items = fresh_items
         self.params = params
 
-    def item_cf_scores(self, history: np.ndarray, n_items: int) -> np.ndarray:
-        """s_j = sum_r decay^r N[h_r, j] over the ``recent_items`` latest history items."""
+    def item_cf_scores(self, history: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """s_j = sum_r decay^r N[h_r, j] over the ``recent_items`` latest history items, as
+        sparse (item indices sorted, scores): only the neighbours' entries are touched."""
         recent = history[::-1][: self.params["recent_items"]]
         recent = recent[recent < self.neighbours.shape[0]]
-        scores = np.zeros(n_items, dtype=np.float32)
         if len(recent) == 0:
-            return scores
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
         weights = self.params["recency_decay"] ** np.arange(len(recent), dtype=np.float32)
-        row = sp.csr_matrix(weights[None, :]) @ self.neighbours[recent]
-        scores[row.indices] = row.data
-        return scores
+        row = (sp.csr_matrix(weights[None, :]) @ self.neighbours[recent]).tocsr()
+        row.sort_indices()
+        return row.indices.astype(np.int64), row.data.astype(np.float32)
+
+    @staticmethod
+    def lookup(indices: np.ndarray, values: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """Values of a sparse (sorted indices, values) vector at ``items`` (0 elsewhere)."""
+        if len(indices) == 0:
+            return np.zeros(len(items), np.float32)
+        where = np.minimum(np.searchsorted(indices, items), len(indices) - 1)
+        return np.where(indices[where] == items, values[where], 0.0).astype(np.float32)
 
     def generate(
         self,
@@ -131,11 +139,10 @@ class CandidateGenerator:
         if quotas["ann"] > 0:
             _, items = self.retrieve(state.vector, quotas["ann"], exclude)
             parts.append((0, items))
-        cf = self.item_cf_scores(state.history, n_items)
-        if quotas["item_cf"] > 0 and len(state.history):
-            cf_masked = cf.copy()
-            cf_masked[exclude[exclude < n_items]] = 0.0
-            parts.append((1, top_items(cf_masked, quotas["item_cf"])))
+        cf = self.item_cf_scores(state.history)
+        if quotas["item_cf"] > 0 and len(cf[0]):
+            cf_values = np.where(np.isin(cf[0], exclude), 0.0, cf[1])
+            parts.append((1, cf[0][top_items(cf_values, quotas["item_cf"])]))
         masked_trend = trend.copy()
         masked_trend[exclude[exclude < len(trend)]] = 0.0
         if quotas["category_trending"] > 0:
@@ -172,7 +179,7 @@ class CandidateGenerator:
             found.append(members[top_items(trend[members], per_category)])
         return np.concatenate(found)
 
-    def _union(self, parts: list[tuple[int, np.ndarray]], exclude: np.ndarray, cf: np.ndarray):
+    def _union(self, parts: list[tuple[int, np.ndarray]], exclude: np.ndarray, cf: tuple):
         if not parts:
             empty = np.zeros(0, np.int64)
             return Candidates(empty, empty.astype(np.int8), empty, empty.astype(np.float32))
@@ -185,12 +192,11 @@ class CandidateGenerator:
         np.bitwise_or.at(mask, inverse, 1 << sources)
         order = np.argsort(first, kind="stable")[: self.params["n_candidates"]]
         chosen = unique[order]
-        cf_score = np.where(chosen < len(cf), cf[np.minimum(chosen, len(cf) - 1)], 0.0)
         return Candidates(
             chosen,
             sources[first[order]].astype(np.int8),
             mask[order],
-            cf_score.astype(np.float32),
+            self.lookup(cf[0], cf[1], chosen),
         )
 
 

@@ -63,7 +63,7 @@ class PipelineRecommender(Recommender):
         "recency_decay": 0.8,
         "top_categories": 3,
         "demographic_max_history": 5,
-        "fresh_max_interactions": 20,
+        "fresh_max_interactions": 5,
         "trending_half_life_days": 7.0,
         "ranker": {
             "hidden": 64,
@@ -434,7 +434,7 @@ class PipelineRecommender(Recommender):
         assert self.store is not None and self.generator is not None
         items = np.asarray(item_indices, dtype=np.int64)
         state = self.user_state(user_index)
-        cf = self.generator.item_cf_scores(state.history, self.n_items)[items]
+        cf = self.generator.lookup(*self.generator.item_cf_scores(state.history), items)
         candidates = Candidates(
             items, np.zeros(len(items), np.int8), np.zeros(len(items), np.int64), cf
         )
@@ -481,6 +481,13 @@ class PipelineRecommender(Recommender):
         self.fresh_items = np.concatenate([self.fresh_items, new])
         self._build_generator()
         return new
+
+    def rebuild_indexes(self) -> None:
+        """Rebuild the ANN indexes (all items; fresh items) for the current catalogue size,
+        e.g. after many :meth:`add_items`: the kind is chosen again by size and measured."""
+        self.tower.build_index()
+        self._build_fresh_index()
+        self._build_generator()
 
     # --- persistence ------------------------------------------------------------------
     def _save_state(self, folder: Path) -> None:

@@ -191,20 +191,21 @@ def _mmr(pool: np.ndarray, rel: np.ndarray, vectors: np.ndarray, k: int, rules: 
 
 
 def _cap(order, items, item_categories, k: int, cap: int | None) -> np.ndarray:
+    """Greedy: walk ``order`` best first, skip an item whose categories are full."""
     if cap is None:
         return order[:k]
-    counts = np.zeros(item_categories.shape[1], dtype=np.int64)
+    ordered = items[order]
+    inside = ordered < item_categories.shape[0]
+    sub = item_categories[np.where(inside, ordered, 0)]
+    indptr, indices = sub.indptr.tolist(), sub.indices.tolist()
+    counts = [0] * item_categories.shape[1]
     picked: list[int] = []
-    for position in order:
-        item = items[position]
-        cats = (
-            item_categories.indices[item_categories.indptr[item] : item_categories.indptr[item + 1]]
-            if item < item_categories.shape[0]
-            else np.zeros(0, np.int64)
-        )
-        if (counts[cats] >= cap).any():
+    for row, position in enumerate(order.tolist()):
+        cats = indices[indptr[row] : indptr[row + 1]] if inside[row] else []
+        if any(counts[c] >= cap for c in cats):
             continue
-        counts[cats] += 1
+        for c in cats:
+            counts[c] += 1
         picked.append(position)
         if len(picked) == k:
             break

@@ -125,11 +125,14 @@ class ItemEncoding:
     ) -> ItemInputs:
         """Inputs for ``n_items`` items; ``first_index`` is the index of the first one among
         the trained items (so its id slot is index + 1), or None for new items (id slot 0).
+        Items without interactions (``counts`` 0) also get the id slot 0.
         """
         if first_index is None:
             ids = np.zeros(n_items, dtype=np.int64)
         else:
             ids = np.arange(first_index + 1, first_index + 1 + n_items, dtype=np.int64)
+            # no training interaction, no learned id embedding: place it by its attributes
+            ids[np.asarray(counts)[:n_items] <= 0] = 0
         categories = sp.csr_matrix((n_items, self.n_categories), dtype=np.float32)
         if features is not None and features.categories is not None and self.n_categories:
             raw = sp.csr_matrix(features.categories, dtype=np.float32)
