@@ -36,7 +36,9 @@ def choose_algorithm(quick: bool) -> tuple[str, dict]:
     from recommenders.core.registry import MODEL_NAMES
 
     if not quick and "pipeline" in MODEL_NAMES:
-        return "pipeline", {}
+        # Two epochs of the towers bound the training time on a shared 2-core machine;
+        # serving latency does not depend on how long the towers were trained.
+        return "pipeline", {"two_tower": {"epochs": 2}}
     return "als", {"factors": 64, "iterations": 15} if not quick else {}
 
 
@@ -57,6 +59,10 @@ def prepare_config(algorithm: str, params: dict) -> int:
     )
     if reusable:
         return active.pk
+    # versions left running by an interrupted earlier run of this benchmark
+    config.versions.filter(status__in=ModelVersion.RUNNING_STATUSES).update(
+        status=ModelVersion.Status.FAILED, error="interrupted benchmark run"
+    )
     version = training.do_start_training(config, trigger="command", enqueue=False)
     version = training.run_pipeline_in_process(version.pk)
     if version.status != ModelVersion.Status.ACTIVE:

@@ -189,10 +189,10 @@ def run_train_stage(version_id: int) -> None:
     data = _read_pickle(folder / SNAPSHOT_FILE)
     split = held_out_split(data, version.config.holdout_days)
     _write_pickle(folder / SPLIT_FILE, split)
-    model = create_model(version.config.algorithm, **version.config.params)
+    model = create_model(version.algorithm, **version.params)
     model.fit(split.train)
     model.save(folder / "evaluation_model")
-    _finish_stage(version, Stage.TRAIN, algorithm=version.config.algorithm)
+    _finish_stage(version, Stage.TRAIN)
 
 
 def held_out_split(data: Any, holdout_days: int | None) -> Any:
@@ -241,7 +241,7 @@ def run_build_stage(version_id: int, progress: ProgressCallback | None = None) -
     staging, final = staging_folder(version), final_folder(version)
     if not final.exists():
         data = _read_pickle(staging / SNAPSHOT_FILE)
-        model = create_model(version.config.algorithm, **version.config.params)
+        model = create_model(version.algorithm, **version.params)
         model.fit(data)
         _set_progress(version, percent=75, fit_seconds=model.fit_seconds)
         if progress:
@@ -262,7 +262,7 @@ def _manifest(version: ModelVersion, model: Any) -> dict[str, Any]:
     return {
         "version_id": version.pk,
         "config": version.config.name,
-        "algorithm": version.config.algorithm,
+        "algorithm": version.algorithm,
         "params": model.params,
         "fit_seconds": model.fit_seconds,
         "built_at": datetime.now(UTC).isoformat(),
