@@ -1,6 +1,7 @@
-"""Admin for experiment owners: experiments with inline variants, lifecycle actions, the
-power estimate, phases and the audit log. Rules live in :mod:`experiments.services`; this
-module turns their errors into form messages and records what changed.
+"""Admin of experiments: inline variants, validation, lifecycle actions, phases, audit log.
+
+Rules live in :mod:`experiments.services`; this module turns their errors into form messages
+and records what changed.
 """
 
 from __future__ import annotations
@@ -16,13 +17,10 @@ from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 
 from experiments import selectors, services
+from experiments.admin.common import messages_of, plain
 from experiments.models import (
-    AuditLogEntry,
     Experiment,
     ExperimentPhase,
-    Holdout,
-    Layer,
-    MetricDefinition,
     Variant,
 )
 
@@ -32,12 +30,6 @@ V1_WARNING = (
     "experiments with similar seeds. It may run only inside a layer that keeps its users "
     "apart from every other running experiment."
 )
-
-
-def _messages_of(error: ValidationError) -> list[str]:
-    if hasattr(error, "error_dict"):
-        return [f"{field}: {m}" for field, ms in error.message_dict.items() for m in ms]
-    return list(error.messages)
 
 
 # --- experiments -----------------------------------------------------------------------------
@@ -144,7 +136,7 @@ class VariantFormSet(BaseInlineFormSet):
         try:
             services.check_variants(kept)
         except ValidationError as error:
-            raise ValidationError(_messages_of(error)) from None
+            raise ValidationError(messages_of(error)) from None
         experiment = self.instance
         if experiment.pk and experiment.status != Status.DRAFT and (added or removed):
             raise ValidationError(
@@ -336,7 +328,7 @@ class ExperimentAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: Experiment, form: Any, change: bool) -> None:
         request._splitlab_before = None  # type: ignore[attr-defined]
         request._splitlab_changes = {  # type: ignore[attr-defined]
-            name: [_plain(form.initial.get(name)), _plain(form.cleaned_data.get(name))]
+            name: [plain(form.initial.get(name)), plain(form.cleaned_data.get(name))]
             for name in form.changed_data
         }
         if change:
@@ -356,7 +348,7 @@ class ExperimentAdmin(admin.ModelAdmin):
             for variant in getattr(formset, "new_objects", []):
                 changes[f"variant {variant.key}"] = ["(new)", {"weight": variant.weight}]
             for variant, fields in getattr(formset, "changed_objects", []):
-                changes[f"variant {variant.key}"] = {f: _plain(getattr(variant, f)) for f in fields}
+                changes[f"variant {variant.key}"] = {f: plain(getattr(variant, f)) for f in fields}
             for variant in getattr(formset, "deleted_objects", []):
                 changes[f"variant {variant.key}"] = ["deleted", None]
         before = getattr(request, "_splitlab_before", None)
@@ -392,7 +384,7 @@ class ExperimentAdmin(admin.ModelAdmin):
                 done.append(experiment.key)
             except ValidationError as error:
                 self.message_user(
-                    request, f"{experiment.key}: " + "; ".join(_messages_of(error)), messages.ERROR
+                    request, f"{experiment.key}: " + "; ".join(messages_of(error)), messages.ERROR
                 )
         if done:
             self.message_user(request, f"{verb}: {', '.join(done)}", messages.SUCCESS)
@@ -416,121 +408,3 @@ class ExperimentAdmin(admin.ModelAdmin):
     @admin.action(description="Conclude selected stopped experiments")
     def conclude_selected(self, request: HttpRequest, queryset: Any) -> None:
         self._run(request, queryset, services.do_conclude_experiment, "concluded")
-
-
-def _plain(value: Any) -> Any:
-    if hasattr(value, "pk"):
-        return str(value)
-    if (
-        isinstance(value, list | tuple)
-        or hasattr(value, "__iter__")
-        and not isinstance(value, str | dict)
-    ):
-        return [str(v) for v in value]
-    return value
-
-
-# --- layers, holdout, metrics, audit log ---------------------------------------------------
-
-
-@admin.register(Layer)
-class LayerAdmin(admin.ModelAdmin):
-    list_display = ("name", "description", "created_at")
-    readonly_fields = ("seed", "created_at", "ranges")
-
-    @admin.display(description="experiments and their ranges")
-    def ranges(self, obj: Layer) -> str:
-        if obj is None or obj.pk is None:
-            return "-"
-        rows = obj.experiments.filter(status__in=services.ACTIVE_STATUSES).order_by("layer_start")
-        return ", ".join(f"{e.key} [{e.layer_start}, {e.layer_end})" for e in rows) or "-"
-
-    def save_model(self, request: HttpRequest, obj: Layer, form: Any, change: bool) -> None:
-        if not change:
-            obj.seed = services.draw_seed(f"layer-{obj.name}")
-        super().save_model(request, obj, form, change)
-        services.record_audit(
-            request.user,
-            "change_layer" if change else "create_layer",
-            object_repr=f"layer {obj.name}",
-            changes={f: _plain(form.cleaned_data.get(f)) for f in form.changed_data},
-        )
-
-
-class HoldoutForm(forms.ModelForm):
-    class Meta:
-        model = Holdout
-        fields = ("name", "share", "is_active")
-
-    def clean_share(self) -> float:
-        share = self.cleaned_data.get("share")
-        try:
-            services.check_holdout_share(share)
-        except ValidationError as error:
-            raise ValidationError(error.message_dict["share"]) from None
-        return share
-
-    def clean(self) -> dict[str, Any]:
-        data = super().clean()
-        if data.get("is_active"):
-            others = Holdout.objects.filter(is_active=True).exclude(pk=self.instance.pk)
-            if others.exists():
-                self.add_error("is_active", "another holdout is active; end it first")
-        if self.instance.pk and not self.instance.is_active and data.get("is_active"):
-            self.add_error("is_active", "an ended holdout cannot be reactivated; create a new one")
-        return data
-
-
-@admin.register(Holdout)
-class HoldoutAdmin(admin.ModelAdmin):
-    form = HoldoutForm
-    list_display = ("name", "share", "is_active", "created_at")
-    readonly_fields = ("seed", "created_at")
-
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
-        # Share and seed never change: membership must not move while the holdout exists.
-        return ("seed", "created_at") + (("share",) if obj is not None else ())
-
-    def save_model(self, request: HttpRequest, obj: Holdout, form: Any, change: bool) -> None:
-        if not change:
-            obj.seed = services.draw_seed("holdout")
-        super().save_model(request, obj, form, change)
-        services.record_audit(
-            request.user,
-            "change_holdout" if change else "create_holdout",
-            object_repr=f"holdout {obj.name}",
-            changes={f: _plain(form.cleaned_data.get(f)) for f in form.changed_data},
-        )
-
-
-@admin.register(MetricDefinition)
-class MetricDefinitionAdmin(admin.ModelAdmin):
-    list_display = (
-        "key",
-        "name",
-        "kind",
-        "statistic",
-        "higher_is_better",
-        "is_guardrail",
-        "noninferiority_margin",
-        "margin_is_relative",
-    )
-    list_filter = ("kind", "is_guardrail")
-    readonly_fields = ("statistic",)
-
-
-@admin.register(AuditLogEntry)
-class AuditLogEntryAdmin(admin.ModelAdmin):
-    list_display = ("when", "who_name", "action", "object_repr", "experiment")
-    list_filter = ("action",)
-    search_fields = ("object_repr", "who_name", "experiment__key")
-    readonly_fields = ("who", "who_name", "when", "experiment", "object_repr", "action", "changes")
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

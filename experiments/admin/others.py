@@ -1,0 +1,124 @@
+"""Admin of layers, the holdout, metric definitions and the (read-only) audit log."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest
+
+from experiments import services
+from experiments.admin.common import plain
+from experiments.models import (
+    AuditLogEntry,
+    Holdout,
+    Layer,
+    MetricDefinition,
+)
+
+# --- layers, holdout, metrics, audit log ---------------------------------------------------
+
+
+@admin.register(Layer)
+class LayerAdmin(admin.ModelAdmin):
+    list_display = ("name", "description", "created_at")
+    readonly_fields = ("seed", "created_at", "ranges")
+
+    @admin.display(description="experiments and their ranges")
+    def ranges(self, obj: Layer) -> str:
+        if obj is None or obj.pk is None:
+            return "-"
+        rows = obj.experiments.filter(status__in=services.ACTIVE_STATUSES).order_by("layer_start")
+        return ", ".join(f"{e.key} [{e.layer_start}, {e.layer_end})" for e in rows) or "-"
+
+    def save_model(self, request: HttpRequest, obj: Layer, form: Any, change: bool) -> None:
+        if not change:
+            obj.seed = services.draw_seed(f"layer-{obj.name}")
+        super().save_model(request, obj, form, change)
+        services.record_audit(
+            request.user,
+            "change_layer" if change else "create_layer",
+            object_repr=f"layer {obj.name}",
+            changes={f: plain(form.cleaned_data.get(f)) for f in form.changed_data},
+        )
+
+
+class HoldoutForm(forms.ModelForm):
+    class Meta:
+        model = Holdout
+        fields = ("name", "share", "is_active")
+
+    def clean_share(self) -> float:
+        share = self.cleaned_data.get("share")
+        try:
+            services.check_holdout_share(share)
+        except ValidationError as error:
+            raise ValidationError(error.message_dict["share"]) from None
+        return share
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if data.get("is_active"):
+            others = Holdout.objects.filter(is_active=True).exclude(pk=self.instance.pk)
+            if others.exists():
+                self.add_error("is_active", "another holdout is active; end it first")
+        if self.instance.pk and not self.instance.is_active and data.get("is_active"):
+            self.add_error("is_active", "an ended holdout cannot be reactivated; create a new one")
+        return data
+
+
+@admin.register(Holdout)
+class HoldoutAdmin(admin.ModelAdmin):
+    form = HoldoutForm
+    list_display = ("name", "share", "is_active", "created_at")
+    readonly_fields = ("seed", "created_at")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        # Share and seed never change: membership must not move while the holdout exists.
+        return ("seed", "created_at") + (("share",) if obj is not None else ())
+
+    def save_model(self, request: HttpRequest, obj: Holdout, form: Any, change: bool) -> None:
+        if not change:
+            obj.seed = services.draw_seed("holdout")
+        super().save_model(request, obj, form, change)
+        services.record_audit(
+            request.user,
+            "change_holdout" if change else "create_holdout",
+            object_repr=f"holdout {obj.name}",
+            changes={f: plain(form.cleaned_data.get(f)) for f in form.changed_data},
+        )
+
+
+@admin.register(MetricDefinition)
+class MetricDefinitionAdmin(admin.ModelAdmin):
+    list_display = (
+        "key",
+        "name",
+        "kind",
+        "statistic",
+        "higher_is_better",
+        "is_guardrail",
+        "noninferiority_margin",
+        "margin_is_relative",
+    )
+    list_filter = ("kind", "is_guardrail")
+    readonly_fields = ("statistic",)
+
+
+@admin.register(AuditLogEntry)
+class AuditLogEntryAdmin(admin.ModelAdmin):
+    list_display = ("when", "who_name", "action", "object_repr", "experiment")
+    list_filter = ("action",)
+    search_fields = ("object_repr", "who_name", "experiment__key")
+    readonly_fields = ("who", "who_name", "when", "experiment", "object_repr", "action", "changes")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
