@@ -245,7 +245,7 @@ def hash_many(seed: str, values: Sequence[str], version: int) -> np.ndarray:
             for unit in seed_units:
                 state = (state ^ unit) * prime
             result = (state % 1000).astype(np.float64) / 1000
-    for index in np.flatnonzero(fallback):
+    for index in np.flatnonzero(fallback).tolist():
         result[index] = hash(seed, values[index], version)
     return result
 
