@@ -145,3 +145,17 @@ def test_schema_documents_the_endpoints(api_client, staff_client):
     assert response.status_code == 200
     text = response.content.decode()
     assert "/api/v1/assignments" in text and "/api/v1/assignments/batch" in text
+
+
+@pytest.mark.parametrize("body", [[], ["u"], "u", 12, None])
+def test_body_that_is_not_an_object_is_400(api_client, body):
+    for url in (URL, BATCH_URL):
+        response = api_client.post(url, body, format="json")
+        assert response.status_code == 400, (url, response.content)
+
+
+def test_too_many_experiment_keys_is_400(api_client, two_experiments):
+    response = api_client.post(
+        URL, {"user_id": "u", "experiments": [f"k{i}" for i in range(1001)]}, format="json"
+    )
+    assert response.status_code == 400 and "experiments" in response.json()
