@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -67,15 +66,6 @@ class PowerEstimate:
         )
 
 
-def _stats_function(name: str):
-    """``analytics.stats.<name>`` (imported lazily: the stats package belongs to analytics)."""
-    module = importlib.import_module("analytics.stats")
-    function = getattr(module, name, None)
-    if function is None:
-        function = getattr(importlib.import_module("analytics.stats.power"), name)
-    return function
-
-
 def power_estimate(
     experiment: Experiment, *, variants: int | None = None, holdout_share: float | None = None
 ) -> PowerEstimate:
@@ -85,8 +75,9 @@ def power_estimate(
 
     Raises ``ValueError`` naming the field when the inputs admit no answer.
     """
-    sample_size_proportions = _stats_function("sample_size_proportions")
-    runtime_days = _stats_function("runtime_days")
+    # Imported here: the stats package belongs to analytics, which imports this app.
+    from analytics.stats import runtime_days, sample_size_proportions
+
     k = variants if variants is not None else max(experiment.variants.count(), 2)
     size = sample_size_proportions(
         experiment.baseline_rate,
