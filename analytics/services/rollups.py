@@ -148,13 +148,13 @@ def _rebuild_days(ranges: list[tuple[date, date]] | None) -> int:
     inserted = 0
     with connection.cursor() as cursor, _hash_aggregates():
         if ranges is None:
-            cursor.execute("DELETE FROM analytics_userdailyrollup")
-            cursor.execute(
-                q.insert_user_rollups_sql(
-                    where_events="1 = 1", where_exposures="1 = 1", pre_days=pre_days
+            with _indexes_rebuilt_after():
+                cursor.execute(
+                    q.insert_user_rollups_sql(
+                        where_events="1 = 1", where_exposures="1 = 1", pre_days=pre_days
+                    )
                 )
-            )
-            inserted = cursor.rowcount
+                inserted = cursor.rowcount
             cursor.execute("DELETE FROM analytics_modelversiondailystats")
             cursor.execute(q.insert_model_version_stats_sql("1 = 1"))
             return inserted
@@ -257,6 +257,30 @@ def _rollup_lost() -> bool:
             "OR EXISTS (SELECT 1 FROM assignment_holdoutexposure)"
         )
         return bool(cursor.fetchone()[0])
+
+
+# Secondary indexes of the user rollup, as (name, columns): dropped around a full rebuild.
+USER_ROLLUP_INDEXES = (
+    ("analytics_udr_scope_day", "scope, scope_id, phase, day"),
+    ("analytics_udr_scope_user", "scope, scope_id, phase, user_id"),
+)
+
+
+@contextmanager
+def _indexes_rebuilt_after() -> Iterator[None]:
+    """Empty the user rollup for a full rebuild; on PostgreSQL, build its indexes after the
+    insert instead of maintaining them row by row (millions of rows, random user keys)."""
+    with connection.cursor() as cursor:
+        if not q.is_postgresql():
+            cursor.execute("DELETE FROM analytics_userdailyrollup")
+            yield
+            return
+        cursor.execute("TRUNCATE analytics_userdailyrollup")
+        for name, _ in USER_ROLLUP_INDEXES:
+            cursor.execute(f"DROP INDEX IF EXISTS {name}")
+        yield
+        for name, columns in USER_ROLLUP_INDEXES:
+            cursor.execute(f"CREATE INDEX {name} ON analytics_userdailyrollup ({columns})")
 
 
 @contextmanager
