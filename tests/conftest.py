@@ -1,4 +1,4 @@
-"""Shared fixtures: API clients with and without a token, a staff user."""
+"""Shared fixtures: fresh assignment state, API clients with and without a token, staff."""
 
 from __future__ import annotations
 
@@ -6,6 +6,18 @@ import pytest
 from rest_framework.test import APIClient
 
 from accounts.services import create_api_client
+from assignment import config_cache, exposure_log
+
+
+@pytest.fixture(autouse=True)
+def fresh_assignment_state():
+    """Every test starts with an empty experiment cache and exposure buffer: both live for
+    the whole process, and SQLite reuses ids across rolled-back tests."""
+    config_cache.invalidate_local()
+    exposure_log.buffer.clear()
+    yield
+    exposure_log.buffer.clear()
+    config_cache.invalidate_local()
 
 
 @pytest.fixture

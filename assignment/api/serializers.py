@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from assignment.models import USER_ID_MAX_LENGTH
@@ -56,6 +57,14 @@ def check_user_id(value: Any, field: str) -> str:
     return value
 
 
+@extend_schema_field(
+    {
+        "type": "object",
+        "additionalProperties": {
+            "oneOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"}]
+        },
+    }
+)
 class AttributesField(serializers.Field):
     """A flat JSON object of user attributes (strings, numbers, booleans)."""
 
@@ -160,6 +169,16 @@ class AssignmentRequestSerializer(FastInputSerializer):
         }
 
 
+@extend_schema_field(
+    {
+        "type": "array",
+        "items": {
+            "type": "object",
+            "properties": {"user_id": {"type": "string"}, "attributes": {"type": "object"}},
+            "required": ["user_id"],
+        },
+    }
+)
 class BatchUsersField(serializers.Field):
     """``[{"user_id": ..., "attributes": {...}}, ...]`` validated without per-item serializers
     (10,000 nested serializers would cost more than the assignment itself)."""
