@@ -29,12 +29,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks import _serving_support as support  # noqa: E402
 
 TARGET_P50_MS, TARGET_P99_MS, TARGET_FALLBACK = 15.0, 50.0, 0.001
-CONFIG_NAME = "bench-serving"
+CONFIG_PREFIX = "bench-serving"
 
 
-def choose_algorithm(quick: bool) -> tuple[str, dict]:
+def choose_algorithm(quick: bool, requested: str | None) -> tuple[str, dict]:
     from recommenders.core.registry import MODEL_NAMES
 
+    if requested == "als":
+        return "als", {"factors": 64, "iterations": 15}
+    if requested not in (None, "pipeline"):
+        raise SystemExit(f"--algorithm: pipeline or als, not {requested!r}")
     if not quick and "pipeline" in MODEL_NAMES:
         # Two epochs of the towers bound the training time on a shared 2-core machine;
         # serving latency does not depend on how long the towers were trained.
@@ -43,13 +47,15 @@ def choose_algorithm(quick: bool) -> tuple[str, dict]:
 
 
 def prepare_config(algorithm: str, params: dict) -> int:
-    """The default config on the algorithm, trained in process; returns its active version."""
+    """The default config on the algorithm, trained in process (once: an earlier run's
+    version is reused while its params and artifacts are the same); returns its version."""
     from recommenders.models import ModelVersion, RecommenderConfig
     from recommenders.services import training
 
-    RecommenderConfig.objects.exclude(name=CONFIG_NAME).update(is_default=False)
+    name = f"{CONFIG_PREFIX}-{algorithm}"
+    RecommenderConfig.objects.exclude(name=name).update(is_default=False)
     config, _ = RecommenderConfig.objects.update_or_create(
-        name=CONFIG_NAME, defaults={"algorithm": algorithm, "params": params, "is_default": True}
+        name=name, defaults={"algorithm": algorithm, "params": params, "is_default": True}
     )
     active = config.versions.filter(status=ModelVersion.Status.ACTIVE).first()
     reusable = (
@@ -148,6 +154,12 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="small catalogue, 5 s of load")
     parser.add_argument("--seconds", type=int, default=None, help="load duration (default 30)")
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument(
+        "--algorithm",
+        choices=("pipeline", "als"),
+        default=None,
+        help="variant to serve (default: pipeline when registered, else als)",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         print("serving_http: skipped (wrk is not installed)")
@@ -160,7 +172,7 @@ def main() -> int:
     bench = support.choose_environment(name, fresh=False)
     support.setup_django(bench)
     data_label = support.load_data(quick=args.quick)
-    algorithm, params = choose_algorithm(args.quick)
+    algorithm, params = choose_algorithm(args.quick, args.algorithm)
     version_id = prepare_config(algorithm, params)
     from accounts.services import create_api_client
 
@@ -191,9 +203,11 @@ def main() -> int:
         and fallback_rate < TARGET_FALLBACK
         and figures["non_2xx"] == 0
     )
-    variant = (
-        algorithm if algorithm == "pipeline" else f"{algorithm} (two-tower pipeline not registered)"
-    )
+    from recommenders.core.registry import MODEL_NAMES
+
+    variant = algorithm
+    if algorithm != "pipeline" and "pipeline" not in MODEL_NAMES:
+        variant += " (two-tower pipeline not registered)"
     print(
         f"serving_http: {variant} v{version_id} on {data_label}, {bench.label}, "
         f"{args.connections} connections x {seconds} s: {figures['rps']:.0f} req/s, "
