@@ -124,13 +124,13 @@ def recommend_for_request(request: RecommendationRequest) -> ServedRecommendatio
 
 def _serve(config_id: int | None, request: RecommendationRequest) -> dict[str, Any]:
     if config_id is None:
-        return _fallback(None, request, "no_config")
+        return _safe_fallback(None, request, "no_config")
     try:
         payload = _ask_worker(config_id, request)
     except _ServingFailure as failure:
-        return _fallback(config_id, request, failure.reason)
+        return _safe_fallback(config_id, request, failure.reason)
     if payload.get("status") != "ok":
-        return _fallback(config_id, request, str(payload.get("status")))
+        return _safe_fallback(config_id, request, str(payload.get("status")))
     items = [
         {**item, "position": position} for position, item in enumerate(payload["items"], start=1)
     ]
@@ -211,6 +211,18 @@ def _forget(result: Any) -> None:
         logger.debug("could not forget result %s", result.id)
 
 
+def _safe_fallback(
+    config_id: int | None, request: RecommendationRequest, reason: str
+) -> dict[str, Any]:
+    """:func:`_fallback`, or an empty fallback list when even that fails (database down):
+    the client still gets a 200 it can render around."""
+    try:
+        return _fallback(config_id, request, reason)
+    except Exception:
+        logger.exception("fallback lists unavailable (%s)", reason)
+        return {"model_version": None, "fallback": True, "fallback_reason": reason, "items": []}
+
+
 def _fallback(config_id: int | None, request: RecommendationRequest, reason: str) -> dict[str, Any]:
     """The precomputed list of the user in the config's active version, else popular."""
     version = selectors.active_versions().get(config_id) if config_id else None
@@ -243,6 +255,14 @@ def _blocked_by_rules(rules: dict[str, Any]) -> set[str]:
 
 
 def _record(served: ServedRecommendations) -> None:
+    """Count and log the served list; a logging failure never fails the request."""
+    try:
+        _count_and_log(served)
+    except Exception:
+        logger.exception("served list %s not recorded", served.request_id)
+
+
+def _count_and_log(served: ServedRecommendations) -> None:
     names = ["requests"]
     if served.fallback:
         names += ["fallbacks", f"fallbacks:{served.fallback_reason}"]

@@ -281,3 +281,19 @@ def test_edited_rules_apply_to_the_warm_model_without_retraining(api_client, def
     body = api_client.get(URL, {"user_id": "a0", "k": 3}).json()
     assert body["model_version"] == default_version.pk and body["fallback"] is False
     assert first not in [item["item_id"] for item in body["items"]]
+
+
+def test_failing_logs_and_fallback_stores_still_answer_200(
+    api_client, default_version, monkeypatch
+):
+    def broken(*args, **kwargs):
+        raise RuntimeError("database gone")
+
+    monkeypatch.setattr(serving_log, "log_served_list", broken)
+    assert api_client.get(URL, {"user_id": "a0"}).status_code == 200
+    _fail_worker(monkeypatch, BrokerError("down"))
+    monkeypatch.setattr(serving_selectors, "precomputed_fallback", broken)
+    monkeypatch.setattr(serving_selectors, "catalogue_popular_list", broken)
+    response = api_client.get(URL, {"user_id": "a0"})
+    assert response.status_code == 200
+    assert response.json()["fallback"] is True and response.json()["items"] == []
