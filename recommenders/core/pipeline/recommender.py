@@ -3,7 +3,11 @@
 Fitting (offline):
 
 1. each user's latest interaction is held out as the ranker's label (leave-last-out on
-   the training data); the two-tower model is trained on the rest;
+   the training data); for a seeded share of the users (``light_user_share``) only their
+   first L interactions are kept (L uniform in 1..8) and the next one is the label, so
+   that the ranker also learns from users with a short history (cold start) without any
+   of their later interactions reaching the towers; the two-tower model is trained on
+   the rest;
 2. the sources and the feature store are built on the same rest, candidates are
    generated for every user and the ranker trained on them (label vs sampled negatives);
 3. the serving state is rebuilt on all the training data (histories, item-CF
@@ -15,6 +19,7 @@ Serving (online): :meth:`PipelineRecommender.recommend_one`.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -47,9 +52,9 @@ class PipelineRecommender(Recommender):
     ``quotas`` (per source, see ``candidates.DEFAULT_QUOTAS``), ``n_candidates``,
     ``recent_items`` and ``recency_decay`` (item-CF source), ``top_categories``,
     ``demographic_max_history``, ``fresh_max_interactions``, ``trending_half_life_days``,
-    ``ranker`` (MLP hyperparameters), ``ranker_users``, ``negatives``, ``rules`` (default
-    rules, see ``rules.py``), ``preferred_category_bonus``, ``cold_max_per_category``,
-    ``seed``.
+    ``ranker`` (MLP hyperparameters), ``ranker_users``, ``light_user_share``, ``negatives``,
+    ``rules`` (default rules, see ``rules.py``), ``preferred_category_bonus``,
+    ``cold_max_per_category``, ``seed``.
     """
 
     name: ClassVar[str] = "pipeline"
@@ -75,6 +80,7 @@ class PipelineRecommender(Recommender):
             "threads": 1,
         },
         "ranker_users": 6000,
+        "light_user_share": 0.0,
         "negatives": 40,
         "rules": {},
         "preferred_category_bonus": 3.0,
@@ -99,13 +105,11 @@ class PipelineRecommender(Recommender):
 
     # --- fitting ---------------------------------------------------------------------
     def _fit(self, data: InteractionData) -> None:
-        from recommenders.core.evaluation.splits import leave_last_out
-
-        split = leave_last_out(data)
-        self.tower.fit(split.train)
-        self._build_serving_state(split.train)
+        base, labels = ranker_split(data, self.params["light_user_share"], self.params["seed"])
+        self.tower.fit(base)
+        self._build_serving_state(base)
         self.ranker = MLPRanker.fit(
-            self._ranker_groups(split.train, split.test),
+            self._ranker_groups(base, labels),
             {**self.default_params["ranker"], **self.params["ranker"], "seed": self.params["seed"]},
         )
         self.tower.refresh(data)
@@ -524,6 +528,52 @@ class PipelineRecommender(Recommender):
             self.fresh_index = AnnIndex.load(folder / "fresh_index")
         self.n_items = self.tower.n_items
         self._build_generator()
+
+
+def ranker_split(
+    data: InteractionData, light_share: float, seed: int
+) -> tuple[InteractionData, sp.csr_matrix]:
+    """(training part, labels users x items) for the ranker: every user's latest interaction
+    is a label; a seeded ``light_share`` of the users with >= 10 interactions keep only
+    their first L (uniform in 1..8) and their (L+1)-th is the label, the rest dropped."""
+    events = Events.from_data(data)
+    counts = np.diff(events.user_start)
+    position = events.positions()
+    cut = counts.copy() - 1  # the label's position; drop positions >= cut
+    rng = np.random.default_rng(seed)
+    eligible = np.flatnonzero(counts >= 10)
+    light = rng.choice(eligible, int(round(light_share * len(eligible))), replace=False)
+    cut[light] = rng.integers(1, 9, size=len(light))
+    cut[counts < 2] = counts[counts < 2]  # a user with one interaction keeps it, no label
+    is_label = position == cut[events.users]
+    dropped = position >= cut[events.users]
+    shape = data.matrix.shape
+    labels = sp.csr_matrix(
+        (np.ones(is_label.sum(), np.float32), (events.users[is_label], events.items[is_label])),
+        shape=shape,
+    )
+    drop_keys = events.users[dropped] * shape[1] + events.items[dropped]
+    m = data.matrix
+    rows = np.repeat(np.arange(shape[0]), np.diff(m.indptr))
+    keep = ~np.isin(rows * shape[1] + m.indices, drop_keys)
+    return select_entries(data, keep), labels
+
+
+def select_entries(data: InteractionData, keep: np.ndarray) -> InteractionData:
+    """``data`` with only the matrix entries (CSR order) where ``keep`` is True."""
+
+    def filtered(m: sp.csr_matrix | None) -> sp.csr_matrix | None:
+        if m is None:
+            return None
+        rows = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))[keep]
+        return sp.csr_matrix((m.data[keep], (rows, m.indices[keep])), shape=m.shape)
+
+    return replace(
+        data,
+        matrix=filtered(data.matrix),
+        timestamps=filtered(data.timestamps),
+        sequence=filtered(data.sequence),
+    )
 
 
 def _hour_weekday(context: dict[str, Any]) -> tuple[float, float]:
