@@ -19,7 +19,6 @@ Serving (online): :meth:`PipelineRecommender.recommend_one`.
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -39,13 +38,15 @@ from recommenders.core.pipeline.features import candidate_features, feature_name
 from recommenders.core.pipeline.ranking import MLPRanker, sample_groups
 from recommenders.core.pipeline.rules import Rules, allowed_mask, apply_rules
 from recommenders.core.pipeline.store import FeatureStore
+from recommenders.core.pipeline.training import ranker_split
+from recommenders.core.pipeline.user_state import UserStateMixin
 from recommenders.core.two_tower import TwoTowerRecommender
-from recommenders.core.two_tower.inputs import Events, hour_weekday
+from recommenders.core.two_tower.inputs import Events
 
 Served = list[tuple[int, float, str]]
 
 
-class PipelineRecommender(Recommender):
+class PipelineRecommender(UserStateMixin, Recommender):
     """Multi-source candidates -> MLP ranking -> business rules, with cold start.
 
     Parameters: ``two_tower`` and ``item_cf`` (parameter dicts of those models),
@@ -181,109 +182,6 @@ class PipelineRecommender(Recommender):
         if not groups:
             raise ValueError("pipeline: no training group (no held-out item among candidates)")
         return np.stack(groups)
-
-    # --- the user at request time ----------------------------------------------------
-    def user_state(
-        self,
-        user_index: int | None,
-        context: dict[str, Any] | None = None,
-        history: list[int] | np.ndarray | None = None,
-        preferences: dict[str, Any] | None = None,
-        attributes: dict[str, str] | None = None,
-    ) -> UserState:
-        """Assemble what is known about the user (see :meth:`recommend_one`)."""
-        store = self.store
-        assert store is not None
-        context = dict(context or {})
-        preferences = preferences or {}
-        known = user_index is not None and 0 <= user_index < self.n_users
-        stored = np.zeros(0, np.int64)
-        if known:
-            stored = self.history_items[
-                self.history_start[user_index] : self.history_start[user_index + 1]
-            ]
-        items = stored if history is None else np.asarray(history, dtype=np.int64)
-        liked_items = np.asarray(preferences.get("items", []), dtype=np.int64)
-        full = np.concatenate([liked_items, items]).astype(np.int64)
-        full = full[(full >= 0) & (full < self.n_items)]
-        liked_categories = self._category_indices(preferences.get("categories", []))
-        use_stored = known and history is None and len(liked_items) == 0
-        last_ts = float(store.user_last_ts[user_index]) if known else 0.0
-        last_ts = float(context.get("last_interaction_ts", last_ts) or 0.0)
-        if context.get("timestamp") is not None:
-            reference = float(context["timestamp"])
-        else:
-            reference = last_ts if last_ts > 0 else store.reference_ts
-        tower_context = {**context}
-        if "timestamp" not in context and "hour" not in context and reference > 0:
-            tower_context["timestamp"] = reference
-        vector = self.tower.user_vector(
-            user_index if known else None,
-            None if use_stored else full,
-            tower_context,
-            attributes,
-        )
-        hour, weekday = _hour_weekday(tower_context)
-        return UserState(
-            user_index=user_index if known else None,
-            history=full,
-            exclude=np.union1d(full, stored),
-            vector=vector,
-            category_affinity=self._affinity(user_index, full, liked_categories, use_stored),
-            preferred_categories=liked_categories,
-            attr_codes=self._attr_codes(user_index if known else None, attributes),
-            creator_counts=self._creator_counts(user_index, full, use_stored),
-            activity=float(len(full)),
-            last_ts=last_ts,
-            reference_ts=reference,
-            session_depth=float(context.get("session_depth", 0) or 0),
-            hour=hour,
-            weekday=weekday,
-        )
-
-    def _category_indices(self, values: list) -> np.ndarray:
-        assert self.store is not None
-        names = self.store.category_names
-        out = []
-        for value in values:
-            if isinstance(value, str) and value in names:
-                out.append(names.index(value))
-            elif (
-                not isinstance(value, str)
-                and 0 <= int(value) < self.store.n_categories
-                or isinstance(value, str)
-                and value.isdigit()
-                and int(value) < len(names)
-            ):
-                out.append(int(value))
-        return np.asarray(sorted(set(out)), dtype=np.int64)
-
-    def _affinity(self, user_index, items, liked_categories, use_stored) -> np.ndarray:
-        store = self.store
-        assert store is not None
-        if use_stored:
-            affinity = store.user_category_affinity[user_index].copy()
-        else:
-            affinity = np.asarray(store.item_categories[items].sum(axis=0), np.float32).ravel()
-        if len(liked_categories):
-            affinity[liked_categories] += max(float(affinity.sum()), 1.0) / len(liked_categories)
-        return (affinity / max(float(affinity.sum()), 1e-12)).astype(np.float32)
-
-    def _attr_codes(self, user_index: int | None, attributes: dict | None) -> np.ndarray:
-        assert self.store is not None
-        if attributes is not None:
-            return self.store.encode_attributes(attributes)
-        if user_index is not None:
-            return self.store.user_attr_codes[user_index]
-        return np.zeros(len(self.store.attribute_values), dtype=np.int64)
-
-    def _creator_counts(self, user_index, items, use_stored) -> np.ndarray:
-        store = self.store
-        assert store is not None
-        n_creators = len(store.creator_names) + 1
-        if use_stored and user_index < store.user_creator_counts.shape[0]:
-            return store.user_creator_counts[user_index].toarray().ravel()
-        return np.bincount(store.item_creator[items], minlength=n_creators).astype(np.float32)
 
     # --- ranking ---------------------------------------------------------------------
     def _rank_inputs(self, state: UserState, rules: Rules) -> tuple[Candidates, np.ndarray]:
@@ -528,59 +426,3 @@ class PipelineRecommender(Recommender):
             self.fresh_index = AnnIndex.load(folder / "fresh_index")
         self.n_items = self.tower.n_items
         self._build_generator()
-
-
-def ranker_split(
-    data: InteractionData, light_share: float, seed: int
-) -> tuple[InteractionData, sp.csr_matrix]:
-    """(training part, labels users x items) for the ranker: every user's latest interaction
-    is a label; a seeded ``light_share`` of the users with >= 10 interactions keep only
-    their first L (uniform in 1..8) and their (L+1)-th is the label, the rest dropped."""
-    events = Events.from_data(data)
-    counts = np.diff(events.user_start)
-    position = events.positions()
-    cut = counts.copy() - 1  # the label's position; drop positions >= cut
-    rng = np.random.default_rng(seed)
-    eligible = np.flatnonzero(counts >= 10)
-    light = rng.choice(eligible, int(round(light_share * len(eligible))), replace=False)
-    cut[light] = rng.integers(1, 9, size=len(light))
-    cut[counts < 2] = counts[counts < 2]  # a user with one interaction keeps it, no label
-    is_label = position == cut[events.users]
-    dropped = position >= cut[events.users]
-    shape = data.matrix.shape
-    labels = sp.csr_matrix(
-        (np.ones(is_label.sum(), np.float32), (events.users[is_label], events.items[is_label])),
-        shape=shape,
-    )
-    drop_keys = events.users[dropped] * shape[1] + events.items[dropped]
-    m = data.matrix
-    rows = np.repeat(np.arange(shape[0]), np.diff(m.indptr))
-    keep = ~np.isin(rows * shape[1] + m.indices, drop_keys)
-    return select_entries(data, keep), labels
-
-
-def select_entries(data: InteractionData, keep: np.ndarray) -> InteractionData:
-    """``data`` with only the matrix entries (CSR order) where ``keep`` is True."""
-
-    def filtered(m: sp.csr_matrix | None) -> sp.csr_matrix | None:
-        if m is None:
-            return None
-        rows = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))[keep]
-        return sp.csr_matrix((m.data[keep], (rows, m.indices[keep])), shape=m.shape)
-
-    return replace(
-        data,
-        matrix=filtered(data.matrix),
-        timestamps=filtered(data.timestamps),
-        sequence=filtered(data.sequence),
-    )
-
-
-def _hour_weekday(context: dict[str, Any]) -> tuple[float, float]:
-    """(hour 0-23, weekday 0-6) of a context, NaN where unknown."""
-    if context.get("timestamp") is not None:
-        hour, weekday = hour_weekday(np.array([float(context["timestamp"])]))
-        return float(hour[0] - 1), float(weekday[0] - 1)
-    hour = float(context["hour"]) if context.get("hour") is not None else np.nan
-    weekday = float(context["weekday"]) if context.get("weekday") is not None else np.nan
-    return hour, weekday
