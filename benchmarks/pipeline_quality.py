@@ -5,7 +5,8 @@
    two-tower retrieval alone, recall@500 on the same split: target >= 0.6.
 2. Cold start, one more fit on a second training set where
    - a seeded 10% of the users (with >= 5 interactions) keep only their first 3
-     interactions (by time); their 4th is the test item; HR@10 of the pipeline vs
+     interactions (by time); their 4th is the test item (``--cold-target last``: their
+     latest one); HR@10 of the pipeline vs
      most-popular fitted on the same data: target >= 1.5x;
    - ``--hidden`` seeded items (20-500 interactions) lose all their interactions; each is
      then in the catalogue with its attributes only (placed by the item tower). For every
@@ -53,8 +54,11 @@ def keep_entries(data: InteractionData, keep: np.ndarray) -> InteractionData:
     )
 
 
-def cold_start_data(data: InteractionData, n_hidden: int, known: int, seed: int):
-    """(training data, cold users, their next items, hidden items)."""
+def cold_start_data(
+    data: InteractionData, n_hidden: int, known: int, seed: int, target: str = "next"
+):
+    """(training data, cold users, their test items, hidden items); the test item is the
+    interaction after the ``known`` first ones (``next``) or the latest one (``last``)."""
     rng = np.random.default_rng(seed)
     m = data.matrix
     rows = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))
@@ -74,7 +78,8 @@ def cold_start_data(data: InteractionData, n_hidden: int, known: int, seed: int)
     cold = np.sort(rng.choice(candidates, max(1, len(candidates) // 10), replace=False))
     is_cold = np.isin(rows, cold)
     targets = np.full(data.n_users, -1, dtype=np.int64)
-    target_entries = keep & is_cold & (position == known)
+    target_position = known if target == "next" else remaining[rows] - 1
+    target_entries = keep & is_cold & (position == target_position)
     targets[rows[target_entries]] = m.indices[target_entries]
     keep &= ~is_cold | (position < known)
     return keep_entries(data, keep), cold, targets[cold], hidden
@@ -111,6 +116,7 @@ def main() -> None:
     parser.add_argument("--hidden", type=int, default=None)
     parser.add_argument("--data", default=None)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--cold-target", choices=("next", "last"), default="next")
     args = parser.parse_args()
     epochs = args.epochs or (1 if args.quick else 3)
     n_hidden = args.hidden or (5 if args.quick else 40)
@@ -128,7 +134,7 @@ def main() -> None:
     tower_recall = evaluate(pipeline.tower, split, 500, fit=False).recall
     ratio = result.ndcg / max(als.ndcg, 1e-12)
 
-    train, cold, targets, hidden = cold_start_data(data, n_hidden, 3, args.seed)
+    train, cold, targets, hidden = cold_start_data(data, n_hidden, 3, args.seed, args.cold_target)
     cold_model = create_model("pipeline", **params).fit(train)
     popular = create_model("popular").fit(train)
     cold_lists = [[i for i, _, _ in cold_model.recommend_one(int(u), 10)] for u in cold]
@@ -144,7 +150,8 @@ def main() -> None:
         f"HR@10 pipeline {result.hr:.4f} vs ALS {als.hr:.4f}; "
         f"two-tower recall@500 {tower_recall:.3f} (target >= 0.6) "
         f"{verdict(tower_recall >= 0.6)}; "
-        f"cold users with 3 known ({len(cold)} users) HR@10 pipeline {hr_pipeline:.4f} vs "
+        f"cold users with 3 known ({len(cold)} users, {args.cold_target} item) "
+        f"HR@10 pipeline {hr_pipeline:.4f} vs "
         f"popular {hr_popular:.4f} = {cold_ratio:.2f}x (target >= 1.5x) "
         f"{verdict(cold_ratio >= 1.5)}; "
         f"hidden items ({len(hidden)} items, {n_pairs} user pairs) in candidates "
