@@ -170,6 +170,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+class GunicornUrl(str):
+    """The server's base URL, carrying the master's ``pid``."""
+
+    pid: int = 0
+
+
 @contextlib.contextmanager
 def gunicorn(bench: BenchEnvironment, workers: int = 2) -> Iterator[str]:
     """``gunicorn config.wsgi`` with sync workers on a free port; yields its base URL."""
@@ -182,7 +188,8 @@ def gunicorn(bench: BenchEnvironment, workers: int = 2) -> Iterator[str]:
         "--timeout", "120", "--log-level", "warning", "--backlog", "2048",
     ]  # fmt: skip
     process = subprocess.Popen(command, cwd=REPO, env=bench.env())
-    base = f"http://127.0.0.1:{port}"
+    base = GunicornUrl(f"http://127.0.0.1:{port}")
+    base.pid = process.pid
     try:
         deadline = time.monotonic() + 90
         while True:
@@ -200,6 +207,30 @@ def gunicorn(bench: BenchEnvironment, workers: int = 2) -> Iterator[str]:
         yield base
     finally:
         stop(process)
+
+
+def tree_cpu_seconds(root_pid: int) -> float:
+    """User + system CPU seconds of a process and all its descendants (Linux /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    parents: dict[int, int] = {}
+    cpu: dict[int, float] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid = int(entry.name)
+        parents[pid] = int(fields[1])
+        cpu[pid] = (int(fields[11]) + int(fields[12])) / ticks
+    tree, frontier = {root_pid}, [root_pid]
+    while frontier:
+        parent = frontier.pop()
+        children = [pid for pid, ppid in parents.items() if ppid == parent]
+        tree.update(children)
+        frontier.extend(children)
+    return sum(cpu.get(pid, 0.0) for pid in tree)
 
 
 def verdict(passed: bool) -> str:

@@ -182,21 +182,25 @@ def main() -> int:
 
     connections.close_all()
     with (
-        support.celery_worker(bench, "serving", concurrency=2),
+        support.celery_worker(bench, "serving", concurrency=2) as worker,
         support.gunicorn(bench, workers=2) as base,
         tempfile.TemporaryDirectory() as folder,
     ):
         warm_up(base, token, users)
         before = counters(base, token)
+        cpu_before = support.tree_cpu_seconds(base.pid), support.tree_cpu_seconds(worker.pid)
         command = [
             "wrk", "-t", "2", "-c", str(args.connections), "-d", f"{seconds}s", "--latency",
             "-s", str(wrk_script(token, users, Path(folder))), base,
         ]  # fmt: skip
         output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+        cpu_after = support.tree_cpu_seconds(base.pid), support.tree_cpu_seconds(worker.pid)
         after = counters(base, token)
     figures = parse_wrk(output)
     requests = max(1, after[0] - before[0])
     fallback_rate = (after[1] - before[1]) / requests
+    web_cpu_ms = 1000 * (cpu_after[0] - cpu_before[0]) / requests
+    worker_cpu_ms = 1000 * (cpu_after[1] - cpu_before[1]) / requests
     passed = (
         figures["p50"] <= TARGET_P50_MS
         and figures["p99"] <= TARGET_P99_MS
@@ -212,7 +216,8 @@ def main() -> int:
         f"serving_http: {variant} v{version_id} on {data_label}, {bench.label}, "
         f"{args.connections} connections x {seconds} s: {figures['rps']:.0f} req/s, "
         f"p50 {figures['p50']:.1f} ms, p99 {figures['p99']:.1f} ms, fallback "
-        f"{fallback_rate:.2%}, non-2xx {figures['non_2xx']:.0f} "
+        f"{fallback_rate:.2%}, non-2xx {figures['non_2xx']:.0f}, CPU per request: web "
+        f"{web_cpu_ms:.1f} ms, serving worker {worker_cpu_ms:.1f} ms "
         f"(targets p50 <= {TARGET_P50_MS:.0f} ms, p99 <= {TARGET_P99_MS:.0f} ms, "
         f"fallback < {TARGET_FALLBACK:.1%}) {support.verdict(passed)}"
     )

@@ -28,7 +28,8 @@ def test_serving_http_quick():
     line = _last_line("serving_http.py")
     assert re.fullmatch(
         r"serving_http: .+ connections x \d+ s: \d+ req/s, p50 [\d.]+ ms, p99 [\d.]+ ms, "
-        r"fallback [\d.]+%, non-2xx 0 \(targets p50 <= 15 ms, p99 <= 50 ms, "
+        r"fallback [\d.]+%, non-2xx 0, CPU per request: web [\d.]+ ms, serving worker [\d.]+ ms "
+        r"\(targets p50 <= 15 ms, p99 <= 50 ms, "
         r"fallback < 0\.1%\) (PASS|MISS)",
         line,
     ), line
