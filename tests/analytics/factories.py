@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -24,10 +25,20 @@ class Generated:
     events: list[dict] = field(default_factory=list)
 
 
+def seeded_metrics() -> dict[str, MetricDefinition]:
+    """The six standard metric definitions (re-seeded if a transactional test flushed them)."""
+    if MetricDefinition.objects.count() < 6:
+        from django.apps import apps as django_apps
+
+        seed_module = importlib.import_module("experiments.migrations.0002_seed_metric_definitions")
+        seed_module.seed(django_apps, None)
+    return {m.key: m for m in MetricDefinition.objects.all()}
+
+
 def make_experiment(
     key: str = "exp", *, start: datetime = START, days: int = 3, min_runtime_days: int = 7
 ) -> tuple[Experiment, Variant, Variant]:
-    metrics = {m.key: m for m in MetricDefinition.objects.all()}
+    metrics = seeded_metrics()
     experiment = Experiment.objects.create(
         key=key,
         name=f"Experiment {key}",

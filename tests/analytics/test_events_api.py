@@ -226,7 +226,7 @@ def test_record_served_lists_is_idempotent_by_request_id():
     assert ServedList.objects.get(request_id="r-1").items[0]["source"] == "ann"
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_concurrent_duplicate_falls_back_to_conflict_handling(monkeypatch):
     """An id stored by another request between the probe and the copy is stored once."""
     from django.db import connection

@@ -15,7 +15,13 @@ from analytics.services.rollups import do_run_rollups
 from analytics.stats import analyze_metric, noninferiority_test
 from assignment.models import Exposure, HoldoutExposure
 from experiments.models import Experiment, Holdout
-from tests.analytics.factories import START, generate, store_events, user_events
+from tests.analytics.factories import (
+    START,
+    generate,
+    seeded_metrics,
+    store_events,
+    user_events,
+)
 from tests.analytics.test_rollup import direct_metrics
 
 NOW = START + timedelta(days=3)
@@ -162,6 +168,7 @@ def test_empty_experiment_renders_without_data(staff_client, db):
 
 
 def test_holdout_report(staff_client, db):
+    seeded_metrics()
     holdout = Holdout.objects.create(name="global", share=0.05, seed="h")
     rng = random.Random(1)
     rows, events = [], []

@@ -38,7 +38,7 @@ def browser():
             browser.close()
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_report_shows_table_and_charts(live_server, browser, django_user_model):
     from analytics.services.rollups import do_run_rollups
     from tests.analytics.factories import generate
