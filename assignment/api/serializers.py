@@ -54,6 +54,8 @@ def check_user_id(value: Any, field: str) -> str:
         raise serializers.ValidationError(
             {field: f"must have at most {USER_ID_MAX_LENGTH} characters, got {len(value)}"}
         )
+    if "\x00" in value:  # PostgreSQL text cannot hold it: the exposure flush would fail
+        raise serializers.ValidationError({field: "must not contain NUL (\\u0000) characters"})
     return value
 
 
