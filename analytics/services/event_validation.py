@@ -28,6 +28,8 @@ EVENT_TYPES = frozenset(
 MAX_ITEMS_PER_IMPRESSION = 1000
 MAX_ATTRIBUTES = 50
 SHORT_TEXT = 100
+# PostgreSQL text and jsonb cannot hold NUL: one such event would fail its whole batch.
+NO_NUL = "must not contain NUL (\\u0000) characters"
 KNOWN_FIELDS = frozenset(
     {
         "event_id",
@@ -107,6 +109,9 @@ def _text(
     if len(value) > max_length:
         errors[field] = f"must be at most {max_length} characters"
         return ""
+    if "\x00" in value:
+        errors[field] = NO_NUL
+        return ""
     return value
 
 
@@ -119,7 +124,10 @@ def _number(event: dict, field: str, errors: dict, *, required: bool) -> float |
     if isinstance(value, bool) or not isinstance(value, int | float):
         errors[field] = "must be a number"
         return None
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:  # an integer beyond the float range
+        value = math.inf
     if not math.isfinite(value):
         errors[field] = "must be a finite number"
         return None
@@ -198,6 +206,9 @@ def _impression_items(event: dict, errors: dict) -> list[dict] | None:
         if not item_id or len(item_id) > 256:
             errors[f"items[{index}].item_id"] = "must be 1 to 256 characters"
             return None
+        if "\x00" in item_id:
+            errors[f"items[{index}].item_id"] = NO_NUL
+            return None
         clean.append({"item_id": item_id, "position": position})
     return clean
 
@@ -213,11 +224,20 @@ def _attributes(event: dict, errors: dict) -> dict:
         errors["attributes"] = f"must hold at most {MAX_ATTRIBUTES} keys"
         return {}
     for key, value in attributes.items():
+        if "\x00" in key:
+            errors["attributes"] = f"names {NO_NUL}"
+            return {}
         if value is not None and not isinstance(value, str | int | float | bool):
             errors[f"attributes.{key}"] = "must be a string, number, boolean or null"
             return {}
+        if isinstance(value, float) and not math.isfinite(value):  # NaN is not JSON
+            errors[f"attributes.{key}"] = "must be a finite number"
+            return {}
         if isinstance(value, str) and len(value) > 1000:
             errors[f"attributes.{key}"] = "must be at most 1000 characters"
+            return {}
+        if isinstance(value, str) and "\x00" in value:
+            errors[f"attributes.{key}"] = NO_NUL
             return {}
     return attributes
 
