@@ -63,6 +63,16 @@ class BenchEnvironment:
         return env
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM when the benchmark process dies, even by SIGKILL,
+    so no worker or server outlives an interrupted benchmark (Linux prctl)."""
+    import ctypes
+    import signal
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 def reachable(url: str) -> bool:
     parsed = urlparse(url)
     try:
@@ -94,11 +104,9 @@ def choose_environment(name: str, *, fresh: bool) -> BenchEnvironment:
             if not exists:
                 conn.execute(f'CREATE DATABASE "{name}"')
         database_url = f"{POSTGRES_SERVER}/{name}"
+    # Stale serving requests of earlier runs expire on their own (deadline-based expiry);
+    # the Redis database is never flushed, it may be shared.
     broker_url = REDIS_URL if reachable(REDIS_URL) else ""
-    if broker_url:
-        import redis
-
-        redis.Redis.from_url(broker_url).flushdb()  # stale queued requests of earlier runs
     return BenchEnvironment(database_url, broker_url, var_dir)
 
 
@@ -146,7 +154,9 @@ def celery_worker(
         "--concurrency", str(concurrency), "--pool", "prefork", "--loglevel", "WARNING",
         "--without-gossip", "--without-mingle", "--without-heartbeat",
     ]  # fmt: skip
-    process = subprocess.Popen(command, cwd=REPO, env=bench.env(), stdout=log, stderr=log)
+    process = subprocess.Popen(
+        command, cwd=REPO, env=bench.env(), stdout=log, stderr=log, preexec_fn=_die_with_parent
+    )
     try:
         yield process
     finally:
@@ -187,7 +197,7 @@ def gunicorn(bench: BenchEnvironment, workers: int = 2) -> Iterator[str]:
         "--workers", str(workers), "--worker-class", "sync", "--bind", f"127.0.0.1:{port}",
         "--timeout", "120", "--log-level", "warning", "--backlog", "2048",
     ]  # fmt: skip
-    process = subprocess.Popen(command, cwd=REPO, env=bench.env())
+    process = subprocess.Popen(command, cwd=REPO, env=bench.env(), preexec_fn=_die_with_parent)
     base = GunicornUrl(f"http://127.0.0.1:{port}")
     base.pid = process.pid
     try:

@@ -35,9 +35,10 @@ TRAINING_TASK_OPTIONS: dict[str, Any] = {
 }
 
 
-def _run_stage(task: Task, stage: Any, version_id: int) -> int:
+def _run_stage(task: Task, stage: Any, version_id: int, version_key: str) -> int:
     """Run one stage; a skipped stage is fine, a permanent error fails the version."""
     try:
+        training_stages.check_version_key(version_id, version_key)
         stage(version_id)
     except training_stages.StageSkipped as skipped:
         logger.info("%s: %s", task.name, skipped)
@@ -52,33 +53,33 @@ def _run_stage(task: Task, stage: Any, version_id: int) -> int:
 
 
 @shared_task(name="recommenders.tasks.snapshot_interactions", **TRAINING_TASK_OPTIONS)
-def snapshot_interactions(self: Task, version_id: int) -> int:
-    return _run_stage(self, training_stages.run_snapshot_stage, version_id)
+def snapshot_interactions(self: Task, version_id: int, version_key: str = "") -> int:
+    return _run_stage(self, training_stages.run_snapshot_stage, version_id, version_key)
 
 
 @shared_task(name="recommenders.tasks.train_model", **TRAINING_TASK_OPTIONS)
-def train_model(self: Task, version_id: int) -> int:
-    return _run_stage(self, training_stages.run_train_stage, version_id)
+def train_model(self: Task, version_id: int, version_key: str = "") -> int:
+    return _run_stage(self, training_stages.run_train_stage, version_id, version_key)
 
 
 @shared_task(name="recommenders.tasks.evaluate_model", **TRAINING_TASK_OPTIONS)
-def evaluate_model(self: Task, version_id: int) -> int:
-    return _run_stage(self, training_stages.run_evaluate_stage, version_id)
+def evaluate_model(self: Task, version_id: int, version_key: str = "") -> int:
+    return _run_stage(self, training_stages.run_evaluate_stage, version_id, version_key)
 
 
 @shared_task(name="recommenders.tasks.build_artifacts", **TRAINING_TASK_OPTIONS)
-def build_artifacts(self: Task, version_id: int) -> int:
-    return _run_stage(self, training_stages.run_build_stage, version_id)
+def build_artifacts(self: Task, version_id: int, version_key: str = "") -> int:
+    return _run_stage(self, training_stages.run_build_stage, version_id, version_key)
 
 
 @shared_task(name="recommenders.tasks.register_model_version", **TRAINING_TASK_OPTIONS)
-def register_model_version(self: Task, version_id: int) -> int:
-    return _run_stage(self, training_stages.run_register_stage, version_id)
+def register_model_version(self: Task, version_id: int, version_key: str = "") -> int:
+    return _run_stage(self, training_stages.run_register_stage, version_id, version_key)
 
 
 @shared_task(name="recommenders.tasks.promote_if_gate_passes", **TRAINING_TASK_OPTIONS)
-def promote_if_gate_passes(self: Task, version_id: int) -> int:
-    return _run_stage(self, training.run_promote_stage, version_id)
+def promote_if_gate_passes(self: Task, version_id: int, version_key: str = "") -> int:
+    return _run_stage(self, training.run_promote_stage, version_id, version_key)
 
 
 @shared_task(

@@ -82,13 +82,15 @@ def enqueue_training_workflow(version_id: int) -> str:
 
     from recommenders import tasks
 
+    version = ModelVersion.objects.get(pk=version_id)
+    key = stages.version_key(version)
     workflow = chain(
-        tasks.snapshot_interactions.si(version_id),
-        tasks.train_model.si(version_id),
-        tasks.evaluate_model.si(version_id),
-        tasks.build_artifacts.si(version_id),
-        tasks.register_model_version.si(version_id),
-        tasks.promote_if_gate_passes.si(version_id),
+        tasks.snapshot_interactions.si(version_id, key),
+        tasks.train_model.si(version_id, key),
+        tasks.evaluate_model.si(version_id, key),
+        tasks.build_artifacts.si(version_id, key),
+        tasks.register_model_version.si(version_id, key),
+        tasks.promote_if_gate_passes.si(version_id, key),
     )
     result = workflow.apply_async(queue="training")
     return result.id

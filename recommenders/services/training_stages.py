@@ -93,6 +93,23 @@ def stage_reached(version: ModelVersion, stage: str) -> bool:
     return STAGE_ORDER.index(version.stage) >= STAGE_ORDER.index(stage)
 
 
+def version_key(version: ModelVersion) -> str:
+    """``v<id>-<created unix seconds>``: names the version's folders, and lets a task tell
+    its version from another database's row with the same id (a restored database, or two
+    deployments sharing a broker by mistake)."""
+    return _version_folder_name(version)
+
+
+def check_version_key(version_id: int, key: str) -> None:
+    """StageSkipped unless version ``version_id`` exists here and, when ``key`` is given,
+    is the version the message was sent for."""
+    version = ModelVersion.objects.filter(pk=version_id).first()
+    if version is None:
+        raise StageSkipped(f"no version {version_id} in this database")
+    if key and version_key(version) != key:
+        raise StageSkipped(f"version {version_id} is not {key} (a message for another database)")
+
+
 def _load_for_stage(version_id: int, stage: str) -> ModelVersion:
     version = ModelVersion.objects.select_related("config").get(pk=version_id)
     if version.status in (Status.FAILED, Status.RETIRED):

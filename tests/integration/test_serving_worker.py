@@ -14,10 +14,8 @@ from pathlib import Path
 
 import pytest
 from django.db import connection
-from django.utils import timezone
 
 from experiments import services as experiment_services
-from experiments.models import Experiment
 from recommenders.models import ModelVersion
 from recommenders.selectors import serving as serving_selectors
 from recommenders.services import model_cache, serving_log, training
@@ -80,8 +78,7 @@ def test_trained_versions_serve_two_variants_and_fallback_without_worker(
             {"key": "treatment", "recommender_config": cf},
         ],
     )
-    Experiment.objects.filter(pk=experiment.pk).update(status="running", started_at=timezone.now())
-    experiment_services.bump_config_version()
+    experiment_services.do_start_experiment(experiment, None)
     invalidate_local()
     with running_worker(queues="training,serving") as worker:
         versions = [

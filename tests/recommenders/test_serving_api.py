@@ -149,7 +149,7 @@ def test_users_of_two_variants_get_their_variants_model_versions(api_client):
             {"key": "treatment", "recommender_config": cf.config},
         ],
     )
-    _mark_running(experiment)
+    experiment_services.do_start_experiment(experiment, None)
     expected = {"control": pop.pk, "treatment": cf.pk}
     seen = set()
     for n in range(30):
@@ -159,17 +159,6 @@ def test_users_of_two_variants_get_their_variants_model_versions(api_client):
         seen.add(body["variant"])
     assert seen == {"control", "treatment"}
     flush_exposures()  # write the buffered exposures while the test database exists
-
-
-def _mark_running(experiment) -> None:
-    """Running without the lifecycle service (tested by the experiments app): only the
-    status assignment reads."""
-    from django.utils import timezone
-
-    from experiments.models import Experiment
-
-    Experiment.objects.filter(pk=experiment.pk).update(status="running", started_at=timezone.now())
-    experiment_services.bump_config_version()
 
 
 def _fail_worker(monkeypatch, error: Exception) -> None:

@@ -125,3 +125,16 @@ def test_retrain_schedule_is_a_beat_entry():
     assert task.task == "recommenders.tasks.train_config" and task.interval.every == 6
     training.do_set_retrain_schedule(config, crontab="0 3 * * *")
     assert PeriodicTask.objects.count() == 1
+
+
+def test_a_message_for_another_databases_version_is_skipped(catalogue):
+    from recommenders import tasks
+
+    version = training.do_start_training(make_config("pop"), enqueue=False)
+    tasks.snapshot_interactions.apply(args=(version.pk, f"v{version.pk}-1"))
+    tasks.snapshot_interactions.apply(args=(version.pk + 100, ""))
+    version.refresh_from_db()
+    assert (version.status, version.stage) == (Status.QUEUED, "queued")
+    tasks.snapshot_interactions.apply(args=(version.pk, training_stages.version_key(version)))
+    version.refresh_from_db()
+    assert version.stage == "snapshot"
