@@ -55,7 +55,7 @@ def shared_artifacts(settings, tmp_path: Path, monkeypatch):
     serving_selectors.clear_caches()
 
 
-def _wait_active(version_ids: list[int], timeout_seconds: float = 180) -> list[ModelVersion]:
+def _wait_active(version_ids: list[int], timeout_seconds: float = 120) -> list[ModelVersion]:
     deadline = time.monotonic() + timeout_seconds
     while time.monotonic() < deadline:
         versions = list(ModelVersion.objects.filter(pk__in=version_ids).order_by("pk"))
