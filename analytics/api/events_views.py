@@ -6,7 +6,7 @@ import json
 
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import status
-from rest_framework.exceptions import ParseError, ValidationError
+from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 
 from analytics.api.events_serializers import EventBatchSerializer, IngestResultSerializer
 from analytics.services import MAX_BATCH_SIZE, do_ingest_events
+from config.parsers import json_from_body
 
 
 class WholeBodyJSONParser(JSONParser):
@@ -24,10 +25,9 @@ class WholeBodyJSONParser(JSONParser):
     """
 
     def parse(self, stream, media_type=None, parser_context=None):
-        try:
-            return json.loads(stream.read() if stream is not None else b"")
-        except ValueError as exc:
-            raise ParseError(f"JSON parse error - {exc}") from None
+        raw = stream.read() if stream is not None else b""
+        # Also a 400: nesting past the recursion limit, unpaired surrogates (see json_from_body).
+        return json_from_body(raw, json.detect_encoding(raw), constants=True)
 
 
 def events_from_body(data: object) -> list:
