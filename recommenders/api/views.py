@@ -44,6 +44,8 @@ class UserPreferencesView(APIView):
     def post(self, request: Request, user_id: str) -> Response:
         if len(user_id) > s.PROFILE_ID_MAX_LENGTH:
             raise ValidationError({"user_id": [f"at most {s.PROFILE_ID_MAX_LENGTH} characters"]})
+        if "\x00" in user_id:  # PostgreSQL text cannot hold it
+            raise ValidationError({"user_id": ["must not contain NUL (\\u0000) characters"]})
         body = s.PreferencesInputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         try:
