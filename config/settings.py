@@ -108,6 +108,10 @@ WHITENOISE_AUTOREFRESH = DEBUG
 
 LOGIN_URL = "admin:login"
 
+# Batches of 10,000 events or users are a few MB of JSON; Django's 2.5 MiB default would
+# refuse the documented batch size.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DJANGO_MAX_BODY_BYTES", default=16 * 1024 * 1024)
+
 # --- Security (production values unless DJANGO_DEBUG is on) -------------------------------
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=not DEBUG)
