@@ -13,7 +13,9 @@ of them in a bit mask, a ranking feature):
 - ``fresh``: items with fewer than ``fresh_max_interactions`` interactions, nearest to
   the user vector (their own ANN index, so a new item is retrievable at once);
 - ``demographic``: the preferences of users with the same demographics (naive-Bayes
-  lift, see :mod:`cold_start`), for users with little history.
+  lift, see :mod:`cold_start`), for users with little history;
+- ``sequence``: the likeliest next items after the user's latest ones (smoothed Markov
+  chain, see :mod:`sequence`).
 
 Seen items and items barred by the content policy are never candidates.
 """
@@ -28,7 +30,15 @@ import scipy.sparse as sp
 
 from recommenders.core.ann import AnnIndex
 
-SOURCES = ("ann", "item_cf", "category_trending", "trending", "fresh", "demographic")
+SOURCES = (
+    "ann",
+    "item_cf",
+    "category_trending",
+    "trending",
+    "fresh",
+    "demographic",
+    "sequence",
+)
 DEFAULT_QUOTAS = {
     "ann": 300,
     "item_cf": 150,
@@ -36,6 +46,7 @@ DEFAULT_QUOTAS = {
     "trending": 20,
     "fresh": 20,
     "demographic": 30,
+    "sequence": 50,
 }
 
 
@@ -130,9 +141,11 @@ class CandidateGenerator:
         trend: np.ndarray,
         demographic: np.ndarray | None,
         n_items: int,
+        next_scores: np.ndarray | None = None,
     ) -> Candidates:
         """Candidates for ``state``; ``trend`` holds the trending scores of the tracked items
-        at the request time, ``demographic`` the demographic preference scores (or None)."""
+        at the request time, ``demographic`` the demographic preference scores (or None),
+        ``next_scores`` the next-item probabilities (or None: no ``sequence`` source)."""
         quotas = {**DEFAULT_QUOTAS, **self.params.get("quotas", {})}
         exclude = np.unique(state.exclude)
         parts: list[tuple[int, np.ndarray]] = []
@@ -158,6 +171,10 @@ class CandidateGenerator:
             masked = demographic.copy()
             masked[exclude[exclude < len(masked)]] = -np.inf
             parts.append((5, _top_finite(masked, quotas["demographic"])))
+        if next_scores is not None and quotas["sequence"] > 0:
+            masked = next_scores.copy()
+            masked[exclude[exclude < len(masked)]] = 0.0
+            parts.append((6, top_items(masked, quotas["sequence"])))
         return self._union(parts, exclude, cf)
 
     def _category_trending(self, state: UserState, trend: np.ndarray, quotas: dict) -> np.ndarray:

@@ -2,7 +2,8 @@
 
 Columns (``feature_names`` gives their names in order):
 
-- cross: two-tower score <u, v_i>; item-CF score and its log; demographic preference
+- cross: two-tower score <u, v_i>; item-CF score and its log; log of the next-item
+  probability after the user's latest items (:mod:`sequence`); demographic preference
   (log-lift); affinity of the user to the item's categories sum_c a_uc C_ic / |C_i| and its
   maximum over the item's categories; log(1 + interactions of the user with the item's
   creator); the candidate's sources (one bit each);
@@ -30,6 +31,7 @@ def feature_names(store: FeatureStore) -> list[str]:
         "tower_score",
         "cf_score",
         "log_cf_score",
+        "log_next_score",
         "demographic_score",
         "category_affinity",
         "category_affinity_max",
@@ -55,8 +57,10 @@ def candidate_features(
     tower_scores: np.ndarray,
     demographic: np.ndarray | None,
     trend: np.ndarray,
+    next_scores: np.ndarray | None = None,
 ) -> np.ndarray:
-    """The len(candidates) x n_features float32 matrix (columns of :func:`feature_names`)."""
+    """The len(candidates) x n_features float32 matrix (columns of :func:`feature_names`);
+    ``next_scores``: the next-item probabilities of the tracked items (None: unknown)."""
     items = candidates.items
     n = len(items)
     cats = store.item_categories[items]
@@ -84,6 +88,7 @@ def candidate_features(
         tower_scores[:, None],
         candidates.cf_score[:, None],
         np.log1p(candidates.cf_score)[:, None],
+        np.log(next_at(next_scores, items))[:, None],
         demo[:, None],
         (affinity_sum / n_cats)[:, None],
         affinity_max[:, None],
@@ -99,6 +104,18 @@ def candidate_features(
         columns.append(cats.toarray())
     columns.append(np.broadcast_to(_user_row(store, state), (n, _n_user_columns(store))))
     return np.hstack([np.asarray(c, dtype=np.float32) for c in columns])
+
+
+def next_at(next_scores: np.ndarray | None, items: np.ndarray) -> np.ndarray:
+    """p(next = item) at ``items``, floored at 1e-12 (and at the smallest tracked value for
+    items beyond the tracked ones); 1e-12 everywhere when unknown."""
+    out = np.full(len(items), 1e-12, np.float64)
+    if next_scores is None or len(next_scores) == 0:
+        return out
+    tracked = items < len(next_scores)
+    out[~tracked] = max(float(next_scores.min()), 1e-12)
+    out[tracked] = np.maximum(next_scores[items[tracked]], 1e-12)
+    return out
 
 
 def _row_max(cats, affinity: np.ndarray) -> np.ndarray:

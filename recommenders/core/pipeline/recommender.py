@@ -11,7 +11,20 @@ Fitting (offline):
 2. the sources and the feature store are built on the same rest, candidates are
    generated for every user and the ranker trained on them (label vs sampled negatives);
 3. the serving state is rebuilt on all the training data (histories, item-CF
-   neighbours, feature store, ANN indexes): the towers and the ranker are not retrained.
+   neighbours, next-item chain, feature store, ANN indexes): the towers and the ranker
+   are not retrained.
+
+Every user with a history gets a ``sequence`` candidate source (the likeliest next items
+after their latest ones) and its log-probability as a ranking feature. Users with a
+short history (at most ``sequence_max_history`` items) also have a final score that is a
+product of experts: the ranker's softmax over the candidates times the next-item
+chain's probability (:mod:`sequence`) raised to ``sequence_weight``::
+
+    score_j = log softmax(f)_j + w log p(j | h)
+
+The weight was chosen on simulated cold users drawn from training users only (first 3
+interactions kept, the 4th the target: ``benchmarks/pipeline_quality.py --only cold
+--tune-sequence``), never on the evaluated users.
 
 Serving (online): :meth:`PipelineRecommender.recommend_one`.
 """
@@ -34,9 +47,10 @@ from recommenders.core.pipeline.candidates import (
     UserState,
 )
 from recommenders.core.pipeline.cold_start import DemographicPreferences, cold_user_scores
-from recommenders.core.pipeline.features import candidate_features, feature_names
+from recommenders.core.pipeline.features import candidate_features, feature_names, next_at
 from recommenders.core.pipeline.ranking import MLPRanker, sample_groups
 from recommenders.core.pipeline.rules import Rules, allowed_mask, apply_rules
+from recommenders.core.pipeline.sequence import NextItemModel
 from recommenders.core.pipeline.store import FeatureStore
 from recommenders.core.pipeline.training import ranker_split
 from recommenders.core.pipeline.user_state import UserStateMixin
@@ -55,7 +69,8 @@ class PipelineRecommender(UserStateMixin, Recommender):
     ``demographic_max_history``, ``fresh_max_interactions``, ``trending_half_life_days``,
     ``ranker`` (MLP hyperparameters), ``ranker_users``, ``light_user_share``, ``negatives``,
     ``rules`` (default rules, see ``rules.py``), ``preferred_category_bonus``,
-    ``cold_max_per_category``, ``seed``.
+    ``cold_max_per_category``, ``sequence`` (:meth:`NextItemModel.fit` parameters),
+    ``sequence_max_history``, ``sequence_weight``, ``seed``.
     """
 
     name: ClassVar[str] = "pipeline"
@@ -86,6 +101,15 @@ class PipelineRecommender(UserStateMixin, Recommender):
         "rules": {},
         "preferred_category_bonus": 3.0,
         "cold_max_per_category": 3,
+        "sequence": {
+            "window": 3,
+            "gap_decay": 0.5,
+            "early_positions": 10,
+            "smoothing": 100.0,
+            "history_decay": 0.5,
+        },
+        "sequence_max_history": 5,
+        "sequence_weight": 1.0,
         "seed": 0,
     }
 
@@ -98,6 +122,7 @@ class PipelineRecommender(UserStateMixin, Recommender):
         self.ranker = MLPRanker()
         self.demographic = DemographicPreferences(np.zeros(0, np.float32))
         self.neighbours = sp.csr_matrix((0, 0), dtype=np.float32)
+        self.next_items = NextItemModel(sp.csr_matrix((0, 0), dtype=np.float32), np.zeros(0))
         self.history_items = np.zeros(0, np.int64)
         self.history_start = np.zeros(1, np.int64)
         self.fresh_items = np.zeros(0, np.int64)
@@ -130,6 +155,7 @@ class PipelineRecommender(UserStateMixin, Recommender):
         self.demographic = DemographicPreferences.fit(self.seen, self.store.user_attr_codes)
         events = Events.from_data(data)
         self.history_items, self.history_start = events.items, events.user_start
+        self.next_items = NextItemModel.fit(events, data.n_items, **p["sequence"])
         self._build_fresh_index()
         self._build_generator()
 
@@ -193,7 +219,9 @@ class PipelineRecommender(UserStateMixin, Recommender):
             if self.demographic.knows(state.attr_codes)
             else None
         )
-        candidates = generator.generate(state, trend, demographic, self.n_items)
+        next_scores = self._next_scores(state, feature=True)
+        source_scores = next_scores if len(state.history) else None
+        candidates = generator.generate(state, trend, demographic, self.n_items, source_scores)
         allowed = allowed_mask(candidates.items, rules, store.item_categories)
         if not allowed.all():
             candidates = Candidates(
@@ -203,8 +231,35 @@ class PipelineRecommender(UserStateMixin, Recommender):
                 candidates.cf_score[allowed],
             )
         tower_scores = self.tower.item_vectors[candidates.items] @ state.vector
-        features = candidate_features(store, state, candidates, tower_scores, demographic, trend)
+        features = candidate_features(
+            store, state, candidates, tower_scores, demographic, trend, next_scores
+        )
         return candidates, features
+
+    def _next_scores(self, state: UserState, feature: bool = False) -> np.ndarray | None:
+        """The next-item chain's p(j | history) for a user with a history (``feature``:
+        also the prior for one without), else None."""
+        if self.next_items.n_items == 0 or (len(state.history) == 0 and not feature):
+            return None
+        return self.next_items.scores(state.history)
+
+    def _blend_weight(self, state: UserState) -> float:
+        """``sequence_weight`` for a short history, else 0."""
+        short = 0 < len(state.history) <= self.params["sequence_max_history"]
+        return float(self.params["sequence_weight"]) if short else 0.0
+
+    def _final_scores(
+        self, state: UserState, candidates: Candidates, features: np.ndarray
+    ) -> np.ndarray:
+        """Ranker scores; for a short history log softmax(f) + w log p(next) (module doc)."""
+        scores = self.ranker.predict(features)
+        weight = self._blend_weight(state)
+        if weight <= 0 or len(scores) == 0:
+            return scores
+        p = next_at(self._next_scores(state), candidates.items)
+        shifted = scores - scores.max()
+        log_softmax = shifted - np.log(np.exp(shifted).sum())
+        return (log_softmax + weight * np.log(p)).astype(np.float32)
 
     def recommend_one(
         self,
@@ -237,9 +292,10 @@ class PipelineRecommender(UserStateMixin, Recommender):
         - ``attributes``: demographics by name (``gender``, ``age``, ...), for new users.
 
         ``score`` is the relevance share after the rules' multipliers (softmax of the
-        ranker's output over the candidates); ``source`` names the candidate source
-        (``ann``, ``item_cf``, ``category_trending``, ``trending``, ``fresh``,
-        ``demographic``) or the cold-start path (``cold_demographic``, ``cold_popular``).
+        ranker's output over the candidates, blended with the next-item chain for a short
+        history); ``source`` names the candidate source (``ann``, ``item_cf``,
+        ``category_trending``, ``trending``, ``fresh``, ``demographic``, ``sequence``) or
+        the cold-start path (``cold_demographic``, ``cold_popular``).
         """
         if k <= 0:
             raise ValueError(f"k must be positive, got {k}")
@@ -252,7 +308,7 @@ class PipelineRecommender(UserStateMixin, Recommender):
         if len(state.history) == 0:
             return self._cold(state, k, parsed)
         candidates, features = self._rank_inputs(state, parsed)
-        scores = self.ranker.predict(features)
+        scores = self._final_scores(state, candidates, features)
         items, adjusted, positions = self._apply(candidates.items, scores, k, parsed)
         names = candidates.source_names()
         return [
@@ -328,7 +384,7 @@ class PipelineRecommender(UserStateMixin, Recommender):
         for row, user in enumerate(user_indices):
             state = self.user_state(int(user))
             candidates, features = self._rank_inputs(state, Rules())
-            out[row, candidates.items] = self.ranker.predict(features)
+            out[row, candidates.items] = self._final_scores(state, candidates, features)
         return out
 
     def score(self, user_index: int, item_indices: np.ndarray | list[int]) -> np.ndarray:
@@ -348,9 +404,15 @@ class PipelineRecommender(UserStateMixin, Recommender):
         )
         tower_scores = self.tower.item_vectors[items] @ state.vector
         features = candidate_features(
-            self.store, state, candidates, tower_scores, demographic, trend
+            self.store,
+            state,
+            candidates,
+            tower_scores,
+            demographic,
+            trend,
+            self._next_scores(state, feature=True),
         )
-        return self.ranker.predict(features).astype(np.float32)
+        return self._final_scores(state, candidates, features).astype(np.float32)
 
     # --- new items -------------------------------------------------------------------
     def add_items(self, features: ItemFeatures, n_new: int) -> np.ndarray:
@@ -404,6 +466,7 @@ class PipelineRecommender(UserStateMixin, Recommender):
             history_start=self.history_start,
             fresh_items=self.fresh_items,
             **self.demographic.arrays(),
+            **self.next_items.arrays(),
         )
         if self.fresh_index is not None:
             self.fresh_index.save(folder / "fresh_index")
@@ -421,6 +484,9 @@ class PipelineRecommender(UserStateMixin, Recommender):
             self.fresh_items = state["fresh_items"]
             self.demographic = DemographicPreferences.from_arrays(
                 {name: state[name] for name in state.files if name.startswith("log_")}
+            )
+            self.next_items = NextItemModel.from_arrays(
+                {name: state[name] for name in state.files if name.startswith("next_")}
             )
         if (folder / "fresh_index").exists():
             self.fresh_index = AnnIndex.load(folder / "fresh_index")
