@@ -62,6 +62,7 @@ def prepare_config(algorithm: str, params: dict) -> int:
         active is not None
         and (active.algorithm, active.params) == (algorithm, params)
         and Path(active.artifact_path, "manifest.json").is_file()
+        and _loads(Path(active.artifact_path, "model"))
     )
     if reusable:
         return active.pk
@@ -74,6 +75,18 @@ def prepare_config(algorithm: str, params: dict) -> int:
     if version.status != ModelVersion.Status.ACTIVE:
         version = training.do_promote_model_version(version, reason="benchmark")
     return version.pk
+
+
+def _loads(folder: Path) -> bool:
+    """Whether the saved model still loads (its format may have changed since)."""
+    from recommenders.core.registry import load_model
+
+    try:
+        load_model(folder)
+    except Exception as error:  # any failure means: train again
+        print(f"serving_http: retraining, saved model does not load ({error!r})", file=sys.stderr)
+        return False
+    return True
 
 
 def user_ids(limit: int = 6040) -> list[str]:
