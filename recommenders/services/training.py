@@ -58,12 +58,17 @@ def do_start_training(
     """Create a queued version of ``config`` and enqueue its workflow after commit.
 
     When a version of the config is already queued or running, that one is returned and
-    nothing new is started (a double click trains once). Locks the config row.
+    nothing new is started (a double click trains once). A version still queued has its
+    workflow sent again: its message may have been lost (taken by a worker of another
+    deployment, or a flushed broker), and the stage tasks skip work already done, so a
+    lost message can never block training for good. Locks the config row.
     """
     with transaction.atomic():
         RecommenderConfig.objects.select_for_update().filter(pk=config.pk).first()
         running = config.versions.filter(status__in=ModelVersion.RUNNING_STATUSES).first()
         if running is not None:
+            if enqueue and running.status == ModelVersion.Status.QUEUED:
+                transaction.on_commit(lambda: enqueue_training_workflow(running.pk))
             return running
         version = ModelVersion.objects.create(
             config=config,

@@ -166,7 +166,8 @@ def run_snapshot_stage(version_id: int) -> None:
         if window_end is not None and config.data_window_days
         else None
     )
-    data = interaction_data_snapshot(since=window_start, until=window_end)
+    # No upper bound: ``until`` is exclusive and window_end is the latest interaction itself.
+    data = interaction_data_snapshot(since=window_start)
     if data.n_users == 0 or data.n_items == 0 or data.matrix.nnz == 0:
         raise ValueError("no interactions in the data window: load data before training")
     folder = staging_folder(version)

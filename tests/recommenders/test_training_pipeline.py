@@ -106,6 +106,25 @@ def test_celery_chain_runs_on_commit(catalogue, django_capture_on_commit_callbac
     assert version.status == Status.ACTIVE and version.trigger == "api"
 
 
+def test_a_queued_version_whose_message_was_lost_is_sent_again(
+    catalogue, django_capture_on_commit_callbacks
+):
+    config = make_config("pop")
+    lost = training.do_start_training(config, enqueue=False)  # its message never arrives
+    with django_capture_on_commit_callbacks(execute=True):
+        again = training.do_start_training(config, trigger="api")
+    assert again.pk == lost.pk
+    again.refresh_from_db()
+    assert again.status == Status.ACTIVE
+
+
+def test_the_snapshot_includes_the_latest_interactions(catalogue):
+    from recommenders.models import Interaction
+
+    version = _train(make_config("pop"))
+    assert version.n_interactions == Interaction.objects.values("user", "item").distinct().count()
+
+
 def test_train_command_prints_progress(catalogue):
     make_config("pop")
     out = StringIO()
