@@ -13,8 +13,11 @@ import os
 from celery import Celery
 from celery.signals import worker_process_init
 from kombu import Queue
+from kombu.transport import TRANSPORT_ALIASES
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+# filesystem:// (the embedded broker) writes each message atomically: see config/broker.py.
+TRANSPORT_ALIASES["filesystem"] = "config.broker:Transport"
 
 app = Celery("splitlab")
 app.config_from_object("django.conf:settings", namespace="CELERY")
