@@ -2,11 +2,36 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from rest_framework.test import APIClient
 
 from accounts.services import create_api_client
 from assignment import config_cache, exposure_log
+
+# Tests that CI also runs on the embedded default (SQLite, filesystem broker), besides those
+# marked `embedded` one by one: the platform, every API's contract and robustness, the
+# SQLite paths of ingestion and rollups, training and serving without a broker.
+EMBEDDED_PATHS = (
+    "config/",
+    "api/",
+    "analytics/test_events_api.py",
+    "analytics/test_rollup.py",
+    "analytics/test_reports.py",
+    "assignment/test_api.py",
+    "recommenders/test_serving_api.py",
+    "recommenders/test_training_pipeline.py",
+    "recommenders/test_load_movielens.py",
+)
+TESTS_ROOT = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        relative = Path(item.fspath).resolve().relative_to(TESTS_ROOT).as_posix()
+        if relative.startswith(EMBEDDED_PATHS):
+            item.add_marker(pytest.mark.embedded)
 
 
 @pytest.fixture(autouse=True)
