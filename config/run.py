@@ -1,9 +1,10 @@
 """``make run``: prepare the database, then run one Celery worker and gunicorn until Ctrl-C.
 
 Steps: check that the database and the broker answer (one line naming the variable if not),
-migrate, create the admin user, load demo data (or MovieLens from ``SPLITLAB_DATA``) when
-the catalogue is empty, then start the worker (all queues, with beat) and gunicorn with two
-sync workers on http://127.0.0.1:8000. Ctrl-C stops both cleanly.
+migrate, create the admin user, load demo data (or MovieLens from ``SPLITLAB_DATA``), set up
+the demo (trained configurations, a running experiment, an API token: ``setup_demo``), then
+start the worker (all queues, with beat) and gunicorn with two sync workers on
+http://127.0.0.1:8000. Ctrl-C stops both cleanly.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ def prepare() -> None:
         call_command("load_movielens", data_path)
     elif "load_demo_data" in commands:
         call_command("load_demo_data")
+    call_command("setup_demo")
 
 
 def serve() -> int:

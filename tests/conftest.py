@@ -1,4 +1,4 @@
-"""Shared fixtures: fresh assignment state, API clients with and without a token, staff."""
+"""Shared fixtures: fresh per-process state, API clients with and without a token, staff."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from rest_framework.test import APIClient
 
 from accounts.services import create_api_client
 from assignment import config_cache, exposure_log
+from recommenders.selectors import serving as serving_selectors
+from recommenders.services import model_cache, serving_log
 
 # Tests that CI also runs on the embedded default (SQLite, filesystem broker), besides those
 # marked `embedded` one by one: the platform, every API's contract and robustness, the
@@ -34,15 +36,22 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.embedded)
 
 
+def reset_process_state() -> None:
+    config_cache.invalidate_local()
+    exposure_log.buffer.clear()
+    serving_selectors.clear_caches()
+    model_cache.reset_cache()
+    serving_log.discard_buffers()
+
+
 @pytest.fixture(autouse=True)
-def fresh_assignment_state():
-    """Every test starts with an empty experiment cache and exposure buffer: both live for
-    the whole process, and SQLite reuses ids across rolled-back tests."""
-    config_cache.invalidate_local()
-    exposure_log.buffer.clear()
+def fresh_process_state():
+    """Every test starts with empty per-process caches and write buffers (experiments,
+    exposures, serving versions and models, served lists): they outlive a test, and SQLite
+    reuses ids across rolled-back tests."""
+    reset_process_state()
     yield
-    exposure_log.buffer.clear()
-    config_cache.invalidate_local()
+    reset_process_state()
 
 
 @pytest.fixture
