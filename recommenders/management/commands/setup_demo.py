@@ -14,7 +14,7 @@ from django.core.management.base import BaseCommand, CommandError
 from accounts.services import create_api_client
 from experiments import services as experiments
 from experiments.models import Experiment, Holdout, MetricDefinition
-from recommenders.models import Item, ModelVersion, RecommenderConfig
+from recommenders.models import Interaction, Item, ModelVersion, RecommenderConfig
 from recommenders.services import training
 
 EXPERIMENT_KEY = "home-recs"
@@ -34,9 +34,10 @@ class Command(BaseCommand):
         self._holdout()
         self._experiment(configs["popular"], configs["item-cf"])
         token, _ = create_api_client("demo")
+        user = Interaction.objects.values_list("user__external_id", flat=True).first()
         self.stdout.write(
             f"Demo ready. Try: curl -H 'Authorization: Token {token}' "
-            "'http://127.0.0.1:8000/api/v1/recommendations?user_id=1&k=10&surface=home'"
+            f"'http://127.0.0.1:8000/api/v1/recommendations?user_id={user}&k=10&surface=home'"
         )
 
     def _trained_config(self, name: str, algorithm: str, extra: dict) -> RecommenderConfig:
