@@ -81,16 +81,27 @@ class SampleSizeResponseSerializer(serializers.Serializer):
 # --- analyze ---------------------------------------------------------------------------------
 
 
+# Sums beyond this overflow the variance formulas (their fourth powers pass 1.8e308);
+# no real experiment comes near it, so such input is refused by name instead.
+SUM_LIMIT = 1e75
+
+
+def sum_field(**kwargs: object) -> serializers.FloatField:
+    return serializers.FloatField(min_value=-SUM_LIMIT, max_value=SUM_LIMIT, **kwargs)
+
+
 class SufficientStatsSerializer(serializers.Serializer):
-    n = serializers.IntegerField(min_value=0, help_text="randomised users in the variant")
-    sum_x = serializers.FloatField(help_text="sum of the metric over users (successes)")
-    sum_x2 = serializers.FloatField(required=False, help_text="sum of squares (mean, ratio)")
-    sum_y = serializers.FloatField(required=False, help_text="ratio denominator sum")
-    sum_y2 = serializers.FloatField(required=False)
-    sum_xy = serializers.FloatField(required=False)
-    sum_c = serializers.FloatField(required=False, help_text="CUPED pre-period covariate sum")
-    sum_c2 = serializers.FloatField(required=False)
-    sum_xc = serializers.FloatField(required=False)
+    n = serializers.IntegerField(
+        min_value=0, max_value=10**15, help_text="randomised users in the variant"
+    )
+    sum_x = sum_field(help_text="sum of the metric over users (successes)")
+    sum_x2 = sum_field(required=False, help_text="sum of squares (mean, ratio)")
+    sum_y = sum_field(required=False, help_text="ratio denominator sum")
+    sum_y2 = sum_field(required=False)
+    sum_xy = sum_field(required=False)
+    sum_c = sum_field(required=False, help_text="CUPED pre-period covariate sum")
+    sum_c2 = sum_field(required=False)
+    sum_xc = sum_field(required=False)
 
     def validate(self, attrs: dict) -> SufficientStats:
         """The sums as the library's ``SufficientStats`` (which checks their consistency)."""

@@ -155,3 +155,14 @@ def test_endpoints_are_in_the_openapi_schema(api_client):
     if schema:
         post = schema["paths"]["/api/v1/stats/analyze"]["post"]
         assert post["operationId"] == "stats_analyze"
+
+
+def test_sums_too_large_for_the_variance_formulas_are_refused_by_name(api_client):
+    body = {
+        "kind": "mean",
+        "control": {"n": 10, "sum_x": 1e200, "sum_x2": 1e300},
+        "treatment": {"n": 10, "sum_x": 5.0, "sum_x2": 30.0},
+    }
+    response = api_client.post("/api/v1/stats/analyze", body, format="json")
+    assert response.status_code == 400
+    assert "sum_x" in response.json()["control"]
