@@ -104,6 +104,36 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def wait_for_healthz(
+    process: subprocess.Popen, base: str, timeout_seconds: float, poll_seconds: float = 0.2
+) -> None:
+    """Return once ``GET {base}/healthz`` answers 200; raise if the server exits or is late."""
+    deadline = time.monotonic() + timeout_seconds
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"gunicorn exited with status {process.returncode}")
+        try:
+            with urllib.request.urlopen(f"{base}/healthz", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError("gunicorn did not answer /healthz in time")
+        time.sleep(poll_seconds)
+
+
+def stop_process(process: subprocess.Popen, timeout_seconds: float = 20) -> None:
+    """Terminate ``process`` and wait for it; kill it if it outlives ``timeout_seconds``."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=timeout_seconds)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 @contextlib.contextmanager
 def gunicorn(url: str, *, workers: int = 2, timeout_seconds: float = 60) -> Iterator[str]:
     """Run ``gunicorn config.wsgi`` (sync workers) on a free 127.0.0.1 port; yield its base URL.
@@ -128,27 +158,10 @@ def gunicorn(url: str, *, workers: int = 2, timeout_seconds: float = 60) -> Iter
     process = subprocess.Popen(command, cwd=REPO, env=django_env(url))
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + timeout_seconds
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited with status {process.returncode}")
-            try:
-                with urllib.request.urlopen(f"{base}/healthz", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("gunicorn did not answer /healthz in time")
-            time.sleep(0.2)
+        wait_for_healthz(process, base, timeout_seconds)
         yield base
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process, timeout_seconds=15)
 
 
 def setup_django(url: str) -> None:

@@ -14,11 +14,12 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
+
+from benchmarks._events_support import free_port, stop_process, wait_for_healthz
 
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = str(REPO / ".venv" / "bin" / "python") if (REPO / ".venv").is_dir() else sys.executable
@@ -160,24 +161,8 @@ def celery_worker(
     try:
         yield process
     finally:
-        stop(process)
+        stop_process(process)
         log.close()
-
-
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class GunicornUrl(str):
@@ -189,8 +174,6 @@ class GunicornUrl(str):
 @contextlib.contextmanager
 def gunicorn(bench: BenchEnvironment, workers: int = 2) -> Iterator[str]:
     """``gunicorn config.wsgi`` with sync workers on a free port; yields its base URL."""
-    import urllib.request
-
     port = free_port()
     command = [
         str(Path(PYTHON).with_name("gunicorn")), "config.wsgi:application",
@@ -201,22 +184,10 @@ def gunicorn(bench: BenchEnvironment, workers: int = 2) -> Iterator[str]:
     base = GunicornUrl(f"http://127.0.0.1:{port}")
     base.pid = process.pid
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited with status {process.returncode}")
-            try:
-                with urllib.request.urlopen(f"{base}/healthz", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("gunicorn did not answer /healthz in time")
-            time.sleep(0.3)
+        wait_for_healthz(process, base, timeout_seconds=90, poll_seconds=0.3)
         yield base
     finally:
-        stop(process)
+        stop_process(process)
 
 
 def tree_cpu_seconds(root_pid: int) -> float:
