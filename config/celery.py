@@ -9,9 +9,10 @@ lazily afterwards.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from celery import Celery
-from celery.signals import worker_process_init
+from celery.signals import celeryd_init, worker_init, worker_process_init
 from kombu import Queue
 from kombu.transport import TRANSPORT_ALIASES
 
@@ -47,3 +48,34 @@ def configure_worker_process(**_: object) -> None:
     from config.worker import on_worker_process_start
 
     on_worker_process_start(int(threads))
+
+
+@worker_init.connect
+def configure_single_process_worker(sender: Any = None, **_: object) -> None:
+    """Pools without child processes (``solo``, ``threads``) run tasks in the worker's own
+    process: it gets the same once-per-process set-up, here, before the first task."""
+    pool = getattr(sender, "pool_cls", None)
+    name = pool if isinstance(pool, str) else getattr(pool, "__module__", "")
+    if str(name).rsplit(".", 1)[-1] in ("solo", "threads"):
+        configure_worker_process()
+
+
+@celeryd_init.connect
+def configure_serving_only_worker(conf: Any, options: dict, **_: object) -> None:
+    """A worker consuming only the ``serving`` queue over Redis does not emulate acks.
+
+    kombu's Redis transport keeps every delivered message in an "unacked" hash until the task
+    is acknowledged, so that a dead worker's messages are redelivered: two extra Redis
+    transactions per message. A serving request lost with its worker is answered from the
+    fallback lists at the deadline and expires soon after, so redelivery is of no use there;
+    training workers keep it (their tasks acknowledge late).
+    """
+    queues = options.get("queues") or []
+    if isinstance(queues, str):
+        queues = queues.split(",")
+    if {str(q).strip() for q in queues} != {"serving"}:
+        return
+    if not str(conf.broker_url).startswith(("redis://", "rediss://")):
+        return
+    transport = dict(conf.broker_transport_options or {})
+    conf.broker_transport_options = {**transport, "ack_emulation": False}

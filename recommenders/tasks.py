@@ -110,16 +110,33 @@ def train_config(config_id: int, trigger: str = "schedule") -> int | None:
     ignore_result=False,
 )
 def recommend(
-    config_id: int, user_id: str, k: int, context: dict[str, Any] | None = None
-) -> dict[str, Any]:
+    config_id: int,
+    user_id: str,
+    k: int,
+    context: dict[str, Any] | None = None,
+    reply_to: str | None = None,
+) -> dict[str, Any] | None:
     """Top-k for one user from the config's active version, kept warm in this process.
 
     Returns ``{"model_version": id or None, "items": [{item_id, score, source}], "cold":
-    bool, "status": "ok" | "no_active_version" | "artifacts_missing"}``.
+    bool, "status": "ok" | "no_active_version" | "artifacts_missing"}``. With ``reply_to``
+    the answer (or ``{"status": "worker_error"}`` when it fails) is pushed to the web process
+    waiting on that Redis list instead (see ``serving_rpc``), and nothing is returned: Celery
+    would only format it for a log line nobody reads.
     """
     from recommenders.services.model_cache import recommend_with_warm_model
+    from recommenders.services.serving_rpc import push_reply
 
-    return recommend_with_warm_model(config_id, user_id, k, context or {})
+    try:
+        answer = recommend_with_warm_model(config_id, user_id, k, context or {})
+    except Exception as error:
+        if reply_to:
+            push_reply(reply_to, {"status": "worker_error", "detail": type(error).__name__})
+        raise
+    if reply_to:
+        push_reply(reply_to, answer)
+        return None
+    return answer
 
 
 def _warm_up_serving_models() -> None:

@@ -4,8 +4,9 @@
 
 1. the experiment running on the surface assigns the user a variant, whose recommender
    configuration is served; without an experiment the default configuration is;
-2. the ``recommend`` task is sent to the ``serving`` queue and awaited for at most
-   ``SPLITLAB_SERVING_DEADLINE_MS``;
+2. the ``recommend`` task is sent to the ``serving`` queue and its answer awaited for at most
+   ``SPLITLAB_SERVING_DEADLINE_MS`` (over a Redis list with a Redis broker, else through the
+   result backend: ``serving_rpc``);
 3. a timeout, an unreachable broker, a worker error, or a version whose artifacts cannot be
    read, is answered from the precomputed top-N of the user in that configuration's active
    version, else its popular list, else the catalogue's popular items: ``fallback`` is true,
@@ -32,7 +33,7 @@ from redis.exceptions import RedisError
 
 from recommenders.models import Item, UserProfile
 from recommenders.selectors import serving as selectors
-from recommenders.services import serving_log
+from recommenders.services import serving_log, serving_rpc
 
 logger = logging.getLogger(__name__)
 
@@ -149,11 +150,7 @@ class _ServingFailure(Exception):
 
 
 def _ask_worker(config_id: int, request: RecommendationRequest) -> dict[str, Any]:
-    """Send the ``recommend`` task and wait at most the deadline for its answer."""
-    from celery.exceptions import TimeoutError as ResultTimeout
-
-    from recommenders.tasks import recommend
-
+    """Ask a serving worker (``serving_rpc``) and wait at most the deadline for its answer."""
     deadline_seconds = settings.SPLITLAB_SERVING_DEADLINE_MS / 1000.0
     context = {
         "surface": request.surface,
@@ -170,19 +167,11 @@ def _ask_worker(config_id: int, request: RecommendationRequest) -> dict[str, Any
     if time.monotonic() < _broker_down_until:
         raise _ServingFailure("broker_unavailable")
     try:
-        result = recommend.apply_async(
-            kwargs=kwargs, queue="serving", expires=max(2 * deadline_seconds, 1.0), retry=False
-        )
-    except Exception as error:  # broker down, or an eager run (tests, no worker) that raised
-        raise _classified(error) from error
-    try:
-        return result.get(timeout=deadline_seconds, interval=0.005, propagate=True)
-    except ResultTimeout as error:
+        return serving_rpc.ask_serving_worker(kwargs, deadline_seconds)
+    except serving_rpc.ServingTimeout as error:
         raise _ServingFailure("timeout") from error
-    except Exception as error:
+    except Exception as error:  # broker down, or an error the task raised
         raise _classified(error) from error
-    finally:
-        _forget(result)
 
 
 def _classified(error: BaseException) -> _ServingFailure:
@@ -202,13 +191,6 @@ def _classified(error: BaseException) -> _ServingFailure:
         cause = cause.__cause__ or cause.__context__
     logger.warning("serving worker error: %s: %s", type(error).__name__, error)
     return _ServingFailure("worker_error")
-
-
-def _forget(result: Any) -> None:
-    try:
-        result.forget()
-    except Exception:  # a result the backend cannot delete expires on its own
-        logger.debug("could not forget result %s", result.id)
 
 
 def _safe_fallback(

@@ -1,0 +1,117 @@
+"""Asking a serving worker for one list and waiting, at most the deadline, for its answer.
+
+The request always travels as a Celery task on the ``serving`` queue. The answer comes back
+on one of two channels, chosen by the broker:
+
+- **Redis** (production): the task is sent without a result (no result-backend write, no
+  pub/sub subscription, no ``forget``); the worker pushes its answer as JSON onto a Redis list
+  named for the request, which the web process waits on with one ``BLPOP`` bounded by the
+  deadline. A reply nobody waits for any more (the deadline passed) expires within seconds.
+- **any other broker** (the embedded filesystem one): Celery's result backend.
+
+Both raise the same exceptions, so the caller only tells a timeout from anything else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import uuid
+from typing import Any
+
+from django.conf import settings
+
+__all__ = ["ServingTimeout", "ask_serving_worker", "push_reply", "replies_over_redis"]
+
+REPLY_PREFIX = "splitlab:serving:reply:"
+REPLY_TTL_MS_MIN = 2000  # a late reply nobody reads is gone after at most this (or 2 deadlines)
+
+
+class ServingTimeout(Exception):
+    """No answer from a serving worker within the deadline."""
+
+
+def replies_over_redis() -> bool:
+    """Whether answers come back over Redis lists (the broker is Redis)."""
+    return str(settings.CELERY_BROKER_URL).startswith(("redis://", "rediss://", "unix://"))
+
+
+def ask_serving_worker(kwargs: dict[str, Any], deadline_seconds: float) -> dict[str, Any]:
+    """Send the ``recommend`` task and return the worker's answer.
+
+    Raises :class:`ServingTimeout` after ``deadline_seconds`` without one; broker and Redis
+    errors propagate as raised (the caller classifies them), as does an error the task
+    raised when answers come through the result backend.
+    """
+    from recommenders.tasks import recommend
+
+    expires = max(2 * deadline_seconds, 1.0)  # a request nobody waits for is not run
+    if replies_over_redis():
+        reply_to = REPLY_PREFIX + uuid.uuid4().hex
+        recommend.apply_async(
+            kwargs={**kwargs, "reply_to": reply_to},
+            queue="serving",
+            expires=expires,
+            retry=False,
+            ignore_result=True,
+        )
+        popped = _redis().blpop([reply_to], timeout=deadline_seconds)
+        if popped is None:
+            raise ServingTimeout(f"no answer within {deadline_seconds:.3f} s")
+        return json.loads(popped[1])
+    return _ask_through_result_backend(recommend, kwargs, deadline_seconds, expires)
+
+
+def _ask_through_result_backend(
+    task: Any, kwargs: dict[str, Any], deadline_seconds: float, expires: float
+) -> dict[str, Any]:
+    from celery.exceptions import TimeoutError as ResultTimeout
+
+    result = task.apply_async(kwargs=kwargs, queue="serving", expires=expires, retry=False)
+    try:
+        return result.get(timeout=deadline_seconds, interval=0.005, propagate=True)
+    except ResultTimeout as error:
+        raise ServingTimeout(str(error)) from error
+    finally:
+        # A result the backend cannot delete expires on its own.
+        with contextlib.suppress(Exception):
+            result.forget()
+
+
+def push_reply(reply_to: str, answer: dict[str, Any]) -> None:
+    """Worker side: hand ``answer`` to the web process waiting on ``reply_to``."""
+    if not reply_to.startswith(REPLY_PREFIX):
+        raise ValueError(f"reply_to: not a serving reply key: {reply_to!r}")
+    ttl_ms = max(REPLY_TTL_MS_MIN, 2 * settings.SPLITLAB_SERVING_DEADLINE_MS)
+    pipe = _redis().pipeline(transaction=False)
+    pipe.rpush(reply_to, json.dumps(answer, separators=(",", ":")))
+    pipe.pexpire(reply_to, ttl_ms)
+    pipe.execute()
+
+
+# One client (and connection pool) per process: web processes and worker children are forked.
+_client: tuple[int, Any] | None = None
+
+
+def _redis() -> Any:
+    global _client
+    if _client is None or _client[0] != os.getpid():
+        import redis
+
+        # A BLPOP returns by the deadline on its own; the socket timeout only bounds a Redis
+        # that stopped answering.
+        timeout = settings.SPLITLAB_SERVING_DEADLINE_MS / 1000.0 + 1.0
+        client = redis.Redis.from_url(
+            settings.CELERY_BROKER_URL,
+            socket_connect_timeout=settings.CELERY_REDIS_SOCKET_CONNECT_TIMEOUT,
+            socket_timeout=timeout,
+        )
+        _client = (os.getpid(), client)
+    return _client[1]
+
+
+def reset_client() -> None:
+    """Forget this process's client (tests that change the broker URL)."""
+    global _client
+    _client = None
