@@ -125,9 +125,12 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 
 # --- REST API ------------------------------------------------------------------------------
+# How long a process trusts a token it verified before reading it from the database again
+# (a deleted token or deactivated user is refused everywhere within this time; 0: always read).
+SPLITLAB_TOKEN_CACHE_SECONDS = env.float("SPLITLAB_TOKEN_CACHE_SECONDS", default=10.0)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "accounts.authentication.CachedTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from rest_framework.test import APIClient
 
+from accounts.authentication import clear_token_cache
 from accounts.services import create_api_client
 from assignment import config_cache, exposure_log
 from recommenders.selectors import serving as serving_selectors
@@ -37,6 +38,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def reset_process_state() -> None:
+    clear_token_cache()
     config_cache.invalidate_local()
     exposure_log.buffer.clear()
     serving_selectors.clear_caches()
