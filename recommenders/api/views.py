@@ -34,7 +34,32 @@ class RecommendationsView(APIView):
             )
         except serving.InvalidRequest as error:
             raise _invalid(error) from error
-        return Response(s.RecommendationsSerializer(served).data)
+        return Response(_recommendations_body(served))
+
+
+def _recommendations_body(served: serving.ServedRecommendations) -> dict:
+    """The documented answer (``RecommendationsSerializer``), built directly: DRF's field
+    machinery costs more than the rest of the web side of a served list."""
+    return {
+        "request_id": served.request_id,
+        "user_id": served.user_id,
+        "surface": served.surface,
+        "experiment": served.experiment,
+        "variant": served.variant,
+        "config": served.config,
+        "model_version": served.model_version,
+        "fallback": served.fallback,
+        "fallback_reason": served.fallback_reason,
+        "items": [
+            {
+                "item_id": str(item["item_id"]),
+                "score": None if item["score"] is None else float(item["score"]),
+                "position": int(item["position"]),
+                "source": str(item["source"]),
+            }
+            for item in served.items
+        ],
+    }
 
 
 class UserPreferencesView(APIView):

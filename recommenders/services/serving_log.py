@@ -3,11 +3,11 @@
 Both are buffered per process so that a request does not pay for a database write of its
 own: counters are flushed with one ``UPDATE ... SET value = value + n`` per name at most
 every ``SPLITLAB_SERVING_COUNTER_FLUSH_SECONDS``; served lists are handed to
-``analytics.services.ingestion.record_served_lists`` in batches of up to
-``SPLITLAB_SERVED_LIST_BUFFER_ROWS`` rows, or when the oldest has waited
-``SPLITLAB_SERVED_LIST_FLUSH_SECONDS`` (checked on the next request and by a background
-thread), and at process exit. With a buffer of 0 rows every list is written in the request.
-A process killed with SIGKILL loses at most its unflushed buffer.
+``analytics.services.ingestion.record_served_lists`` by a background thread of the process,
+in batches of up to ``SPLITLAB_SERVED_LIST_BUFFER_ROWS`` rows (woken when the buffer is
+full) or when the oldest has waited ``SPLITLAB_SERVED_LIST_FLUSH_SECONDS``, and at process
+exit: no request waits for the write. With a buffer of 0 rows every list is written in the
+request. A process killed with SIGKILL loses at most its unflushed buffer.
 """
 
 from __future__ import annotations
@@ -71,6 +71,7 @@ class _ServedListBuffer:
         self.oldest_at = 0.0
         self.lock = threading.Lock()
         self.thread: threading.Thread | None = None
+        self.wake = threading.Event()  # set when the buffer is full
 
     def add(self, row: dict[str, Any]) -> None:
         limit = settings.SPLITLAB_SERVED_LIST_BUFFER_ROWS
@@ -83,8 +84,12 @@ class _ServedListBuffer:
             self.rows.append(row)
             due = len(self.rows) >= limit or self._too_old()
         self._ensure_thread()
-        if due:
-            self.flush()
+        if due:  # written by the flusher thread, not in this request
+            self.wake.set()
+
+    def _due(self) -> bool:
+        limit = settings.SPLITLAB_SERVED_LIST_BUFFER_ROWS
+        return len(self.rows) >= max(limit, 1) or self._too_old()
 
     def _too_old(self) -> bool:
         age = time.monotonic() - self.oldest_at
@@ -111,9 +116,10 @@ class _ServedListBuffer:
 
     def _run(self) -> None:
         while True:
-            time.sleep(settings.SPLITLAB_SERVED_LIST_FLUSH_SECONDS)
+            self.wake.wait(timeout=settings.SPLITLAB_SERVED_LIST_FLUSH_SECONDS)
+            self.wake.clear()
             with self.lock:
-                due = self._too_old()
+                due = self._due()
             if due:
                 close_old_connections()
                 self.flush()

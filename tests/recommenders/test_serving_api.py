@@ -286,3 +286,17 @@ def test_failing_logs_and_fallback_stores_still_answer_200(
     response = api_client.get(URL, {"user_id": "a0"})
     assert response.status_code == 200
     assert response.json()["fallback"] is True and response.json()["items"] == []
+
+
+def test_the_answer_is_what_the_documented_serializer_gives(default_version):
+    import json
+
+    from recommenders.api.serializers import RecommendationsSerializer
+    from recommenders.api.views import _recommendations_body
+
+    for user_id in ("a0", "stranger"):
+        served = serving_service.recommend_for_request(
+            serving_service.RecommendationRequest(user_id=user_id, k=4)
+        )
+        documented = json.loads(json.dumps(RecommendationsSerializer(served).data))
+        assert _recommendations_body(served) == documented
