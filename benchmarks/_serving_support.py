@@ -146,13 +146,13 @@ def load_data(*, quick: bool) -> str:
 
 @contextlib.contextmanager
 def celery_worker(
-    bench: BenchEnvironment, queues: str, concurrency: int = 1
+    bench: BenchEnvironment, queues: str, concurrency: int = 1, pool: str = "prefork"
 ) -> Iterator[subprocess.Popen]:
     """A Celery worker subprocess, terminated (then killed) when the block ends."""
     log = (bench.var_dir / f"worker-{queues.replace(',', '-')}.log").open("w")
     command = [
         PYTHON, "-m", "celery", "-A", "config", "worker", "--queues", queues,
-        "--concurrency", str(concurrency), "--pool", "prefork", "--loglevel", "WARNING",
+        "--concurrency", str(concurrency), "--pool", pool, "--loglevel", "WARNING",
         "--without-gossip", "--without-mingle", "--without-heartbeat",
     ]  # fmt: skip
     process = subprocess.Popen(

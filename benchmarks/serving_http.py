@@ -173,6 +173,8 @@ def main() -> int:
         default=None,
         help="variant to serve (default: pipeline when registered, else als)",
     )
+    parser.add_argument("--pool", choices=("prefork", "solo", "threads"), default="prefork")
+    parser.add_argument("--worker-concurrency", type=int, default=2)
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         print("serving_http: skipped (wrk is not installed)")
@@ -195,7 +197,9 @@ def main() -> int:
 
     connections.close_all()
     with (
-        support.celery_worker(bench, "serving", concurrency=2) as worker,
+        support.celery_worker(
+            bench, "serving", concurrency=args.worker_concurrency, pool=args.pool
+        ) as worker,
         support.gunicorn(bench, workers=2) as base,
         tempfile.TemporaryDirectory() as folder,
     ):
