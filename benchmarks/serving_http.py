@@ -97,9 +97,12 @@ def user_ids(limit: int = 6040) -> list[str]:
     return known + unknown
 
 
-def wrk_script(token: str, users: list[str], folder: Path) -> Path:
-    path = folder / "recommendations.lua"
+def wrk_script(token: str, users: list[str], folder: Path, delay_ms: float = 0.0) -> Path:
+    """wrk's Lua: a user per request; with ``delay_ms``, each connection waits that long
+    after every response (a client's think time) before its next request."""
+    path = folder / f"recommendations-{delay_ms:.0f}.lua"
     quoted = ",".join(json.dumps(u) for u in users)
+    pause = f"delay = function() return {delay_ms:.3f} end\n" if delay_ms > 0 else ""
     path.write_text(
         f"local users = {{{quoted}}}\n"
         "local n = 0\n"
@@ -109,7 +112,7 @@ def wrk_script(token: str, users: list[str], folder: Path) -> Path:
         '  local path = "/api/v1/recommendations?user_id=" .. user .. '
         '"&k=10&surface=home&device=web&session_depth=" .. (n % 5)\n'
         f'  return wrk.format("GET", path, {{["Authorization"] = "Token {token}"}})\n'
-        "end\n"
+        "end\n" + pause
     )
     return path
 
@@ -175,6 +178,12 @@ def main() -> int:
     )
     parser.add_argument("--pool", choices=("prefork", "solo", "threads"), default="prefork")
     parser.add_argument("--worker-concurrency", type=int, default=2)
+    parser.add_argument(
+        "--paced-fraction",
+        type=float,
+        default=0.5,
+        help="then the same connections offering this fraction of the saturated req/s (0: skip)",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         print("serving_http: skipped (wrk is not installed)")
@@ -204,41 +213,85 @@ def main() -> int:
         tempfile.TemporaryDirectory() as folder,
     ):
         warm_up(base, token, users)
-        before = counters(base, token)
-        cpu_before = support.tree_cpu_seconds(base.pid), support.tree_cpu_seconds(worker.pid)
-        command = [
-            "wrk", "-t", "2", "-c", str(args.connections), "-d", f"{seconds}s", "--latency",
-            "-s", str(wrk_script(token, users, Path(folder))), base,
-        ]  # fmt: skip
-        output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-        cpu_after = support.tree_cpu_seconds(base.pid), support.tree_cpu_seconds(worker.pid)
-        after = counters(base, token)
-    figures = parse_wrk(output)
-    requests = max(1, after[0] - before[0])
-    fallback_rate = (after[1] - before[1]) / requests
-    web_cpu_ms = 1000 * (cpu_after[0] - cpu_before[0]) / requests
-    worker_cpu_ms = 1000 * (cpu_after[1] - cpu_before[1]) / requests
-    passed = (
-        figures["p50"] <= TARGET_P50_MS
-        and figures["p99"] <= TARGET_P99_MS
-        and fallback_rate < TARGET_FALLBACK
-        and figures["non_2xx"] == 0
-    )
+        load = LoadRun(base, worker.pid, token, users, Path(folder), args.connections, seconds)
+        saturated = load.run(delay_ms=0.0)
+        paced = None
+        if args.paced_fraction > 0:
+            # the same connections, each pausing so that together they offer this fraction
+            # of the saturated throughput: latency without the queueing of a saturated host
+            delay_ms = 1000.0 * args.connections / (args.paced_fraction * saturated["rps"])
+            paced = load.run(delay_ms=delay_ms)
     from recommenders.core.registry import MODEL_NAMES
 
     variant = algorithm
     if algorithm != "pipeline" and "pipeline" not in MODEL_NAMES:
         variant += " (two-tower pipeline not registered)"
-    print(
-        f"serving_http: {variant} v{version_id} on {data_label}, {bench.label}, "
-        f"{args.connections} connections x {seconds} s: {figures['rps']:.0f} req/s, "
+    prefix = f"serving_http: {variant} v{version_id} on {data_label}, {bench.label}"
+    print(f"{prefix}, {describe(saturated, args.connections, seconds)}")
+    if paced is not None:
+        print(
+            f"{prefix}, paced at {args.paced_fraction:.0%} of that throughput "
+            f"({paced['delay_ms']:.0f} ms pause after each response), "
+            f"{describe(paced, args.connections, seconds)}"
+        )
+    return 0
+
+
+class LoadRun:
+    """One wrk run against the server, with the counters and CPU it cost."""
+
+    def __init__(
+        self,
+        base: str,
+        worker_pid: int,
+        token: str,
+        users: list[str],
+        folder: Path,
+        connections: int,
+        seconds: int,
+    ) -> None:
+        self.base, self.worker_pid, self.token, self.users = base, worker_pid, token, users
+        self.folder, self.connections, self.seconds = folder, connections, seconds
+
+    def cpu(self) -> tuple[float, float]:
+        pid = getattr(self.base, "pid", 0)
+        return support.tree_cpu_seconds(pid), support.tree_cpu_seconds(self.worker_pid)
+
+    def run(self, delay_ms: float) -> dict:
+        before, cpu_before = counters(self.base, self.token), self.cpu()
+        script = wrk_script(self.token, self.users, self.folder, delay_ms)
+        command = [
+            "wrk", "-t", "2", "-c", str(self.connections), "-d", f"{self.seconds}s",
+            "--latency", "-s", str(script), self.base,
+        ]  # fmt: skip
+        output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+        cpu_after, after = self.cpu(), counters(self.base, self.token)
+        figures = parse_wrk(output)
+        requests = max(1, after[0] - before[0])
+        figures.update(
+            delay_ms=delay_ms,
+            fallback_rate=(after[1] - before[1]) / requests,
+            web_cpu_ms=1000 * (cpu_after[0] - cpu_before[0]) / requests,
+            worker_cpu_ms=1000 * (cpu_after[1] - cpu_before[1]) / requests,
+        )
+        return figures
+
+
+def describe(figures: dict, connections: int, seconds: int) -> str:
+    passed = (
+        figures["p50"] <= TARGET_P50_MS
+        and figures["p99"] <= TARGET_P99_MS
+        and figures["fallback_rate"] < TARGET_FALLBACK
+        and figures["non_2xx"] == 0
+    )
+    return (
+        f"{connections} connections x {seconds} s: {figures['rps']:.0f} req/s, "
         f"p50 {figures['p50']:.1f} ms, p99 {figures['p99']:.1f} ms, fallback "
-        f"{fallback_rate:.2%}, non-2xx {figures['non_2xx']:.0f}, CPU per request: web "
-        f"{web_cpu_ms:.1f} ms, serving worker {worker_cpu_ms:.1f} ms "
+        f"{figures['fallback_rate']:.2%}, non-2xx {figures['non_2xx']:.0f}, CPU per request: "
+        f"web {figures['web_cpu_ms']:.1f} ms, serving worker {figures['worker_cpu_ms']:.1f} ms "
         f"(targets p50 <= {TARGET_P50_MS:.0f} ms, p99 <= {TARGET_P99_MS:.0f} ms, "
         f"fallback < {TARGET_FALLBACK:.1%}) {support.verdict(passed)}"
     )
-    return 0
 
 
 if __name__ == "__main__":
