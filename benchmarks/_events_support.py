@@ -38,7 +38,7 @@ def _admin(server_url: str):
     return psycopg.connect(database_url(server_url, "postgres"), autocommit=True)
 
 
-def _migrations_fingerprint() -> str:
+def migrations_fingerprint() -> str:
     """A hash of every migration file's path and content (a changed file rebuilds the template)."""
     digest = hashlib.sha256()
     for path in sorted(REPO.glob("*/migrations/0*.py")):
@@ -74,7 +74,7 @@ def django_env(url: str) -> dict[str, str]:
 def create_scratch_database(server_url: str, name: str) -> str:
     """A fresh, migrated database ``name`` (dropped first if present); returns its URL."""
     template = TEMPLATE_DATABASE
-    fingerprint = _migrations_fingerprint()
+    fingerprint = migrations_fingerprint()
     if not _template_is_current(server_url, template, fingerprint):
         with _admin(server_url) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{template}" WITH (FORCE)')
@@ -91,6 +91,24 @@ def create_scratch_database(server_url: str, name: str) -> str:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
     return database_url(server_url, name)
+
+
+def database_comment(server_url: str, name: str) -> str | None:
+    """The comment of database ``name`` (None: no such database, or no comment)."""
+    with _admin(server_url) as conn:
+        row = conn.execute(
+            "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s",
+            [name],
+        ).fetchone()
+    return row[0] if row else None
+
+
+def set_database_comment(server_url: str, name: str, comment: str) -> None:
+    from psycopg import sql
+
+    statement = sql.SQL("COMMENT ON DATABASE {} IS {}")
+    with _admin(server_url) as conn:
+        conn.execute(statement.format(sql.Identifier(name), sql.Literal(comment)))
 
 
 def drop_database(server_url: str, name: str) -> None:

@@ -10,6 +10,11 @@ conversions. Then it times a full rollup (target: at most 60 s), an incremental 
 at most 1.5 s; the slowest of three renders counts). Prints one line with PASS or MISS.
 
     python benchmarks/report.py [--quick] [--server-url postgres://postgres@127.0.0.1:5432/postgres]
+        [--keep | --reuse]
+
+``--reuse`` keeps the scratch database and, on the next ``--reuse`` run with the same size and
+migrations, skips the generation: it deletes what the previous run added (the incremental
+run's events, every rollup table and the rollup state) and times the rollups again.
 """
 
 from __future__ import annotations
@@ -26,7 +31,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks._events_support import (  # noqa: E402
     DEFAULT_SERVER_URL,
     create_scratch_database,
+    database_comment,
+    database_url,
     drop_database,
+    migrations_fingerprint,
+    set_database_comment,
     setup_django,
 )
 
@@ -86,6 +95,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--users", type=int, default=None)
     parser.add_argument("--server-url", default=DEFAULT_SERVER_URL, help="PostgreSQL server")
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="keep the scratch database and reuse a kept one of the same size (no generation)",
+    )
     return parser.parse_args(argv)
 
 
@@ -117,8 +131,9 @@ def make_experiment(start: datetime):
     return experiment, control, treatment
 
 
-def generate(users: int, events: int, start: datetime) -> float:
-    """Exposures and events by SQL; returns the seconds it took."""
+def generate(users: int, events: int, start: datetime, received_at: datetime) -> float:
+    """Exposures and events (all received at ``received_at``) by SQL; returns the seconds it
+    took."""
     from django.db import connection, transaction
 
     experiment, control, treatment = make_experiment(start)
@@ -143,9 +158,7 @@ def generate(users: int, events: int, start: datetime) -> float:
                     "start": start,
                     "first": first,
                     "last": min(first + step, events) - 1,
-                    # History: received before the rollup's overlap window, as in production
-                    # where the benchmarked full run follows days of traffic.
-                    "received_at": datetime.now(UTC) - timedelta(hours=1),
+                    "received_at": received_at,
                 },
             )
     with connection.cursor() as cursor:
@@ -163,6 +176,27 @@ SELECT 'late' || g, CASE WHEN g %% 3 = 0 THEN 'click' ELSE 'impression' END,
        NULL, 'home', '', '', NULL, '{}'::jsonb, %(now)s
 FROM generate_series(1, %(count)s) g
 """
+
+
+def kept_history(server_url: str, name: str, tag: str) -> datetime | None:
+    """When the events of a database kept by an earlier ``--reuse`` run were received (None: no
+    such database, or one of another size or older migrations)."""
+    comment = database_comment(server_url, name) or ""
+    if not comment.startswith(f"{tag}; received "):
+        return None
+    return datetime.fromisoformat(comment.removeprefix(f"{tag}; received "))
+
+
+def forget_runs(history: datetime) -> None:
+    """Back to the generated state: no rollups, no events received after ``history``."""
+    from django.db import connection, transaction
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("DELETE FROM analytics_event WHERE received_at > %s", [history])
+        cursor.execute("TRUNCATE analytics_userdailyrollup")
+        cursor.execute("DELETE FROM analytics_armdailystats")
+        cursor.execute("DELETE FROM analytics_modelversiondailystats")
+        cursor.execute("DELETE FROM analytics_rollupstate")
 
 
 def add_recent_events(count: int, users: int) -> None:
@@ -198,15 +232,25 @@ def run(args: argparse.Namespace) -> str:
     users = args.users or (20_000 if args.quick else 1_000_000)
     events = users * EVENTS_PER_USER
     name = f"{DATABASE}_quick" if args.quick else DATABASE
-    url = create_scratch_database(args.server_url, name)
+    tag = f"splitlab report benchmark: {users} users, migrations {migrations_fingerprint()}"
+    history = kept_history(args.server_url, name, tag) if args.reuse else None
     try:
-        setup_django(url)
+        if history is None:
+            setup_django(create_scratch_database(args.server_url, name))
+            # Recent enough that the incremental run's new events are "today"-ish; UTC midnight.
+            start = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+            start -= timedelta(days=16)
+            # History: received before the rollup's overlap window, as in production where
+            # the benchmarked full run follows days of traffic.
+            history = datetime.now(UTC) - timedelta(hours=1)
+            generated = f"generated in {generate(users, events, start, history):.1f} s"
+            set_database_comment(args.server_url, name, f"{tag}; received {history.isoformat()}")
+        else:
+            setup_django(database_url(args.server_url, name))
+            generated = "reused"
+            forget_runs(history)
         from analytics.services.rollups import do_run_rollups
 
-        # Recent enough that the incremental run's new events are "today"-ish; UTC midnight.
-        start = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-        start -= timedelta(days=16)
-        generated = generate(users, events, start)
         began = time.perf_counter()
         summary = do_run_rollups(full=True)
         rollup = time.perf_counter() - began
@@ -225,12 +269,12 @@ def run(args: argparse.Namespace) -> str:
 
         connections.close_all()
     finally:
-        if not args.keep:
+        if not (args.keep or args.reuse):
             drop_database(args.server_url, name)
     ok = rollup <= ROLLUP_TARGET_SECONDS and max(renders) <= RENDER_TARGET_SECONDS
     full = users >= 1_000_000 and events >= 10_000_000
     return (
-        f"report: {users:,} exposed users, {events:,} events (generated in {generated:.1f} s); "
+        f"report: {users:,} exposed users, {events:,} events ({generated}); "
         f"full rollup {rollup:.1f} s ({summary.user_rows:,} user-day rows; target <= "
         f"{ROLLUP_TARGET_SECONDS:.0f} s); incremental rollup after {extra:,} new events of today "
         f"{incremental:.1f} s; report page render max {max(renders):.3f} s, median "
