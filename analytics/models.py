@@ -124,15 +124,8 @@ class UserDailyRollup(models.Model):
     first_interactions = models.BigIntegerField(default=0)
     first_interaction_seconds = models.FloatField(default=0.0)
 
-    class Meta:
-        indexes = [
-            models.Index(
-                fields=["scope", "scope_id", "phase", "day"], name="analytics_udr_scope_day"
-            ),
-            models.Index(
-                fields=["scope", "scope_id", "phase", "user_id"], name="analytics_udr_scope_user"
-            ),
-        ]
+    # Indexes on (user_id bytewise, scope, scope_id, phase) and (day) are made by migration
+    # 0005: PostgreSQL needs a collation clause that SQLite does not know.
 
     def __str__(self) -> str:
         return f"{self.scope}:{self.scope_id}/{self.phase} {self.user_id} {self.day}"

@@ -50,6 +50,13 @@ def is_postgresql() -> bool:
     return connection.vendor == "postgresql"
 
 
+def bytewise(column: str) -> str:
+    """A text column compared byte by byte: PostgreSQL sorts it with abbreviated keys (the
+    default collation compares whole strings through the C library); SQLite's default
+    ``BINARY`` collation already is bytewise. Equality is the same under both."""
+    return f'{column} COLLATE "C"' if is_postgresql() else column
+
+
 def day_of(column: str) -> str:
     """The UTC date of a timestamp column."""
     return f"(({column}) AT TIME ZONE 'UTC')::date" if is_postgresql() else f"date({column})"
@@ -74,34 +81,57 @@ def date_param(value: date) -> date | str:
     return value if is_postgresql() else value.isoformat()
 
 
-def insert_user_rollups_sql(*, where_events: str, where_exposures: str, pre_days: int) -> str:
+def _abandoned_sql(session_end: str) -> str:
+    """True when no interaction of the same user and ``session_id`` lies in the day up to
+    the session end ``session_end`` (an alias of ``analytics_event``)."""
+    e = session_end
+    return f"""NOT EXISTS (
+                SELECT 1 FROM analytics_event i
+                WHERE i.user_id = {e}.user_id AND i.ts <= {e}.ts
+                  AND i.ts >= {minus_days(f"{e}.ts", SESSION_MAX_DAYS)}
+                  AND i.session_id = {e}.session_id
+                  AND i.type IN {INTERACTION_TYPES})"""
+
+
+def insert_user_rollups_sql(
+    *, where_events: str, where_exposures: str, pre_days: int, all_events: bool = False
+) -> str:
     """``INSERT ... SELECT`` of user-day rows for the events and exposures selected.
 
     A session is abandoned when its ``session_end`` has no interaction (click, watch,
     conversion, first interaction) with the same ``session_id`` in the day before the end
-    (sessions are shorter than that). The time bound turns the check into a probe of the
-    ``(user_id, ts)`` index per session end instead of a hash of every interaction ever.
+    (sessions are shorter than that). For a few users or days the check is a probe of the
+    ``(user_id, ts)`` index per session end; with ``all_events`` (a full rebuild, which reads
+    every event anyway: ``where_events`` must select them all) it is one hash anti-join of
+    the session ends with the interactions, which adds an ``abandoned`` row per abandoned
+    session end (a million index probes cost several times more).
     """
     day = day_of("e.ts")
     pre = "(e.ts < xp.start_at)"
+    if all_events:
+        events = f"""(
+        SELECT a.user_id, a.ts, a.type, a.item_count, a.value FROM analytics_event a
+        UNION ALL
+        SELECT a.user_id, a.ts, 'abandoned', NULL, NULL FROM analytics_event a
+        WHERE a.type = 'session_end' AND {_abandoned_sql("a")}
+    ) e"""
+        abandoned = "e.type = 'abandoned'"
+    else:
+        events = "analytics_event e"
+        abandoned = f"e.type = 'session_end' AND {_abandoned_sql('e')}"
     return f"""
     INSERT INTO analytics_userdailyrollup ({ROLLUP_COLUMNS})
     SELECT xp.scope, xp.scope_id, xp.phase, xp.arm_id, xp.user_id, {day}, {pre},
         SUM(CASE WHEN e.type = 'impression' THEN COALESCE(e.item_count, 0) ELSE 0 END),
         SUM(CASE WHEN e.type = 'click' THEN 1 ELSE 0 END),
         SUM(CASE WHEN e.type = 'session_start' THEN 1 ELSE 0 END),
-        SUM(CASE WHEN e.type = 'session_end' AND NOT EXISTS (
-                SELECT 1 FROM analytics_event i
-                WHERE i.user_id = e.user_id AND i.ts <= e.ts
-                  AND i.ts >= {minus_days("e.ts", SESSION_MAX_DAYS)}
-                  AND i.session_id = e.session_id
-                  AND i.type IN {INTERACTION_TYPES}) THEN 1 ELSE 0 END),
+        SUM(CASE WHEN {abandoned} THEN 1 ELSE 0 END),
         SUM(CASE WHEN e.type = 'watch' THEN e.value ELSE 0 END),
         SUM(CASE WHEN e.type = 'conversion' THEN 1 ELSE 0 END),
         SUM(CASE WHEN e.type = 'conversion' THEN COALESCE(e.value, 0) ELSE 0 END),
         SUM(CASE WHEN e.type = 'first_interaction' THEN 1 ELSE 0 END),
         SUM(CASE WHEN e.type = 'first_interaction' THEN e.value ELSE 0 END)
-    FROM analytics_event e
+    FROM {events}
     JOIN ({EXPOSURES_SQL}) xp ON xp.user_id = e.user_id
     WHERE ({where_events}) AND ({where_exposures})
       AND e.ts >= {minus_days("xp.start_at", pre_days)}
@@ -112,28 +142,49 @@ def insert_user_rollups_sql(*, where_events: str, where_exposures: str, pre_days
 
 # Increments per (arm, day) of sums over users of functions of their cumulative totals.
 # c_* is the cumulative total after the row's day, the plain column the day's own amount, so
-# c_x - x is the total before it. Pre-period totals (pre.*) are CUPED covariates.
+# c_x - x is the total before it; pre_* are the user's pre-period totals (CUPED covariates).
+# One window pass over each user's rows gives both: the pre-period rows sort first, so at
+# every analysis row the running pre-period sums are the user's totals.
 _CUMULATIVE = """
-    SELECT r.arm_id, r.day, r.user_id, r.impressions AS imp, r.clicks AS clk,
-        r.sessions AS ses, r.abandoned_sessions AS ab, r.watch_seconds AS w,
+    SELECT r.scope, r.scope_id, r.phase, r.arm_id, r.day, r.is_pre, r.impressions AS imp,
+        r.clicks AS clk, r.sessions AS ses, r.abandoned_sessions AS ab, r.watch_seconds AS w,
         r.conversions AS cv, r.first_interactions AS fi, r.first_interaction_seconds AS fis,
-        SUM(r.impressions) OVER win AS c_imp, SUM(r.clicks) OVER win AS c_clk,
-        SUM(r.sessions) OVER win AS c_ses, SUM(r.abandoned_sessions) OVER win AS c_ab,
-        SUM(r.watch_seconds) OVER win AS c_w, SUM(r.conversions) OVER win AS c_cv,
-        SUM(r.first_interactions) OVER win AS c_fi,
-        SUM(r.first_interaction_seconds) OVER win AS c_fis
+        {running}
     FROM analytics_userdailyrollup r
-    WHERE r.scope = %s AND r.scope_id = %s AND r.phase = %s AND {not_pre} {users_since}
-    WINDOW win AS (PARTITION BY r.user_id ORDER BY r.day ROWS UNBOUNDED PRECEDING)
+    WHERE {rows}
+    WINDOW win AS (PARTITION BY {user}, r.scope, r.scope_id, r.phase
+                   ORDER BY r.is_pre DESC, r.day ROWS UNBOUNDED PRECEDING)
 """
 
-_PRE_TOTALS = """
-    SELECT p.user_id, SUM(p.clicks) AS clk, SUM(p.watch_seconds) AS w,
-           SUM(p.conversions) AS cv
-    FROM analytics_userdailyrollup p
-    WHERE p.scope = %s AND p.scope_id = %s AND p.phase = %s AND {is_pre}
-    GROUP BY p.user_id
-"""
+# alias -> (column, period, integer): the running sums of _CUMULATIVE.
+_RUNNING: dict[str, tuple[str, bool, bool]] = {
+    "c_imp": ("impressions", False, True),
+    "c_clk": ("clicks", False, True),
+    "c_ses": ("sessions", False, True),
+    "c_ab": ("abandoned_sessions", False, True),
+    "c_w": ("watch_seconds", False, False),
+    "c_cv": ("conversions", False, True),
+    "c_fi": ("first_interactions", False, True),
+    "c_fis": ("first_interaction_seconds", False, False),
+    "pre_clk": ("clicks", True, True),
+    "pre_w": ("watch_seconds", True, False),
+    "pre_cv": ("conversions", True, True),
+}
+
+
+def _running_sum(column: str, pre: bool, integer: bool) -> str:
+    """The running sum over ``win`` of a column's pre-period (``pre``) or analysis values.
+
+    PostgreSQL sums bigints into numeric, and numeric arithmetic on millions of rows costs
+    seconds; integer columns are summed as float8 instead (exact below 2**53, far above any
+    user's count) and cast back, so the products below are exact bigint arithmetic.
+    """
+    in_period, other = (f"r.{column}", "0") if pre else ("0", f"r.{column}")
+    value = f"CASE WHEN r.is_pre THEN {in_period} ELSE {other} END"
+    if not (integer and is_postgresql()):
+        return f"SUM({value}) OVER win"
+    return f"CAST(SUM(CAST({value} AS double precision)) OVER win AS bigint)"
+
 
 # name -> SQL of f(C) - f(P) for one row; P's columns are written as (c_x - x).
 ACTIVITY_SUMS: dict[str, str] = {
@@ -143,7 +194,7 @@ ACTIVITY_SUMS: dict[str, str] = {
     "clk2": "c.c_clk * c.c_clk - (c.c_clk - c.clk) * (c.c_clk - c.clk)",
     "clk_imp": "c.c_clk * c.c_imp - (c.c_clk - c.clk) * (c.c_imp - c.imp)",
     "clicked": "CASE WHEN c.c_clk > 0 AND c.c_clk = c.clk THEN 1 ELSE 0 END",
-    "clicked_c": "CASE WHEN c.c_clk > 0 AND c.c_clk = c.clk AND pre.clk > 0 THEN 1 ELSE 0 END",
+    "clicked_c": "CASE WHEN c.c_clk > 0 AND c.c_clk = c.clk AND c.pre_clk > 0 THEN 1 ELSE 0 END",
     "ses": "c.ses",
     "ses2": "c.c_ses * c.c_ses - (c.c_ses - c.ses) * (c.c_ses - c.ses)",
     "ab": "c.ab",
@@ -151,9 +202,9 @@ ACTIVITY_SUMS: dict[str, str] = {
     "ab_ses": "c.c_ab * c.c_ses - (c.c_ab - c.ab) * (c.c_ses - c.ses)",
     "w": "c.w",
     "w2": "c.c_w * c.c_w - (c.c_w - c.w) * (c.c_w - c.w)",
-    "w_c": "c.w * COALESCE(pre.w, 0)",
+    "w_c": "c.w * c.pre_w",
     "converted": "CASE WHEN c.c_cv > 0 AND c.c_cv = c.cv THEN 1 ELSE 0 END",
-    "converted_c": "CASE WHEN c.c_cv > 0 AND c.c_cv = c.cv AND pre.cv > 0 THEN 1 ELSE 0 END",
+    "converted_c": "CASE WHEN c.c_cv > 0 AND c.c_cv = c.cv AND c.pre_cv > 0 THEN 1 ELSE 0 END",
     "tfi_n": "CASE WHEN c.c_fi > 0 AND c.c_fi = c.fi THEN 1 ELSE 0 END",
     "tfi": (
         "CASE WHEN c.c_fi > 0 THEN c.c_fis / c.c_fi ELSE 0 END"
@@ -165,6 +216,14 @@ ACTIVITY_SUMS: dict[str, str] = {
         " * ((c.c_fis - c.fis) / (c.c_fi - c.fi)) ELSE 0 END"
     ),
 }
+
+_PRE_TOTALS = """
+    SELECT p.user_id, SUM(p.clicks) AS clk, SUM(p.watch_seconds) AS w,
+           SUM(p.conversions) AS cv
+    FROM analytics_userdailyrollup p
+    WHERE p.scope = %s AND p.scope_id = %s AND p.phase = %s AND {is_pre}
+    GROUP BY p.user_id
+"""
 
 # name -> SQL over an exposure row joined with its pre-period totals (counted on exposure day).
 EXPOSURE_SUMS: dict[str, str] = {
@@ -182,33 +241,38 @@ def _flag(column: str, value: bool) -> str:
     return f"{column} = {1 if value else 0}"
 
 
-def activity_sums_sql(since: date | None = None) -> str:
-    """Per (arm, day) increments of the activity statistics, for days >= ``since`` (None:
-    all); params: the scope triple, (the triple again when ``since``), the triple for the
-    pre-period totals.
+def activity_sums_sql(since: date | None = None, *, every_scope: bool = False) -> str:
+    """Per (scope, scope_id, phase, arm, day) increments of the activity statistics, for days
+    >= ``since`` (None: all); params: the scope triple (none for ``every_scope``), then the
+    triple again when ``since``.
 
     A day's increments depend only on the rows of the users active that day, up to it, so
-    an incremental run recomputes the days from ``since`` on over those users' histories.
+    an incremental run recomputes the days from ``since`` on over those users' histories. A
+    full run computes ``every_scope`` in one pass: one sort of the table, not one per scope.
     """
     columns = ",\n        ".join(f"SUM({expr}) AS {name}" for name, expr in ACTIVITY_SUMS.items())
-    users_since = ""
-    day_filter = ""
+    running = ",\n        ".join(
+        f"{_running_sum(column, pre, integer)} AS {alias}"
+        for alias, (column, pre, integer) in _RUNNING.items()
+    )
+    if every_scope and since is not None:
+        raise ValueError("every_scope computes all days")
+    rows = "1 = 1" if every_scope else "r.scope = %s AND r.scope_id = %s AND r.phase = %s"
+    analysis = _flag("c.is_pre", False)
     if since is not None:
-        users_since = (
-            "AND r.user_id IN (SELECT s.user_id FROM analytics_userdailyrollup s "
-            "WHERE s.scope = %s AND s.scope_id = %s AND s.phase = %s "
-            f"AND s.day >= '{since.isoformat()}')"
+        rows += (
+            f" AND {bytewise('r.user_id')} IN (SELECT s.user_id FROM analytics_userdailyrollup s"
+            " WHERE s.scope = %s AND s.scope_id = %s AND s.phase = %s"
+            f" AND s.day >= '{since.isoformat()}')"
         )
-        day_filter = f"WHERE c.day >= '{since.isoformat()}'"
-    cumulative = _CUMULATIVE.format(not_pre=_flag("r.is_pre", False), users_since=users_since)
-    pre = _PRE_TOTALS.format(is_pre=_flag("p.is_pre", True))
+        analysis += f" AND c.day >= '{since.isoformat()}'"
+    cumulative = _CUMULATIVE.format(running=running, rows=rows, user=bytewise("r.user_id"))
     return f"""
-    SELECT c.arm_id, c.day,
+    SELECT c.scope, c.scope_id, c.phase, c.arm_id, c.day,
         {columns}
     FROM ({cumulative}) c
-    LEFT JOIN ({pre}) pre ON pre.user_id = c.user_id
-    {day_filter}
-    GROUP BY c.arm_id, c.day
+    WHERE {analysis}
+    GROUP BY c.scope, c.scope_id, c.phase, c.arm_id, c.day
     """
 
 

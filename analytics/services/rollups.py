@@ -21,7 +21,7 @@ import logging
 import re
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
@@ -89,6 +89,11 @@ def _max_ids() -> tuple[int, int]:
     return exposures, holdout
 
 
+def _this_user_key() -> str:
+    """A user rollup row's (scope, phase, user) key, matched by the bytewise user index."""
+    return f"(scope, scope_id, phase, {q.bytewise('user_id')})"
+
+
 def _rebuild_new_users(
     state: RollupState, max_exposure: int, max_holdout: int
 ) -> tuple[int, date | None]:
@@ -113,8 +118,7 @@ def _rebuild_new_users(
         if not count:
             return 0, None
         cursor.execute(
-            "DELETE FROM analytics_userdailyrollup WHERE (scope, scope_id, phase, user_id) IN "
-            f"({exposures})",
+            f"DELETE FROM analytics_userdailyrollup WHERE {_this_user_key()} IN ({exposures})",
             bounds,
         )
         with _hash_aggregates():
@@ -132,8 +136,8 @@ def _rebuild_new_users(
         )
         first_exposure = cursor.fetchone()[0]
         cursor.execute(
-            "SELECT MIN(day) FROM analytics_userdailyrollup WHERE (scope, scope_id, phase, "
-            f"user_id) IN ({exposures})",
+            "SELECT MIN(day) FROM analytics_userdailyrollup "
+            f"WHERE {_this_user_key()} IN ({exposures})",
             bounds,
         )
         first_row = cursor.fetchone()[0]
@@ -151,7 +155,10 @@ def _rebuild_days(ranges: list[tuple[date, date]] | None) -> int:
             with _indexes_rebuilt_after():
                 cursor.execute(
                     q.insert_user_rollups_sql(
-                        where_events="1 = 1", where_exposures="1 = 1", pre_days=pre_days
+                        where_events="1 = 1",
+                        where_exposures="1 = 1",
+                        pre_days=pre_days,
+                        all_events=True,
                     )
                 )
                 inserted = cursor.rowcount
@@ -200,38 +207,73 @@ def _number(value: object) -> float:
     return 0.0 if value is None else float(value)
 
 
-def rebuild_arm_stats(scope: str, scope_id: int, phase: int, since: date | None = None) -> int:
-    """Step 3 for one scope: replace its per-arm daily statistics from ``since`` on (None:
-    all days)."""
-    triple = [scope, scope_id, phase]
-    merged: dict[tuple[int, date], dict[str, float]] = {}
-    activity_params = triple + (triple if since else []) + triple
-    queries = (
-        (q.activity_sums_sql(since), activity_params),
-        (q.exposure_sums_sql(scope, since), triple + triple),
-    )
-    with connection.cursor() as cursor:
-        for sql, params in queries:
-            cursor.execute(sql, params)
-            names = [col[0] for col in cursor.description]
-            for row in cursor.fetchall():
-                key = (int(row[0]), _as_date(row[1]))
-                sums = merged.setdefault(key, {})
-                for name, value in zip(names[2:], row[2:], strict=True):
-                    sums[name] = sums.get(name, 0.0) + _number(value)
-    stale = ArmDailyStats.objects.filter(scope=scope, scope_id=scope_id, phase=phase)
-    if since is not None:
-        stale = stale.filter(day__gte=since)
-    stale.delete()
+# (scope, scope_id, phase, arm, day) -> statistic name -> increment.
+ArmSums = dict[tuple[str, int, int, int, date], dict[str, float]]
+
+
+def _add_sums(cursor, merged: ArmSums, scope_key: tuple[str, int, int] | None = None) -> None:
+    """Add the rows of the query just run to ``merged``; they start with (scope, scope_id,
+    phase, arm, day), or with (arm, day) when ``scope_key`` gives the rest."""
+    names = [col[0] for col in cursor.description]
+    lead = 5 if scope_key is None else 2
+    for row in cursor.fetchall():
+        scope, scope_id, phase, arm, day = (*(scope_key or ()), *row[:lead])
+        key = (str(scope), int(scope_id), int(phase), int(arm), _as_date(day))
+        sums = merged.setdefault(key, {})
+        for name, value in zip(names[lead:], row[lead:], strict=True):
+            sums[name] = sums.get(name, 0.0) + _number(value)
+
+
+def _replace_arm_stats(
+    merged: ArmSums, scopes: list[tuple[str, int, int]], since: date | None
+) -> None:
+    for scope, scope_id, phase in scopes:
+        stale = ArmDailyStats.objects.filter(scope=scope, scope_id=scope_id, phase=phase)
+        if since is not None:
+            stale = stale.filter(day__gte=since)
+        stale.delete()
     ArmDailyStats.objects.bulk_create(
         [
             ArmDailyStats(
                 scope=scope, scope_id=scope_id, phase=phase, arm_id=arm, day=day, sums=sums
             )
-            for (arm, day), sums in sorted(merged.items())
+            for (scope, scope_id, phase, arm, day), sums in sorted(merged.items())
         ],
         batch_size=1000,
     )
+
+
+def rebuild_arm_stats(scope: str, scope_id: int, phase: int, since: date | None = None) -> int:
+    """Step 3 for one scope: replace its per-arm daily statistics from ``since`` on (None:
+    all days)."""
+    triple = [scope, scope_id, phase]
+    merged: ArmSums = {}
+    with connection.cursor() as cursor:
+        cursor.execute(q.activity_sums_sql(since), triple + (triple if since else []))
+        _add_sums(cursor, merged)
+        cursor.execute(q.exposure_sums_sql(scope, since), triple + triple)
+        _add_sums(cursor, merged, (scope, scope_id, phase))
+    _replace_arm_stats(merged, [(scope, scope_id, phase)], since)
+    return len(merged)
+
+
+def rebuild_every_arm_stats(scopes: list[tuple[str, int, int]]) -> int:
+    """Step 3 of a full run: every scope's per-arm daily statistics, all days, with one
+    window pass over the whole user rollup (one sort instead of one per scope).
+
+    PostgreSQL reads the table in order and sorts it rather than walking it through the user
+    index: the index yields the window's order, but a full walk of it is a random read of
+    every heap page, several times slower.
+    """
+    merged: ArmSums = {}
+    with connection.cursor() as cursor, _planner_setting("enable_indexscan", "off"):
+        cursor.execute(q.activity_sums_sql(every_scope=True))
+        _add_sums(cursor, merged)
+        for scope, scope_id, phase in scopes:
+            triple = [scope, scope_id, phase]
+            cursor.execute(q.exposure_sums_sql(scope), triple + triple)
+            _add_sums(cursor, merged, (scope, scope_id, phase))
+    _replace_arm_stats(merged, scopes, None)
     return len(merged)
 
 
@@ -259,10 +301,11 @@ def _rollup_lost() -> bool:
         return bool(cursor.fetchone()[0])
 
 
-# Secondary indexes of the user rollup, as (name, columns): dropped around a full rebuild.
+# Secondary indexes of the user rollup on PostgreSQL, as (name, columns): dropped around a
+# full rebuild (they are made by migration 0005, which says why the collation).
 USER_ROLLUP_INDEXES = (
-    ("analytics_udr_scope_day", "scope, scope_id, phase, day"),
-    ("analytics_udr_scope_user", "scope, scope_id, phase, user_id"),
+    ("analytics_udr_user", 'user_id COLLATE "C", scope, scope_id, phase'),
+    ("analytics_udr_day", "day"),
 )
 
 
@@ -284,22 +327,29 @@ def _indexes_rebuilt_after() -> Iterator[None]:
 
 
 @contextmanager
-def _hash_aggregates() -> Iterator[None]:
+def _planner_setting(name: str, value: str) -> Iterator[None]:
+    """PostgreSQL: a planner setting for the statements of the block (this transaction)."""
+    if not q.is_postgresql():
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting(%s)", [name])
+        before = cursor.fetchone()[0]
+        cursor.execute("SELECT set_config(%s, %s, true)", [name, value])
+        try:
+            yield
+        finally:
+            cursor.execute("SELECT set_config(%s, %s, true)", [name, before])
+
+
+def _hash_aggregates() -> AbstractContextManager[None]:
     """PostgreSQL: prefer hashing to sorting for the user-day ``GROUP BY`` (this statement).
 
     The planner underestimates the groups of the events-exposures join and sorts a million
     wide rows by text keys; hashing them is several times faster and spills to disk past
     ``work_mem`` instead of failing.
     """
-    if not q.is_postgresql():
-        yield
-        return
-    with connection.cursor() as cursor:
-        cursor.execute("SET LOCAL enable_sort = off")
-        try:
-            yield
-        finally:
-            cursor.execute("SET LOCAL enable_sort = on")
+    return _planner_setting("enable_sort", "off")
 
 
 def _tune_session() -> None:
@@ -311,6 +361,8 @@ def _tune_session() -> None:
         raise ValueError(f"SPLITLAB_ROLLUP_WORK_MEM: {work_mem!r} is not a size like 256MB")
     with connection.cursor() as cursor:
         cursor.execute(f"SET LOCAL work_mem = '{work_mem}'")
+        # The full rebuild's index builds sort millions of rows: in memory, not in 64MB runs.
+        cursor.execute(f"SET LOCAL maintenance_work_mem = '{work_mem}'")
         # JIT compilation costs seconds per statement here and saves less on these plans.
         cursor.execute("SET LOCAL jit = off")
 
@@ -352,8 +404,11 @@ def do_run_rollups(*, full: bool = False, now: datetime | None = None) -> Rollup
         clock = summary.lap("analyze", clock)
         if full or first_changed is not None:
             scopes = _scopes()
-            for scope, scope_id, phase in scopes:
-                rebuild_arm_stats(scope, scope_id, phase, None if full else first_changed)
+            if full:
+                rebuild_every_arm_stats(scopes)
+            else:
+                for scope, scope_id, phase in scopes:
+                    rebuild_arm_stats(scope, scope_id, phase, first_changed)
             summary.scopes = len(scopes)
             summary.lap("arm_stats", clock)
         summary.seconds = round(time.monotonic() - started, 3)

@@ -163,3 +163,73 @@ def test_a_user_exposed_after_their_events_arrived_is_rolled_up_next_run():
     incremental = sorted(ArmDailyStats.objects.values_list("arm_id", "day", "sums"))
     do_run_rollups(full=True)
     assert sorted(ArmDailyStats.objects.values_list("arm_id", "day", "sums")) == incremental
+
+
+def sessions_with_known_abandonment(user: str, t: datetime) -> tuple[list[dict], int]:
+    """Session ends of ``user`` against the rule (an interaction of the same user and session
+    in the day up to the end), and how many of them are abandoned."""
+    hour = timedelta(hours=1)
+    day = timedelta(days=1)
+
+    def s(name: str) -> str:
+        return f"{user}-{name}"
+
+    events = [
+        event(s("a-clk"), "click", user, t + hour, session_id=s("a"), request_id="r", item_id="i1"),
+        event(s("a-end"), "session_end", user, t + 3 * hour, session_id=s("a")),
+        # No interaction at all: abandoned.
+        event(s("b-end"), "session_end", user, t + 3 * hour, session_id=s("b")),
+        # The interaction is two days before the end: abandoned.
+        event(s("c-w"), "watch", user, t, session_id=s("c"), item_id="i1", seconds=5),
+        event(s("c-end"), "session_end", user, t + 2 * day, session_id=s("c")),
+        # The interaction comes after the end: abandoned.
+        event(s("d-end"), "session_end", user, t + 3 * hour, session_id=s("d")),
+        event(s("d-cv"), "conversion", user, t + 4 * hour, session_id=s("d"), value=1.0),
+        # At the same instant as the end, and exactly one day before it: not abandoned.
+        event(s("e-fi"), "first_interaction", user, t + 5 * hour, session_id=s("e"), seconds=2),
+        event(s("e-end"), "session_end", user, t + 5 * hour, session_id=s("e")),
+        event(s("f-w"), "watch", user, t + 5 * hour, session_id=s("f"), item_id="i1", seconds=5),
+        event(s("f-end"), "session_end", user, t + 5 * hour + day, session_id=s("f")),
+        # Another user's interaction in a session of the same id: abandoned.
+        event(
+            s("g-clk"),
+            "click",
+            "someone",
+            t + hour,
+            session_id=s("g"),
+            request_id="r",
+            item_id="i1",
+        ),
+        event(s("g-end"), "session_end", user, t + 2 * hour, session_id=s("g")),
+    ]
+    return events, 4
+
+
+def abandoned_sessions(user: str) -> int:
+    rows = UserDailyRollup.objects.filter(user_id=user)
+    return sum(rows.values_list("abandoned_sessions", flat=True))
+
+
+@pytest.mark.django_db
+def test_abandonment_is_the_same_in_full_and_incremental_runs():
+    """The full rebuild finds abandoned sessions by one anti-join, incremental runs by an
+    index probe per session end: both apply the same rule."""
+    from assignment.models import Exposure
+
+    data = generate(users=4, seed=13)
+    exposed_at = datetime(2025, 3, 2, tzinfo=UTC)
+    for user in ("first", "later"):
+        events, expected = sessions_with_known_abandonment(user, exposed_at + timedelta(hours=1))
+        store_events(events)
+        Exposure.objects.create(
+            experiment=data.experiment,
+            phase=1,
+            variant=data.treatment,
+            user_id=user,
+            first_exposed_at=exposed_at,
+        )
+        summary = do_run_rollups()
+        assert summary.full == (user == "first")
+        assert abandoned_sessions(user) == expected, user
+    do_run_rollups(full=True)
+    assert abandoned_sessions("first") == abandoned_sessions("later") == expected
