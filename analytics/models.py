@@ -192,8 +192,14 @@ class RollupState(models.Model):
 
     name = models.CharField(max_length=50, unique=True, default="default")
     events_received_until = models.DateTimeField(null=True, blank=True)
+    # The largest exposure ids the last run read.
     exposures_until_id = models.BigIntegerField(default=0)
     holdout_exposures_until_id = models.BigIntegerField(default=0)
+    # Ids up to which every exposure was read by a run at least the rollup overlap before a
+    # later one, so had committed; each run re-reads from here, which catches an exposure that
+    # committed after a run had read a larger id.
+    exposures_settled_id = models.BigIntegerField(default=0)
+    holdout_exposures_settled_id = models.BigIntegerField(default=0)
     last_run_at = models.DateTimeField(null=True, blank=True)
     last_duration_seconds = models.FloatField(null=True, blank=True)
     last_summary = models.JSONField(default=dict, blank=True)

@@ -2,9 +2,10 @@
 
 Each run, in one transaction holding the rollup state row's lock:
 
-1. users first exposed since the last run (exposure ids above the watermark): their user-day
-   rows are rebuilt from all their events (their pre-period events arrived before them, and
-   events may precede a buffered exposure write);
+1. users first exposed since the run before the last (exposure ids above the settled
+   watermark, which covers exposures still committing at the last run): their user-day rows
+   are rebuilt from all their events (their pre-period events arrived before them, and events
+   may precede a buffered exposure write);
 2. UTC days touched by events received since the last run (minus an overlap that covers
    transactions still committing at the last run): those days' user rows are rebuilt for
    every exposed user;
@@ -97,7 +98,8 @@ def _this_user_key() -> str:
 def _rebuild_new_users(
     state: RollupState, max_exposure: int, max_holdout: int
 ) -> tuple[int, date | None]:
-    """Step 1: rebuild all rows of users exposed since the watermarks.
+    """Step 1: rebuild all rows of users exposed since the settled watermarks (so the last
+    run's new users again: see :func:`_settle`).
 
     Returns their count and the first day their rows or exposures touch (None: no users).
     """
@@ -106,9 +108,9 @@ def _rebuild_new_users(
         "(xp.scope = 'holdout' AND xp.exposure_id > %s AND xp.exposure_id <= %s))"
     )
     bounds = [
-        state.exposures_until_id,
+        state.exposures_settled_id,
         max_exposure,
-        state.holdout_exposures_until_id,
+        state.holdout_exposures_settled_id,
         max_holdout,
     ]
     exposures = f"SELECT scope, scope_id, phase, user_id FROM ({q.EXPOSURES_SQL}) xp WHERE {new}"
@@ -367,6 +369,27 @@ def _tune_session() -> None:
         cursor.execute("SET LOCAL jit = off")
 
 
+def _settle(state: RollupState, now: datetime, max_exposure: int, max_holdout: int) -> None:
+    """Advance the exposure watermarks after a run at ``now`` that read up to the max ids.
+
+    An exposure's id is taken when its row is inserted, and its transaction may commit after
+    a run has read a larger id; like the events' overlap, exposures are assumed to commit
+    within ``SPLITLAB_ROLLUP_OVERLAP_SECONDS``. So once the last run is that old, every
+    exposure up to the ids it read is visible, and the next run re-reads only from them (its
+    own new users and the last run's, rebuilt idempotently). The first run has no history:
+    it settles at what it read.
+    """
+    overlap = timedelta(seconds=settings.SPLITLAB_ROLLUP_OVERLAP_SECONDS)
+    if state.last_run_at is None:
+        state.exposures_settled_id = max_exposure
+        state.holdout_exposures_settled_id = max_holdout
+    elif state.last_run_at <= now - overlap:
+        state.exposures_settled_id = state.exposures_until_id
+        state.holdout_exposures_settled_id = state.holdout_exposures_until_id
+    state.exposures_until_id = max_exposure
+    state.holdout_exposures_until_id = max_holdout
+
+
 def do_run_rollups(*, full: bool = False, now: datetime | None = None) -> RollupSummary:
     """Run the rollups (see the module docstring); safe to call concurrently and repeatedly.
 
@@ -413,8 +436,7 @@ def do_run_rollups(*, full: bool = False, now: datetime | None = None) -> Rollup
             summary.lap("arm_stats", clock)
         summary.seconds = round(time.monotonic() - started, 3)
         state.events_received_until = now
-        state.exposures_until_id = max_exposure
-        state.holdout_exposures_until_id = max_holdout
+        _settle(state, now, max_exposure, max_holdout)
         state.last_run_at = now
         state.last_duration_seconds = summary.seconds
         state.last_summary = asdict(summary)

@@ -233,3 +233,49 @@ def test_abandonment_is_the_same_in_full_and_incremental_runs():
         assert abandoned_sessions(user) == expected, user
     do_run_rollups(full=True)
     assert abandoned_sessions("first") == abandoned_sessions("later") == expected
+
+
+@pytest.mark.django_db
+def test_an_exposure_committed_after_a_larger_id_was_read_is_rolled_up():
+    """Exposure ids are taken at insert and committed later: a run may read id n + 1 while
+    id n is still in flight. The next run re-reads from the run before's watermark."""
+    from assignment.models import Exposure
+
+    data = generate(users=6, seed=17)
+    overlap = timedelta(seconds=120)
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    do_run_rollups(now=now)
+    do_run_rollups(now=now + 3 * overlap)
+    exposed_at = datetime(2025, 3, 2, 6, tzinfo=UTC)
+    last_id = Exposure.objects.order_by("-id").values_list("id", flat=True).first()
+
+    def expose(user: str, exposure_id: int) -> None:
+        Exposure.objects.create(
+            id=exposure_id,
+            experiment=data.experiment,
+            phase=1,
+            variant=data.control,
+            user_id=user,
+            first_exposed_at=exposed_at,
+        )
+        store_events(
+            [
+                event(
+                    f"{user}-imp",
+                    "impression",
+                    user,
+                    exposed_at + timedelta(minutes=1),
+                    request_id=f"{user}-r",
+                    items=["a", "b"],
+                )
+            ]
+        )
+
+    expose("committed-first", last_id + 2)
+    do_run_rollups(now=now + 6 * overlap)
+    expose("committed-late", last_id + 1)  # its id was taken before the run above read +2
+    do_run_rollups(now=now + 9 * overlap)
+    assert UserDailyRollup.objects.filter(user_id="committed-late").exists()
+    incremental = sorted(ArmDailyStats.objects.values_list("arm_id", "day", "sums"))
+    do_run_rollups(full=True)
+    assert sorted(ArmDailyStats.objects.values_list("arm_id", "day", "sums")) == incremental
