@@ -17,19 +17,23 @@
 Prints one line with the figures, the targets and PASS/MISS.
 
     python benchmarks/pipeline_quality.py [--quick] [--epochs 3] [--data FILE]
-        [--only cold] [--tune-sequence]
+        [--only cold] [--tune-sequence] [--tune-share 0.3]
 
 ``--quick``: 200 users, 1 epoch, 5 hidden items (a smoke run; its figures mean little).
 ``--only cold``: part 2 only (one fit, a couple of minutes).
 ``--tune-sequence``: before part 2, simulate cold users among the *training* users (a
 seeded 10% of those with >= 5 interactions keep their first 3, the 4th is the target),
-fit on that, and print HR@10 for each ``sequence_weight`` of the grid: how the
-pipeline's default weight was chosen, without looking at the evaluated users.
+fit on that, and print HR@10 for each combination of the short-history weights
+(``sequence_weight``, ``early_cooccurrence_weight``, ``demographic_weight``,
+``early_trend_weight``) of the grid: how the pipeline's default weights were chosen,
+without looking at the evaluated users. ``--tune-share 0.3``: 30% of them instead (more
+simulated users, less noise; the defaults were chosen so).
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import time
 
 import numpy as np
@@ -38,6 +42,7 @@ from _pipeline_support import load_ml1m, ml1m_ratings_path, verdict
 
 from recommenders.core.base import InteractionData
 from recommenders.core.evaluation import evaluate, leave_last_out
+from recommenders.core.pipeline.recommender import SHORT_HISTORY_WEIGHTS
 from recommenders.core.pipeline.rules import Rules
 from recommenders.core.registry import create_model
 
@@ -61,10 +66,16 @@ def keep_entries(data: InteractionData, keep: np.ndarray) -> InteractionData:
 
 
 def cold_start_data(
-    data: InteractionData, n_hidden: int, known: int, seed: int, target: str = "next"
+    data: InteractionData,
+    n_hidden: int,
+    known: int,
+    seed: int,
+    target: str = "next",
+    cold_share: float = 0.1,
 ):
     """(training data, cold users, their test items, hidden items); the test item is the
-    interaction after the ``known`` first ones (``next``) or the latest one (``last``)."""
+    interaction after the ``known`` first ones (``next``) or the latest one (``last``);
+    ``cold_share`` of the users with enough interactions are cold."""
     rng = np.random.default_rng(seed)
     m = data.matrix
     rows = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))
@@ -81,7 +92,8 @@ def cold_start_data(
     position[order] = np.arange(len(order)) - starts[rows[order]]
     remaining = np.bincount(rows[keep], minlength=data.n_users)
     candidates = np.flatnonzero(remaining >= known + 2)
-    cold = np.sort(rng.choice(candidates, max(1, len(candidates) // 10), replace=False))
+    n_cold = max(1, int(round(len(candidates) * cold_share, 6)))
+    cold = np.sort(rng.choice(candidates, n_cold, replace=False))
     is_cold = np.isin(rows, cold)
     targets = np.full(data.n_users, -1, dtype=np.int64)
     target_position = known if target == "next" else remaining[rows] - 1
@@ -115,7 +127,10 @@ def hidden_item_reach(model, data: InteractionData, hidden: np.ndarray, seed: in
     return found / max(len(users), 1), ann_found / max(len(users), 1), len(users)
 
 
-SEQUENCE_WEIGHTS = (0.0, 0.25, 0.5, 1.0, 1.5, 2.0, 3.0)
+SEQUENCE_WEIGHTS = (0.0, 0.5, 1.0)
+EARLY_COOCCURRENCE_WEIGHTS = (0.0, 1.0, 2.0)
+DEMOGRAPHIC_WEIGHTS = (0.0, 1.0)
+EARLY_TREND_WEIGHTS = (0.0, 0.5, 1.0)
 
 
 def cold_hit_rates(model, popular, users: np.ndarray, targets: np.ndarray):
@@ -125,19 +140,28 @@ def cold_hit_rates(model, popular, users: np.ndarray, targets: np.ndarray):
     return hit_rate(lists, targets), hit_rate(popular_lists, targets)
 
 
-def tune_sequence_weight(train: InteractionData, params: dict, seed: int) -> None:
-    """HR@10 per ``sequence_weight`` on cold users simulated among the training users."""
-    fit_data, users, targets, _ = cold_start_data(train, 0, 3, seed + 1, "next")
+def tune_short_history_weights(
+    train: InteractionData, params: dict, seed: int, share: float
+) -> None:
+    """HR@10 per combination of the short-history weights (``SHORT_HISTORY_WEIGHTS``) on
+    cold users simulated among the training users (``share`` of those with >= 5
+    interactions)."""
+    fit_data, users, targets, _ = cold_start_data(train, 0, 3, seed + 1, "next", share)
     model = create_model("pipeline", **params).fit(fit_data)
     popular = create_model("popular").fit(fit_data)
     figures = []
-    for weight in SEQUENCE_WEIGHTS:
-        model.params["sequence_weight"] = weight
+    grid = itertools.product(
+        SEQUENCE_WEIGHTS, EARLY_COOCCURRENCE_WEIGHTS, DEMOGRAPHIC_WEIGHTS, EARLY_TREND_WEIGHTS
+    )
+    for weights in grid:
+        model.params.update(zip(SHORT_HISTORY_WEIGHTS, weights, strict=True))
         hr, hr_popular = cold_hit_rates(model, popular, users, targets)
-        figures.append(f"w={weight:g}: {hr:.4f} ({hr / max(hr_popular, 1e-12):.2f}x)")
+        ratio = hr / max(hr_popular, 1e-12)
+        figures.append(f"{weights}: {hr:.4f} ({ratio:.2f}x)")
     print(
-        f"sequence_weight on {len(users)} simulated cold training users (popular "
-        f"{hr_popular:.4f}): " + ", ".join(figures)
+        f"({', '.join(SHORT_HISTORY_WEIGHTS)}) on "
+        f"{len(users)} simulated cold training users (popular {hr_popular:.4f}): "
+        + ", ".join(figures)
     )
 
 
@@ -151,6 +175,7 @@ def main() -> None:
     parser.add_argument("--cold-target", choices=("next", "last"), default="next")
     parser.add_argument("--only", choices=("cold",), default=None)
     parser.add_argument("--tune-sequence", action="store_true")
+    parser.add_argument("--tune-share", type=float, default=0.1)
     args = parser.parse_args()
     epochs = args.epochs or (1 if args.quick else 3)
     n_hidden = args.hidden or (5 if args.quick else 40)
@@ -179,7 +204,7 @@ def main() -> None:
 
     train, cold, targets, hidden = cold_start_data(data, n_hidden, 3, args.seed, args.cold_target)
     if args.tune_sequence:
-        tune_sequence_weight(train, params, args.seed)
+        tune_short_history_weights(train, params, args.seed, args.tune_share)
     cold_model = create_model("pipeline", **params).fit(train)
     popular = create_model("popular").fit(train)
     hr_pipeline, hr_popular = cold_hit_rates(cold_model, popular, cold, targets)

@@ -15,16 +15,23 @@ Fitting (offline):
    are not retrained.
 
 Every user with a history gets a ``sequence`` candidate source (the likeliest next items
-after their latest ones) and its log-probability as a ranking feature. Users with a
-short history (at most ``sequence_max_history`` items) also have a final score that is a
-product of experts: the ranker's softmax over the candidates times the next-item
-chain's probability (:mod:`sequence`) raised to ``sequence_weight``::
+after their latest ones) and its log-probability as a ranking feature. The ranker is
+trained on users with long histories, and for a user known by a few items its softmax is
+a weak guess; so users with a short history (at most ``sequence_max_history`` items) have
+a final score that is a product of experts: the ranker's softmax over the candidates,
+the next-item chain's probability and the early co-occurrence's (:mod:`sequence`), the
+demographic lift (:mod:`cold_start`, when demographics are known) and the early-trend
+lift at the request time t (what users picked early in their histories shortly before
+t, :class:`sequence.EarlyTrend`)::
 
-    score_j = log softmax(f)_j + w log p(j | h)
+    score_j = log softmax(f)_j + w_s log p_next(j | h) + w_e log p_early(j | h)
+              + w_d [log p(j | a) - log p(j)] + w_t [log p_j(t) - log q_j]
 
-The weight was chosen on simulated cold users drawn from training users only (first 3
-interactions kept, the 4th the target: ``benchmarks/pipeline_quality.py --only cold
---tune-sequence``), never on the evaluated users.
+with w_s = ``sequence_weight``, w_e = ``early_cooccurrence_weight``, w_d =
+``demographic_weight``, w_t = ``early_trend_weight``. The weights were chosen on
+simulated cold users drawn from training users only (first 3 interactions kept, the 4th
+the target: ``benchmarks/pipeline_quality.py --only cold --tune-sequence --tune-share
+0.3``), never on the evaluated users.
 
 Serving (online): :meth:`PipelineRecommender.recommend_one`.
 """
@@ -50,7 +57,7 @@ from recommenders.core.pipeline.cold_start import DemographicPreferences, cold_u
 from recommenders.core.pipeline.features import candidate_features, feature_names, next_at
 from recommenders.core.pipeline.ranking import MLPRanker, sample_groups
 from recommenders.core.pipeline.rules import Rules, allowed_mask, apply_rules
-from recommenders.core.pipeline.sequence import NextItemModel
+from recommenders.core.pipeline.sequence import EarlyCooccurrence, EarlyTrend, NextItemModel
 from recommenders.core.pipeline.store import FeatureStore
 from recommenders.core.pipeline.training import ranker_split
 from recommenders.core.pipeline.user_state import UserStateMixin
@@ -58,6 +65,13 @@ from recommenders.core.two_tower import TwoTowerRecommender
 from recommenders.core.two_tower.inputs import Events
 
 Served = list[tuple[int, float, str]]
+# the weights of the short-history product of experts (module doc), in expert order
+SHORT_HISTORY_WEIGHTS = (
+    "sequence_weight",
+    "early_cooccurrence_weight",
+    "demographic_weight",
+    "early_trend_weight",
+)
 
 
 class PipelineRecommender(UserStateMixin, Recommender):
@@ -70,7 +84,10 @@ class PipelineRecommender(UserStateMixin, Recommender):
     ``ranker`` (MLP hyperparameters), ``ranker_users``, ``light_user_share``, ``negatives``,
     ``rules`` (default rules, see ``rules.py``), ``preferred_category_bonus``,
     ``cold_max_per_category``, ``sequence`` (:meth:`NextItemModel.fit` parameters),
-    ``sequence_max_history``, ``sequence_weight``, ``seed``.
+    ``early_cooccurrence`` (:meth:`EarlyCooccurrence.fit` parameters), ``early_trend``
+    (:meth:`EarlyTrend.fit` parameters), ``sequence_max_history``, ``sequence_weight``,
+    ``early_cooccurrence_weight``, ``demographic_weight``, ``early_trend_weight``,
+    ``seed``.
     """
 
     name: ClassVar[str] = "pipeline"
@@ -108,8 +125,13 @@ class PipelineRecommender(UserStateMixin, Recommender):
             "smoothing": 100.0,
             "history_decay": 0.5,
         },
+        "early_cooccurrence": {"early_positions": 12, "smoothing": 20.0, "history_decay": 0.6},
         "sequence_max_history": 5,
-        "sequence_weight": 1.0,
+        "sequence_weight": 0.5,
+        "early_cooccurrence_weight": 1.0,
+        "demographic_weight": 1.0,
+        "early_trend": {"early_positions": 12, "tau_days": 14.0, "smoothing": 20.0},
+        "early_trend_weight": 1.0,
         "seed": 0,
     }
 
@@ -123,6 +145,10 @@ class PipelineRecommender(UserStateMixin, Recommender):
         self.demographic = DemographicPreferences(np.zeros(0, np.float32))
         self.neighbours = sp.csr_matrix((0, 0), dtype=np.float32)
         self.next_items = NextItemModel(sp.csr_matrix((0, 0), dtype=np.float32), np.zeros(0))
+        self.early_cooccurrence = EarlyCooccurrence(
+            sp.csr_matrix((0, 0), dtype=np.float32), np.zeros(0)
+        )
+        self.early_trend = EarlyTrend(np.zeros(0), np.zeros(0, np.int64), np.zeros(0))
         self.history_items = np.zeros(0, np.int64)
         self.history_start = np.zeros(1, np.int64)
         self.fresh_items = np.zeros(0, np.int64)
@@ -156,6 +182,10 @@ class PipelineRecommender(UserStateMixin, Recommender):
         events = Events.from_data(data)
         self.history_items, self.history_start = events.items, events.user_start
         self.next_items = NextItemModel.fit(events, data.n_items, **p["sequence"])
+        self.early_cooccurrence = EarlyCooccurrence.fit(
+            events, data.n_items, **p["early_cooccurrence"]
+        )
+        self.early_trend = EarlyTrend.fit(events, data.n_items, **p["early_trend"])
         self._build_fresh_index()
         self._build_generator()
 
@@ -232,7 +262,13 @@ class PipelineRecommender(UserStateMixin, Recommender):
             )
         tower_scores = self.tower.item_vectors[candidates.items] @ state.vector
         features = candidate_features(
-            store, state, candidates, tower_scores, demographic, trend, next_scores
+            store,
+            state,
+            candidates,
+            tower_scores,
+            demographic,
+            trend,
+            next_scores,
         )
         return candidates, features
 
@@ -243,23 +279,52 @@ class PipelineRecommender(UserStateMixin, Recommender):
             return None
         return self.next_items.scores(state.history)
 
-    def _blend_weight(self, state: UserState) -> float:
-        """``sequence_weight`` for a short history, else 0."""
+    def _early_scores(self, state: UserState) -> np.ndarray | None:
+        """The early co-occurrence's p(j | history) (its prior without a history), or None
+        for a model fitted before it existed."""
+        if self.early_cooccurrence.n_items == 0:
+            return None
+        return self.early_cooccurrence.scores(state.history)
+
+    def _blend_weights(self, state: UserState) -> tuple[float, ...]:
+        """The weights of :data:`SHORT_HISTORY_WEIGHTS` for a short history, else zeros."""
         short = 0 < len(state.history) <= self.params["sequence_max_history"]
-        return float(self.params["sequence_weight"]) if short else 0.0
+        return tuple(float(self.params[name]) if short else 0.0 for name in SHORT_HISTORY_WEIGHTS)
 
     def _final_scores(
         self, state: UserState, candidates: Candidates, features: np.ndarray
     ) -> np.ndarray:
-        """Ranker scores; for a short history log softmax(f) + w log p(next) (module doc)."""
+        """Ranker scores; for a short history the product of experts of the module doc."""
         scores = self.ranker.predict(features)
-        weight = self._blend_weight(state)
-        if weight <= 0 or len(scores) == 0:
+        weights = self._blend_weights(state)
+        if max(weights) <= 0 or len(scores) == 0:
             return scores
-        p = next_at(self._next_scores(state), candidates.items)
         shifted = scores - scores.max()
-        log_softmax = shifted - np.log(np.exp(shifted).sum())
-        return (log_softmax + weight * np.log(p)).astype(np.float32)
+        blended = shifted - np.log(np.exp(shifted).sum())
+        experts = self._short_history_experts(state, candidates)
+        for weight, log_p in zip(weights, experts, strict=True):
+            if weight > 0 and log_p is not None:
+                blended += weight * log_p
+        return blended.astype(np.float32)
+
+    def _short_history_experts(self, state: UserState, candidates: Candidates) -> list:
+        """log p(next), log p_early, the demographic log-lift and the early-trend log-lift
+        at the candidates (None where the model or the user lacks it), in the order of
+        :data:`SHORT_HISTORY_WEIGHTS`."""
+        items = candidates.items
+        early = self._early_scores(state)
+        demographic = None
+        if self.demographic.knows(state.attr_codes):
+            demographic = self.demographic.scores(state.attr_codes) - self.demographic.log_prior
+        trend = None
+        if self.early_trend.n_items and state.reference_ts > 0:
+            trend = self.early_trend.log_lift(state.reference_ts)
+        return [
+            np.log(next_at(self._next_scores(state), items)),
+            None if early is None else np.log(next_at(early, items)),
+            None if demographic is None else _at(demographic, items),
+            None if trend is None else _at(trend, items),
+        ]
 
     def recommend_one(
         self,
@@ -467,6 +532,8 @@ class PipelineRecommender(UserStateMixin, Recommender):
             fresh_items=self.fresh_items,
             **self.demographic.arrays(),
             **self.next_items.arrays(),
+            **self.early_cooccurrence.arrays(),
+            **self.early_trend.arrays(),
         )
         if self.fresh_index is not None:
             self.fresh_index.save(folder / "fresh_index")
@@ -488,7 +555,19 @@ class PipelineRecommender(UserStateMixin, Recommender):
             self.next_items = NextItemModel.from_arrays(
                 {name: state[name] for name in state.files if name.startswith("next_")}
             )
+            arrays = {name: state[name] for name in state.files if name.startswith("early_")}
+            # a model saved before these experts existed serves without them
+            if "early_prior" in arrays:
+                self.early_cooccurrence = EarlyCooccurrence.from_arrays(arrays)
+            if "early_trend_times" in arrays:
+                self.early_trend = EarlyTrend.from_arrays(arrays)
         if (folder / "fresh_index").exists():
             self.fresh_index = AnnIndex.load(folder / "fresh_index")
         self.n_items = self.tower.n_items
         self._build_generator()
+
+
+def _at(values: np.ndarray, items: np.ndarray) -> np.ndarray:
+    """``values`` at ``items``, 0 for items beyond the tracked ones (added after fitting)."""
+    tracked = items < len(values)
+    return np.where(tracked, values[np.where(tracked, items, 0)], 0.0)
