@@ -10,7 +10,8 @@ Each run, in one transaction holding the rollup state row's lock:
    transactions still committing at the last run): those days' user rows are rebuilt for
    every exposed user;
 3. every scope with rows: its per-arm daily sufficient statistics are rebuilt from the user
-   rows (a few rows per arm and day; reports read only these).
+   rows (a few rows per arm and day; reports read only these); a full run computes every
+   scope in one window pass over the user rows.
 
 Every step deletes what it rebuilds, so running twice, or over an overlapping window, gives
 the same tables. ``full=True`` rebuilds everything.
