@@ -19,6 +19,8 @@ from kombu.transport import TRANSPORT_ALIASES
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 # filesystem:// (the embedded broker) writes each message atomically: see config/broker.py.
 TRANSPORT_ALIASES["filesystem"] = "config.broker:Transport"
+# redis:// reuses one Redis client per channel: see config/broker_redis.py.
+TRANSPORT_ALIASES["redis"] = TRANSPORT_ALIASES["rediss"] = "config.broker_redis:Transport"
 
 app = Celery("splitlab")
 app.config_from_object("django.conf:settings", namespace="CELERY")
