@@ -262,13 +262,7 @@ class PipelineRecommender(UserStateMixin, Recommender):
             )
         tower_scores = self.tower.item_vectors[candidates.items] @ state.vector
         features = candidate_features(
-            store,
-            state,
-            candidates,
-            tower_scores,
-            demographic,
-            trend,
-            next_scores,
+            store, state, candidates, tower_scores, demographic, trend, next_scores
         )
         return candidates, features
 
@@ -280,8 +274,8 @@ class PipelineRecommender(UserStateMixin, Recommender):
         return self.next_items.scores(state.history)
 
     def _early_scores(self, state: UserState) -> np.ndarray | None:
-        """The early co-occurrence's p(j | history) (its prior without a history), or None
-        for a model fitted before it existed."""
+        """The early co-occurrence's p(j | history) over the tracked items, or None for a
+        model saved before it existed."""
         if self.early_cooccurrence.n_items == 0:
             return None
         return self.early_cooccurrence.scores(state.history)
@@ -307,7 +301,9 @@ class PipelineRecommender(UserStateMixin, Recommender):
                 blended += weight * log_p
         return blended.astype(np.float32)
 
-    def _short_history_experts(self, state: UserState, candidates: Candidates) -> list:
+    def _short_history_experts(
+        self, state: UserState, candidates: Candidates
+    ) -> list[np.ndarray | None]:
         """log p(next), log p_early, the demographic log-lift and the early-trend log-lift
         at the candidates (None where the model or the user lacks it), in the order of
         :data:`SHORT_HISTORY_WEIGHTS`."""
