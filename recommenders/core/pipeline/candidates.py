@@ -29,6 +29,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from recommenders.core.ann import AnnIndex
+from recommenders.core.pipeline.sparse import weighted_row_sum
 
 SOURCES = (
     "ann",
@@ -122,10 +123,9 @@ class CandidateGenerator:
         recent = recent[recent < self.neighbours.shape[0]]
         if len(recent) == 0:
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
-        weights = self.params["recency_decay"] ** np.arange(len(recent), dtype=np.float32)
-        row = (sp.csr_matrix(weights[None, :]) @ self.neighbours[recent]).tocsr()
-        row.sort_indices()
-        return row.indices.astype(np.int64), row.data.astype(np.float32)
+        weights = self.params["recency_decay"] ** np.arange(len(recent), dtype=np.float64)
+        indices, values = weighted_row_sum(self.neighbours, recent, weights)
+        return indices, values.astype(np.float32)
 
     @staticmethod
     def lookup(indices: np.ndarray, values: np.ndarray, items: np.ndarray) -> np.ndarray:

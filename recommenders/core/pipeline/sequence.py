@@ -38,6 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from recommenders.core.pipeline.sparse import row_sums, weighted_row_sum
 from recommenders.core.two_tower.inputs import Events
 
 
@@ -209,10 +210,10 @@ def smoothed_mixture(
         return prior.copy()
     weights = decay ** np.arange(len(latest), dtype=np.float64)
     weights /= weights.sum()
-    rows = counts[latest]
-    totals = np.asarray(rows.sum(axis=1)).ravel() + smoothing
-    mixed = np.asarray((sp.csr_matrix((weights / totals)[None, :]) @ rows).todense()).ravel()
-    mixed += smoothing * float(np.sum(weights / totals)) * prior
+    totals = row_sums(counts, latest) + smoothing
+    mixed = smoothing * float(np.sum(weights / totals)) * np.asarray(prior, np.float64)
+    columns, values = weighted_row_sum(counts, latest, weights / totals)
+    mixed[columns] += values
     return mixed.astype(np.float32)
 
 
