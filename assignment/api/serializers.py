@@ -9,6 +9,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from assignment.models import USER_ID_MAX_LENGTH
+from config.serializers import FastInputSerializer
 
 ATTRIBUTE_KEY_MAX_LENGTH = 100
 ATTRIBUTE_VALUE_MAX_LENGTH = 1000
@@ -115,38 +116,6 @@ def check_experiment_keys(value: Any, field: str = "experiments") -> list[str] |
                 }
             )
     return value
-
-
-class FastInputSerializer(serializers.Serializer):
-    """An input serializer that validates by hand.
-
-    The declared fields document the shape (OpenAPI); validation skips DRF's per-instance
-    deep copy of them, which costs more than the assignment itself on the hot path. Errors
-    keep DRF's shape: ``{"field": ["message"]}``.
-    """
-
-    def to_internal_value(self, data: Any) -> dict[str, Any]:
-        if not isinstance(data, dict):
-            raise serializers.ValidationError(
-                {"non_field_errors": ["request body: expected a JSON object"]}
-            )
-        try:
-            return self.parse(data)
-        except serializers.ValidationError as error:
-            detail = error.detail
-            if isinstance(detail, dict):
-                raise serializers.ValidationError(
-                    {k: v if isinstance(v, list) else [v] for k, v in detail.items()}
-                ) from None
-            raise
-
-    def run_validators(self, value: Any) -> None:
-        # No serializer-level validators here; DRF's version would copy every field to look
-        # for read-only defaults.
-        return None
-
-    def parse(self, data: dict[str, Any]) -> dict[str, Any]:
-        raise NotImplementedError
 
 
 class AssignmentRequestSerializer(FastInputSerializer):

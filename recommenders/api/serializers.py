@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 from rest_framework import serializers
 
+from config.serializers import FastInputSerializer
 from recommenders.models import ModelVersion
 from recommenders.services.serving import MAX_K
 
@@ -11,15 +15,56 @@ USER_ID_MAX_LENGTH = 256  # as assignment and events accept
 PROFILE_ID_MAX_LENGTH = 64  # UserProfile.external_id
 
 
-class RecommendationQuerySerializer(serializers.Serializer):
+K_RANGE_MESSAGE = f"k must be between 1 and {MAX_K}."
+QUERY_DEFAULTS: dict[str, Any] = {"k": 10, "surface": "home", "device": "", "session_depth": None}
+_TRAILING_ZEROS = re.compile(r"\.0*\s*$")  # DRF's IntegerField accepts "10.0"
+
+
+def _text(raw: Any, max_length: int, *, blank: bool) -> str:
+    """DRF's ``CharField(trim_whitespace=True)``: stripped, not blank unless allowed."""
+    value = str(raw).strip()
+    if not value and not blank:
+        raise ValueError("This field may not be blank.")
+    if len(value) > max_length:
+        raise ValueError(f"Ensure this field has no more than {max_length} characters.")
+    if "\x00" in value:
+        raise ValueError("Null characters are not allowed.")
+    for char in value:
+        if "\ud800" <= char <= "\udfff":
+            raise ValueError(f"Surrogate characters are not allowed: U+{ord(char):X}.")
+    return value
+
+
+def _integer(
+    raw: Any, low: int, high: int, below: str | None = None, above: str | None = None
+) -> int:
+    """DRF's ``IntegerField(min_value=low, max_value=high)``."""
+    text = str(raw)
+    if len(text) > 1000:
+        raise ValueError("String value too large.")
+    try:
+        value = int(_TRAILING_ZEROS.sub("", text))
+    except ValueError:
+        raise ValueError("A valid integer is required.") from None
+    if value < low:
+        raise ValueError(below or f"Ensure this value is greater than or equal to {low}.")
+    if value > high:
+        raise ValueError(above or f"Ensure this value is less than or equal to {high}.")
+    return value
+
+
+class RecommendationQuerySerializer(FastInputSerializer):
+    """The query of ``GET /recommendations``: DRF's rules for the declared fields (a test
+    holds the two to the same answers), checked by hand on this hot path."""
+
     user_id = serializers.CharField(max_length=USER_ID_MAX_LENGTH, trim_whitespace=True)
     k = serializers.IntegerField(
         default=10,
         min_value=1,
         max_value=MAX_K,
         error_messages={
-            "min_value": f"k must be between 1 and {MAX_K}.",
-            "max_value": f"k must be between 1 and {MAX_K}.",
+            "min_value": K_RANGE_MESSAGE,
+            "max_value": K_RANGE_MESSAGE,
         },
     )
     surface = serializers.CharField(max_length=100, default="home")
@@ -27,6 +72,31 @@ class RecommendationQuerySerializer(serializers.Serializer):
     session_depth = serializers.IntegerField(
         min_value=0, max_value=100_000, required=False, allow_null=True, default=None
     )
+
+    def parse(self, data: dict[str, Any]) -> dict[str, Any]:
+        errors: dict[str, list[str]] = {}
+        values: dict[str, Any] = {}
+        for name, check in (
+            ("user_id", lambda v: _text(v, USER_ID_MAX_LENGTH, blank=False)),
+            ("k", lambda v: _integer(v, 1, MAX_K, K_RANGE_MESSAGE, K_RANGE_MESSAGE)),
+            ("surface", lambda v: _text(v, 100, blank=False)),
+            ("device", lambda v: _text(v, 50, blank=True)),
+            ("session_depth", lambda v: _integer(v, 0, 100_000)),
+        ):
+            raw = data.get(name)
+            if raw is None or (raw == "" and name != "user_id"):
+                if name == "user_id":
+                    errors[name] = ["This field is required."]
+                else:
+                    values[name] = QUERY_DEFAULTS[name]
+                continue
+            try:
+                values[name] = check(raw)
+            except ValueError as error:
+                errors[name] = [str(error)]
+        if errors:
+            raise serializers.ValidationError(errors)
+        return values
 
 
 class RecommendedItemSerializer(serializers.Serializer):
