@@ -1,12 +1,19 @@
 """End-to-end latency of ``GET /api/v1/recommendations`` through a serving worker.
 
-gunicorn (2 sync workers) plus one Celery serving worker (prefork, 2 processes) on
-PostgreSQL and Redis (or the embedded SQLite + filesystem broker when they are not running),
-the ML-1M catalogue, and the best variant available: the two-tower ``pipeline`` when the
-registry has it, else ALS. ``wrk`` drives 16 connections for 30 s over the users of the
-catalogue (5% of requests for unknown users, answered by cold start). Prints one line:
-requests/s, p50, p99 and the fallback rate, against the targets p50 <= 15 ms, p99 <= 50 ms,
-fallback < 0.1%.
+gunicorn (2 sync workers) plus one Celery serving worker (prefork, 2 processes; ``--pool``
+and ``--worker-concurrency`` to compare others) on PostgreSQL and Redis (or the embedded
+SQLite + filesystem broker when they are not running), the ML-1M catalogue, and the best
+variant available: the two-tower ``pipeline`` when the registry has it, else ALS. ``wrk``
+drives 16 connections for 30 s over the users of the catalogue (5% of requests for unknown
+users, answered by cold start), first saturating the host (each connection sends its next
+request as soon as the answer arrives), then paced: the same connections each pause after
+every answer so that together they offer half the saturated throughput (``--paced-fraction``),
+which shows the latency of a request that does not queue behind others. Prints one line per
+run: requests/s, p50, p99, the fallback rate and the CPU per request of the web and worker
+processes, against the targets p50 <= 15 ms, p99 <= 50 ms, fallback < 0.1%.
+
+Saturated, 16 closed-loop connections hold 16 requests in the system at once, so by Little's
+law p50 <= 15 ms needs about 16 / 0.015 = 1,000+ requests/s from the host.
 
 ``--quick``: a generated catalogue, ALS, 3 s (a smoke run, for tests). Needs ``wrk``.
 """
