@@ -45,7 +45,7 @@ def prepare() -> None:
         call_command("load_movielens", data_path)
     elif "load_demo_data" in commands:
         call_command("load_demo_data")
-    call_command("setup_demo")
+    call_command("setup_demo", base_url=f"http://{HOST}:{PORT}")
 
 
 def serve() -> int:

@@ -34,8 +34,10 @@ def test_setup_demo_trains_configs_starts_an_experiment_and_is_idempotent(api_cl
     assert experiment.primary_metric.kind == "ctr"
     assert Holdout.objects.filter(is_active=True).count() == 1
 
-    call_command("setup_demo", stdout=StringIO())
+    again = StringIO()
+    call_command("setup_demo", base_url="http://127.0.0.1:8765", stdout=again)
     assert ModelVersion.objects.count() == 2 and Experiment.objects.count() == 1
+    assert "'http://127.0.0.1:8765/api/v1/recommendations?user_id=" in again.getvalue()
 
     response = api_client.get("/api/v1/recommendations", {"user_id": "u1", "surface": "home"})
     assert response.status_code == 200

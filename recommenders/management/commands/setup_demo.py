@@ -27,6 +27,11 @@ CONFIGS = (
 class Command(BaseCommand):
     help = "Create and train demo recommender configs, a running experiment and an API client."
 
+    def add_arguments(self, parser) -> None:
+        parser.add_argument(
+            "--base-url", default="http://127.0.0.1:8000", help="where the printed curl points"
+        )
+
     def handle(self, *args: object, **options: object) -> None:
         if not Item.objects.exists():
             raise CommandError("no catalogue: run load_demo_data or load_movielens first")
@@ -37,7 +42,7 @@ class Command(BaseCommand):
         user = Interaction.objects.values_list("user__external_id", flat=True).first()
         self.stdout.write(
             f"Demo ready. Try: curl -H 'Authorization: Token {token}' "
-            f"'http://127.0.0.1:8000/api/v1/recommendations?user_id={user}&k=10&surface=home'"
+            f"'{options['base_url']}/api/v1/recommendations?user_id={user}&k=10&surface=home'"
         )
 
     def _trained_config(self, name: str, algorithm: str, extra: dict) -> RecommenderConfig:
