@@ -34,6 +34,7 @@ the next one better than what they picked at any time (measured on ML-1M, see
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar, Self
 
 import numpy as np
 import scipy.sparse as sp
@@ -43,13 +44,67 @@ from recommenders.core.two_tower.inputs import Events
 
 
 @dataclass
-class NextItemModel:
+class SmoothedConditionals:
+    """Item-to-item counts (n_items x n_items CSR) and a prior q (n_items), scored as the
+    recency-weighted mixture of additively smoothed conditionals (:func:`smoothed_mixture`);
+    saved as arrays whose names start with ``array_prefix``."""
+
+    counts: sp.csr_matrix
+    prior: np.ndarray
+    smoothing: float
+    history_decay: float
+
+    array_prefix: ClassVar[str]
+    default_recent: ClassVar[int]
+
+    @property
+    def n_items(self) -> int:
+        return len(self.prior)
+
+    def scores(self, history: np.ndarray, recent: int | None = None) -> np.ndarray:
+        """p(j | the ``recent`` latest items of ``history``) for every tracked item j (the
+        prior q for an empty history); sums to 1."""
+        recent = self.default_recent if recent is None else recent
+        return smoothed_mixture(
+            self.counts, self.prior, self.smoothing, self.history_decay, history, recent
+        )
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        c, prefix = self.counts, self.array_prefix
+        return {
+            f"{prefix}_indptr": c.indptr,
+            f"{prefix}_indices": c.indices,
+            f"{prefix}_data": c.data,
+            f"{prefix}_prior": self.prior,
+            f"{prefix}_params": np.array([self.smoothing, self.history_decay]),
+        }
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> Self:
+        prefix = cls.array_prefix
+        prior = arrays[f"{prefix}_prior"]
+        n = len(prior)
+        counts = sp.csr_matrix(
+            (arrays[f"{prefix}_data"], arrays[f"{prefix}_indices"], arrays[f"{prefix}_indptr"]),
+            shape=(n, n),
+        )
+        smoothing, decay = (float(v) for v in arrays[f"{prefix}_params"])
+        return cls(counts, prior, smoothing, decay)
+
+
+@dataclass
+class NextItemModel(SmoothedConditionals):
     """Transition counts T (n_items x n_items CSR) and the early prior q (n_items)."""
 
-    transitions: sp.csr_matrix
-    prior: np.ndarray
     smoothing: float = 100.0
     history_decay: float = 0.5
+
+    array_prefix: ClassVar[str] = "next"
+    default_recent: ClassVar[int] = 3
+
+    @property
+    def transitions(self) -> sp.csr_matrix:
+        return self.counts
 
     @classmethod
     def fit(
@@ -81,40 +136,9 @@ class NextItemModel:
         prior = (counts / counts.sum()).astype(np.float32)
         return cls(transitions, prior, smoothing, history_decay)
 
-    @property
-    def n_items(self) -> int:
-        return len(self.prior)
-
-    def scores(self, history: np.ndarray, recent: int = 3) -> np.ndarray:
-        """p(j | the ``recent`` latest items of ``history``) for every tracked item j (the
-        prior q for an empty history); sums to 1."""
-        return smoothed_mixture(
-            self.transitions, self.prior, self.smoothing, self.history_decay, history, recent
-        )
-
-    def arrays(self) -> dict[str, np.ndarray]:
-        t = self.transitions
-        return {
-            "next_indptr": t.indptr,
-            "next_indices": t.indices,
-            "next_data": t.data,
-            "next_prior": self.prior,
-            "next_params": np.array([self.smoothing, self.history_decay]),
-        }
-
-    @classmethod
-    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> NextItemModel:
-        prior = arrays["next_prior"]
-        n = len(prior)
-        transitions = sp.csr_matrix(
-            (arrays["next_data"], arrays["next_indices"], arrays["next_indptr"]), shape=(n, n)
-        )
-        smoothing, decay = (float(v) for v in arrays["next_params"])
-        return cls(transitions, prior, smoothing, decay)
-
 
 @dataclass
-class EarlyCooccurrence:
+class EarlyCooccurrence(SmoothedConditionals):
     """Co-occurrence of items among the users' first ``early_positions`` interactions.
 
     With E_u the set of user u's items at positions below ``early_positions``::
@@ -131,10 +155,15 @@ class EarlyCooccurrence:
     Symmetric and unordered, so it does not depend on how tied timestamps are broken.
     """
 
-    cooccurrence: sp.csr_matrix
-    prior: np.ndarray
     smoothing: float = 20.0
     history_decay: float = 0.6
+
+    array_prefix: ClassVar[str] = "early"
+    default_recent: ClassVar[int] = 5
+
+    @property
+    def cooccurrence(self) -> sp.csr_matrix:
+        return self.counts
 
     @classmethod
     def fit(
@@ -160,37 +189,6 @@ class EarlyCooccurrence:
         users_per_item = np.asarray(membership.sum(axis=0), np.float64).ravel() + 1.0
         prior = (users_per_item / users_per_item.sum()).astype(np.float32)
         return cls(counts.astype(np.float32), prior, smoothing, history_decay)
-
-    @property
-    def n_items(self) -> int:
-        return len(self.prior)
-
-    def scores(self, history: np.ndarray, recent: int = 5) -> np.ndarray:
-        """p(j | the ``recent`` latest items of ``history``) for every tracked item j (the
-        prior q for an empty history); sums to 1."""
-        return smoothed_mixture(
-            self.cooccurrence, self.prior, self.smoothing, self.history_decay, history, recent
-        )
-
-    def arrays(self) -> dict[str, np.ndarray]:
-        c = self.cooccurrence
-        return {
-            "early_indptr": c.indptr,
-            "early_indices": c.indices,
-            "early_data": c.data,
-            "early_prior": self.prior,
-            "early_params": np.array([self.smoothing, self.history_decay]),
-        }
-
-    @classmethod
-    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> EarlyCooccurrence:
-        prior = arrays["early_prior"]
-        n = len(prior)
-        counts = sp.csr_matrix(
-            (arrays["early_data"], arrays["early_indices"], arrays["early_indptr"]), shape=(n, n)
-        )
-        smoothing, decay = (float(v) for v in arrays["early_params"])
-        return cls(counts, prior, smoothing, decay)
 
 
 def smoothed_mixture(
