@@ -37,32 +37,13 @@ import itertools
 import time
 
 import numpy as np
-import scipy.sparse as sp
 from _pipeline_support import load_ml1m, ml1m_ratings_path, verdict
 
 from recommenders.core.base import InteractionData
-from recommenders.core.evaluation import evaluate, leave_last_out
+from recommenders.core.evaluation import evaluate, leave_last_out, select_entries
 from recommenders.core.pipeline.recommender import SHORT_HISTORY_WEIGHTS
 from recommenders.core.pipeline.rules import Rules
 from recommenders.core.registry import create_model
-
-
-def keep_entries(data: InteractionData, keep: np.ndarray) -> InteractionData:
-    """``data`` with only the matrix entries (CSR order) where ``keep`` is True."""
-    from dataclasses import replace
-
-    def filtered(m: sp.csr_matrix | None) -> sp.csr_matrix | None:
-        if m is None:
-            return None
-        rows = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))[keep]
-        return sp.csr_matrix((m.data[keep], (rows, m.indices[keep])), shape=m.shape)
-
-    return replace(
-        data,
-        matrix=filtered(data.matrix),
-        timestamps=filtered(data.timestamps),
-        sequence=filtered(data.sequence),
-    )
 
 
 def cold_start_data(
@@ -100,7 +81,7 @@ def cold_start_data(
     target_entries = keep & is_cold & (position == target_position)
     targets[rows[target_entries]] = m.indices[target_entries]
     keep &= ~is_cold | (position < known)
-    return keep_entries(data, keep), cold, targets[cold], hidden
+    return select_entries(data, keep), cold, targets[cold], hidden
 
 
 def hit_rate(lists: list[list[int]], targets: np.ndarray) -> float:

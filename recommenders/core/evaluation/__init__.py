@@ -25,6 +25,7 @@ from recommenders.core.evaluation.splits import (
     kfold_splits,
     leave_last_out,
     random_split,
+    select_entries,
     temporal_split,
 )
 
@@ -48,6 +49,7 @@ __all__ = [
     "random_split",
     "ranking_metrics",
     "rating_errors",
+    "select_entries",
     "rmse",
     "temporal_split",
 ]

@@ -50,8 +50,9 @@ def _entry_rows(matrix: sp.csr_matrix) -> np.ndarray:
     return np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
 
 
-def _select(data: InteractionData, keep: np.ndarray) -> InteractionData:
-    """The same InteractionData restricted to the entries where ``keep`` is True."""
+def select_entries(data: InteractionData, keep: np.ndarray) -> InteractionData:
+    """The same InteractionData restricted to the matrix entries (CSR order) where ``keep``
+    is True."""
 
     def filtered(m: sp.csr_matrix | None) -> sp.csr_matrix | None:
         if m is None:
@@ -71,7 +72,7 @@ def _split(data: InteractionData, is_test: np.ndarray, protocol: str) -> Split:
     m = data.matrix
     rows = _entry_rows(m)[is_test]
     test = sp.csr_matrix((m.data[is_test], (rows, m.indices[is_test])), shape=m.shape)
-    return Split(train=_select(data, ~is_test), test=test, protocol=protocol)
+    return Split(train=select_entries(data, ~is_test), test=test, protocol=protocol)
 
 
 def leave_last_out(data: InteractionData) -> Split:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 import scipy.sparse as sp
 
 from recommenders.core.base import InteractionData
+from recommenders.core.evaluation.splits import select_entries
 from recommenders.core.two_tower.inputs import Events
 
 
@@ -38,20 +37,3 @@ def ranker_split(
     rows = np.repeat(np.arange(shape[0]), np.diff(m.indptr))
     keep = ~np.isin(rows * shape[1] + m.indices, drop_keys)
     return select_entries(data, keep), labels
-
-
-def select_entries(data: InteractionData, keep: np.ndarray) -> InteractionData:
-    """``data`` with only the matrix entries (CSR order) where ``keep`` is True."""
-
-    def filtered(m: sp.csr_matrix | None) -> sp.csr_matrix | None:
-        if m is None:
-            return None
-        rows = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))[keep]
-        return sp.csr_matrix((m.data[keep], (rows, m.indices[keep])), shape=m.shape)
-
-    return replace(
-        data,
-        matrix=filtered(data.matrix),
-        timestamps=filtered(data.timestamps),
-        sequence=filtered(data.sequence),
-    )
