@@ -25,8 +25,9 @@ The class is assembled from mixins, one module each: :mod:`.fitting` (fit, servi
 state, ranker training groups), :mod:`.serving` (ranking inputs, ``recommend_one``,
 cold start, the batch interface), :mod:`.blend` (the short-history blend),
 :mod:`.catalogue` (new items), :mod:`.persistence` (save/load), and ``user_state`` from
-:mod:`recommenders.core.pipeline.user_state`. The class itself is defined here, so its
-module path is the one it had as a single module.
+:mod:`recommenders.core.pipeline.user_state`; :mod:`.state` declares the fitted state
+they share. The class itself is defined here, so its module path is the one it had as a
+single module.
 """
 
 from __future__ import annotations

@@ -21,15 +21,11 @@ the target: ``benchmarks/pipeline_quality.py --only cold --tune-sequence --tune-
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from recommenders.core.pipeline.candidates import Candidates, UserState
-from recommenders.core.pipeline.cold_start import DemographicPreferences
 from recommenders.core.pipeline.features import next_at
-from recommenders.core.pipeline.ranking import MLPRanker
-from recommenders.core.pipeline.sequence import EarlyCooccurrence, EarlyTrend, NextItemModel
+from recommenders.core.pipeline.recommender.state import PipelineState
 
 # the weights of the short-history product of experts (module doc), in expert order
 SHORT_HISTORY_WEIGHTS = (
@@ -40,17 +36,10 @@ SHORT_HISTORY_WEIGHTS = (
 )
 
 
-class ShortHistoryBlendMixin:
+class ShortHistoryBlendMixin(PipelineState):
     """``_final_scores`` and the experts it blends (needs ``params``, ``ranker``,
     ``demographic``, ``next_items``, ``early_cooccurrence`` and ``early_trend`` on the
     model)."""
-
-    params: dict[str, Any]
-    ranker: MLPRanker
-    demographic: DemographicPreferences
-    next_items: NextItemModel
-    early_cooccurrence: EarlyCooccurrence
-    early_trend: EarlyTrend
 
     def _next_scores(self, state: UserState, feature: bool = False) -> np.ndarray | None:
         """The next-item chain's p(j | history) for a user with a history (``feature``:

@@ -7,30 +7,18 @@ source.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import scipy.sparse as sp
 
 from recommenders.core.ann import AnnIndex
 from recommenders.core.base import ItemFeatures
-from recommenders.core.pipeline.store import FeatureStore
+from recommenders.core.pipeline.recommender.state import PipelineState
 
 
-class CatalogueMixin:
+class CatalogueMixin(PipelineState):
     """``add_items`` and ``rebuild_indexes`` (needs ``params``, ``tower``, ``store``,
     ``neighbours``, ``seen``, the fresh index and ``_build_fresh_index`` and
     ``_build_generator`` of :mod:`.fitting` on the model)."""
-
-    params: dict[str, Any]
-    tower: Any
-    store: FeatureStore | None
-    seen: sp.csr_matrix | None
-    n_items: int
-    item_popularity: np.ndarray
-    neighbours: sp.csr_matrix
-    fresh_items: np.ndarray
-    fresh_index: AnnIndex | None
 
     def add_items(self, features: ItemFeatures, n_new: int) -> np.ndarray:
         """Add ``n_new`` items with no interactions: the item tower places them from their

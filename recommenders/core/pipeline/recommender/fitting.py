@@ -10,8 +10,6 @@ when a saved model is loaded (:mod:`.persistence`).
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
-
 import numpy as np
 import scipy.sparse as sp
 
@@ -20,6 +18,7 @@ from recommenders.core.base import InteractionData
 from recommenders.core.pipeline.candidates import CandidateGenerator
 from recommenders.core.pipeline.cold_start import DemographicPreferences
 from recommenders.core.pipeline.ranking import MLPRanker, sample_groups
+from recommenders.core.pipeline.recommender.state import PipelineState
 from recommenders.core.pipeline.rules import Rules
 from recommenders.core.pipeline.sequence import EarlyCooccurrence, EarlyTrend, NextItemModel
 from recommenders.core.pipeline.store import FeatureStore
@@ -27,29 +26,9 @@ from recommenders.core.pipeline.training import ranker_split
 from recommenders.core.two_tower.inputs import Events
 
 
-class FittingMixin:
+class FittingMixin(PipelineState):
     """``_fit`` and the serving state it builds (needs ``params``, ``default_params``,
     ``tower``, and ``user_state`` and ``_rank_inputs`` of :mod:`.serving` on the model)."""
-
-    default_params: ClassVar[dict[str, Any]]
-    params: dict[str, Any]
-    tower: Any
-    store: FeatureStore | None
-    ranker: MLPRanker
-    seen: sp.csr_matrix | None
-    n_users: int
-    n_items: int
-    item_popularity: np.ndarray
-    neighbours: sp.csr_matrix
-    demographic: DemographicPreferences
-    history_items: np.ndarray
-    history_start: np.ndarray
-    next_items: NextItemModel
-    early_cooccurrence: EarlyCooccurrence
-    early_trend: EarlyTrend
-    fresh_items: np.ndarray
-    fresh_index: AnnIndex | None
-    generator: CandidateGenerator | None
 
     def _fit(self, data: InteractionData) -> None:
         base, labels = ranker_split(data, self.params["light_user_share"], self.params["seed"])

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -24,28 +23,15 @@ from recommenders.core.pipeline.candidates import SOURCES
 from recommenders.core.pipeline.cold_start import DemographicPreferences
 from recommenders.core.pipeline.features import feature_names
 from recommenders.core.pipeline.ranking import MLPRanker
+from recommenders.core.pipeline.recommender.state import PipelineState
 from recommenders.core.pipeline.sequence import EarlyCooccurrence, EarlyTrend, NextItemModel
 from recommenders.core.pipeline.store import FeatureStore
 from recommenders.core.two_tower import TwoTowerRecommender
 
 
-class PersistenceMixin:
+class PersistenceMixin(PipelineState):
     """``_save_state`` and ``_load_state`` (needs the fitted state of :mod:`.fitting` and
     its ``_build_generator`` on the model)."""
-
-    tower: Any
-    store: FeatureStore | None
-    ranker: MLPRanker
-    n_items: int
-    neighbours: sp.csr_matrix
-    demographic: DemographicPreferences
-    history_items: np.ndarray
-    history_start: np.ndarray
-    next_items: NextItemModel
-    early_cooccurrence: EarlyCooccurrence
-    early_trend: EarlyTrend
-    fresh_items: np.ndarray
-    fresh_index: AnnIndex | None
 
     def _save_state(self, folder: Path) -> None:
         assert self.store is not None

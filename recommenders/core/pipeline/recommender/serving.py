@@ -13,12 +13,11 @@ from typing import Any
 import numpy as np
 
 from recommenders.core.base import Recommendations
-from recommenders.core.pipeline.candidates import CandidateGenerator, Candidates, UserState
+from recommenders.core.pipeline.candidates import Candidates, UserState
 from recommenders.core.pipeline.cold_start import cold_user_scores
 from recommenders.core.pipeline.features import candidate_features
 from recommenders.core.pipeline.recommender.blend import ShortHistoryBlendMixin
 from recommenders.core.pipeline.rules import Rules, allowed_mask, apply_rules
-from recommenders.core.pipeline.store import FeatureStore
 from recommenders.core.pipeline.user_state import UserStateMixin
 
 Served = list[tuple[int, float, str]]
@@ -28,11 +27,6 @@ class ServingMixin(ShortHistoryBlendMixin, UserStateMixin):
     """``recommend_one``, ``recommend``, ``score`` and their helpers (needs ``store``,
     ``generator``, ``tower``, ``n_items`` on the model, besides what the blend and
     ``user_state`` need)."""
-
-    store: FeatureStore | None
-    generator: CandidateGenerator | None
-    tower: Any
-    n_items: int
 
     # --- ranking ---------------------------------------------------------------------
     def _rank_inputs(self, state: UserState, rules: Rules) -> tuple[Candidates, np.ndarray]:
