@@ -36,34 +36,8 @@ V1_WARNING = (
 
 
 class ExperimentForm(forms.ModelForm):
-    class Meta:
-        model = Experiment
-        fields = (
-            "key",
-            "name",
-            "hypothesis",
-            "owner",
-            "surface",
-            "hash_seed",
-            "hash_version",
-            "coverage",
-            "layer",
-            "layer_start",
-            "layer_end",
-            "targeting",
-            "qa_overrides",
-            "primary_metric",
-            "guardrail_metrics",
-            "secondary_metrics",
-            "sequential_testing",
-            "baseline_rate",
-            "mde_relative",
-            "alpha",
-            "power",
-            "daily_traffic",
-            "planned_sample_size",
-            "min_runtime_days",
-        )
+    """Validation of the experiment change form; its fields are the editable ones of
+    ``ExperimentAdmin.fieldsets`` (the admin builds the form class from them)."""
 
     def clean_targeting(self) -> Any:
         from assignment.targeting import TargetingError, validate_targeting
