@@ -1,26 +1,14 @@
 """benchmarks/pipeline_latency.py and two_tower_epoch.py --quick run and print their lines."""
 
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.benchmarks.quick import run_quick
 
 
 def _run(script: str, *args: str) -> str:
-    result = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / script), "--quick", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    if result.returncode == 2 and "not found" in result.stderr:
-        pytest.skip(result.stderr.strip())
-    assert result.returncode == 0, result.stderr
-    return result.stdout.strip().splitlines()[-1]
+    return run_quick(script, *args, timeout=300, skip_without_data=True)[-1]
 
 
 @pytest.mark.bench

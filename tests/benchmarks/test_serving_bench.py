@@ -2,28 +2,14 @@
 
 import re
 import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
-
-
-def _lines(script: str) -> list[str]:
-    result = subprocess.run(
-        [sys.executable, str(BENCHMARKS / script), "--quick"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return result.stdout.strip().splitlines()
+from tests.benchmarks.quick import run_quick
 
 
 def _last_line(script: str) -> str:
-    return _lines(script)[-1]
+    return run_quick(script, timeout=300)[-1]
 
 
 @pytest.mark.bench
@@ -35,7 +21,7 @@ def test_serving_http_quick():
         r"fallback [\d.]+%, non-2xx 0, CPU per request: web [\d.]+ ms, serving worker [\d.]+ ms "
         r"\(targets p50 <= 15 ms, p99 <= 50 ms, fallback < 0\.1%\) (PASS|MISS)"
     )
-    saturated, paced = _lines("serving_http.py")[-2:]
+    saturated, paced = run_quick("serving_http.py", timeout=300)[-2:]
     assert re.fullmatch(r"serving_http: als v\d+ on .+, 16" + figures, saturated), saturated
     assert re.fullmatch(
         r"serving_http: .+, paced at 50% of that throughput \(\d+ ms pause after each "
