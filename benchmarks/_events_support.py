@@ -56,11 +56,10 @@ def _template_is_current(server_url: str, template: str, fingerprint: str) -> bo
     return bool(row) and row[0] == fingerprint
 
 
-def django_env(url: str) -> dict[str, str]:
-    """Environment of a production-like Django process on ``url`` (no TLS redirect)."""
+def production_env() -> dict[str, str]:
+    """This process's environment with production Django settings (no TLS redirect)."""
     env = dict(os.environ)
     env.update(
-        DATABASE_URL=url,
         DJANGO_SECRET_KEY="benchmark-secret-key-not-for-production",
         DJANGO_DEBUG="false",
         DJANGO_SECURE_SSL_REDIRECT="false",
@@ -69,6 +68,11 @@ def django_env(url: str) -> dict[str, str]:
         DJANGO_SETTINGS_MODULE="config.settings",
     )
     return env
+
+
+def django_env(url: str) -> dict[str, str]:
+    """Environment of a production-like Django process on ``url``."""
+    return {**production_env(), "DATABASE_URL": url}
 
 
 def create_scratch_database(server_url: str, name: str) -> str:

@@ -19,10 +19,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
-from benchmarks._events_support import free_port, stop_process, wait_for_healthz
+from benchmarks._events_support import (
+    PYTHON,
+    REPO,
+    free_port,
+    production_env,
+    stop_process,
+    wait_for_healthz,
+)
 
-REPO = Path(__file__).resolve().parent.parent
-PYTHON = str(REPO / ".venv" / "bin" / "python") if (REPO / ".venv").is_dir() else sys.executable
 ML1M = Path(os.environ.get("SPLITLAB_ML1M_PATH", REPO.parent / "shared" / "data" / "ml-1m"))
 POSTGRES_SERVER = os.environ.get("SPLITLAB_BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432")
 REDIS_URL = os.environ.get("SPLITLAB_BENCH_REDIS", "redis://127.0.0.1:6379/3")
@@ -43,16 +48,10 @@ class BenchEnvironment:
 
     def env(self) -> dict[str, str]:
         """Environment of every Django process of the benchmark (production settings)."""
-        env = dict(os.environ)
+        env = production_env()
         for name in ("DATABASE_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND"):
             env.pop(name, None)
         env.update(
-            DJANGO_SETTINGS_MODULE="config.settings",
-            DJANGO_SECRET_KEY="benchmark-secret-key-not-for-production",
-            DJANGO_DEBUG="false",
-            DJANGO_SECURE_SSL_REDIRECT="false",
-            DJANGO_SECURE_COOKIES="false",
-            DJANGO_LOG_LEVEL="WARNING",
             SPLITLAB_VAR_DIR=str(self.var_dir),
             SPLITLAB_ARTIFACT_ROOT=str(self.var_dir / "artifacts"),
             SPLITLAB_WORKER_THREADS=self.worker_threads,
