@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from django import forms
 from django.contrib import admin
@@ -21,8 +21,30 @@ from experiments.models import (
 # --- layers, holdout, metrics, audit log ---------------------------------------------------
 
 
+class SeededAuditedAdmin(admin.ModelAdmin):
+    """Draws a new object's hashing seed, and records every save in the audit log as
+    ``create_<kind>`` / ``change_<kind>``."""
+
+    audit_kind: ClassVar[str]
+
+    def seed_label(self, obj: Any) -> str:
+        return self.audit_kind
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        if not change:
+            obj.seed = services.draw_seed(self.seed_label(obj))
+        super().save_model(request, obj, form, change)
+        services.record_audit(
+            request.user,
+            f"{'change' if change else 'create'}_{self.audit_kind}",
+            object_repr=f"{self.audit_kind} {obj.name}",
+            changes={f: plain(form.cleaned_data.get(f)) for f in form.changed_data},
+        )
+
+
 @admin.register(Layer)
-class LayerAdmin(admin.ModelAdmin):
+class LayerAdmin(SeededAuditedAdmin):
+    audit_kind = "layer"
     list_display = ("name", "description", "created_at")
     readonly_fields = ("seed", "created_at", "ranges")
 
@@ -33,16 +55,8 @@ class LayerAdmin(admin.ModelAdmin):
         rows = obj.experiments.filter(status__in=services.ACTIVE_STATUSES).order_by("layer_start")
         return ", ".join(f"{e.key} [{e.layer_start}, {e.layer_end})" for e in rows) or "-"
 
-    def save_model(self, request: HttpRequest, obj: Layer, form: Any, change: bool) -> None:
-        if not change:
-            obj.seed = services.draw_seed(f"layer-{obj.name}")
-        super().save_model(request, obj, form, change)
-        services.record_audit(
-            request.user,
-            "change_layer" if change else "create_layer",
-            object_repr=f"layer {obj.name}",
-            changes={f: plain(form.cleaned_data.get(f)) for f in form.changed_data},
-        )
+    def seed_label(self, obj: Layer) -> str:
+        return f"layer-{obj.name}"
 
 
 class HoldoutForm(forms.ModelForm):
@@ -70,7 +84,8 @@ class HoldoutForm(forms.ModelForm):
 
 
 @admin.register(Holdout)
-class HoldoutAdmin(admin.ModelAdmin):
+class HoldoutAdmin(SeededAuditedAdmin):
+    audit_kind = "holdout"
     form = HoldoutForm
     list_display = ("name", "share", "is_active", "created_at")
     readonly_fields = ("seed", "created_at")
@@ -78,17 +93,6 @@ class HoldoutAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
         # Share and seed never change: membership must not move while the holdout exists.
         return ("seed", "created_at") + (("share",) if obj is not None else ())
-
-    def save_model(self, request: HttpRequest, obj: Holdout, form: Any, change: bool) -> None:
-        if not change:
-            obj.seed = services.draw_seed("holdout")
-        super().save_model(request, obj, form, change)
-        services.record_audit(
-            request.user,
-            "change_holdout" if change else "create_holdout",
-            object_repr=f"holdout {obj.name}",
-            changes={f: plain(form.cleaned_data.get(f)) for f in form.changed_data},
-        )
 
 
 @admin.register(MetricDefinition)

@@ -251,3 +251,29 @@ def test_pages_render(staff_client):
         assert response.status_code == 200, name
     page = staff_client.get(reverse("admin:experiments_experiment_add")).content.decode()
     assert "save the draft to see the sample size and runtime" in page
+
+
+def test_layers_and_holdouts_get_a_seed_and_an_audit_entry_per_save(staff_client):
+    layer_url = reverse("admin:experiments_layer_add")
+    response = staff_client.post(layer_url, {"name": "ranking", "description": "rankers"})
+    assert response.status_code == 302, response.content
+    layer = Layer.objects.get(name="ranking")
+    assert layer.seed.startswith("layer-ranking-")
+    change = reverse("admin:experiments_layer_change", args=[layer.pk])
+    staff_client.post(change, {"name": "ranking", "description": "all rankers"})
+    layer.refresh_from_db()
+    assert layer.seed.startswith("layer-ranking-") and layer.description == "all rankers"
+
+    response = staff_client.post(
+        reverse("admin:experiments_holdout_add"),
+        {"name": "global", "share": "0.02", "is_active": "on"},
+    )
+    assert response.status_code == 302, response.content
+    holdout = Holdout.objects.get(name="global")
+    assert holdout.seed.startswith("holdout-")
+    actions = list(AuditLogEntry.objects.order_by("pk").values_list("action", "object_repr"))
+    assert actions == [
+        ("create_layer", "layer ranking"),
+        ("change_layer", "layer ranking"),
+        ("create_holdout", "holdout global"),
+    ]
