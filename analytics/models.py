@@ -134,10 +134,11 @@ class UserDailyRollup(models.Model):
 class ArmDailyStats(models.Model):
     """Sufficient statistics of one arm's per-user values, as increments on one day.
 
-    ``sums`` maps a statistic name (see :mod:`analytics.services.rollup_stats`) to the change
-    that day in the sum over users of that statistic of the user's cumulative totals; a
-    running sum over days gives each day's cumulative sufficient statistics, so reports read
-    a few rows instead of a million users.
+    ``sums`` maps a statistic name (written by :mod:`analytics.services.rollup_sql`, turned
+    into each metric's statistics by :mod:`analytics.reports.metrics`) to the change that day
+    in the sum over users of that statistic of the user's cumulative totals; a running sum
+    over days gives each day's cumulative sufficient statistics, so reports read a few rows
+    instead of a million users.
     """
 
     scope = models.CharField(max_length=10, choices=RollupScope.choices)

@@ -1,7 +1,8 @@
-"""Reads of analytics: cumulative sufficient statistics per arm, from the rollup tables.
+"""Reads of analytics: each arm's cumulative sums per day, from the rollup tables.
 
 Report pages and the CSV export read these; nothing here touches the raw events except the
-per-model-version CTR, which reads served lists joined to the rollups' window of events.
+per-model-version CTR, which reads served lists joined to the rollups' window of events. Which
+sums make which metric's statistics is the reports' business (:mod:`analytics.reports.metrics`).
 """
 
 from __future__ import annotations
@@ -12,50 +13,6 @@ from datetime import date
 from django.db.models import Sum
 
 from analytics.models import ArmDailyStats, ModelVersionDailyStats, RollupScope, RollupState
-from analytics.stats.sufficient import SufficientStats
-
-# Which cumulative sums feed each metric kind: (n, x, x2, y, y2, xy, c, c2, xc).
-METRIC_SUMS: dict[str, dict[str, str]] = {
-    "ctr": {
-        "sum_x": "clk",
-        "sum_x2": "clk2",
-        "sum_y": "imp",
-        "sum_y2": "imp2",
-        "sum_xy": "clk_imp",
-    },
-    "click_through_users": {
-        "sum_x": "clicked",
-        "sum_x2": "clicked",
-        "sum_c": "pre_clicked",
-        "sum_c2": "pre_clicked",
-        "sum_xc": "clicked_c",
-    },
-    "watch_time": {
-        "sum_x": "w",
-        "sum_x2": "w2",
-        "sum_c": "pre_w",
-        "sum_c2": "pre_w2",
-        "sum_xc": "w_c",
-    },
-    "conversion_rate": {
-        "sum_x": "converted",
-        "sum_x2": "converted",
-        "sum_c": "pre_converted",
-        "sum_c2": "pre_converted",
-        "sum_xc": "converted_c",
-    },
-    "session_abandonment": {
-        "sum_x": "ab",
-        "sum_x2": "ab2",
-        "sum_y": "ses",
-        "sum_y2": "ses2",
-        "sum_xy": "ab_ses",
-    },
-    "time_to_first_interaction": {"sum_x": "tfi", "sum_x2": "tfi2"},
-}
-# Metrics whose unit is not every exposed user: the count of users the mean is over.
-METRIC_N: dict[str, str] = {"time_to_first_interaction": "tfi_n"}
-PROPORTION_KINDS = frozenset({"click_through_users", "conversion_rate"})
 
 
 @dataclass
@@ -104,21 +61,6 @@ def experiment_series(experiment_id: int, phase: int) -> dict[int, ArmSeries]:
 
 def holdout_series(holdout_id: int) -> dict[int, ArmSeries]:
     return arm_series(RollupScope.HOLDOUT, holdout_id, 0)
-
-
-def sufficient_stats(sums: dict[str, float], kind: str) -> SufficientStats | None:
-    """The sufficient statistics of metric ``kind`` from cumulative ``sums`` (None: no data)."""
-    mapping = METRIC_SUMS[kind]
-    n = int(round(sums.get(METRIC_N.get(kind, "n"), 0.0)))
-    if n <= 0:
-        return None
-    values = {field_name: sums.get(name, 0.0) for field_name, name in mapping.items()}
-    if kind in PROPORTION_KINDS:
-        # Running sums of 0/1 increments are whole numbers; drop float noise before testing.
-        values = {name: float(round(value)) for name, value in values.items()}
-    if "sum_x2" in values:
-        values["sum_x2"] = max(values["sum_x2"], 0.0)
-    return SufficientStats(n=n, **values)
 
 
 def rollup_state() -> RollupState | None:

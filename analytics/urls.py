@@ -1,8 +1,11 @@
 """API routes of analytics (mounted under /api/v1/): events and statistics."""
 
-from django.urls import include, path
+from django.urls import path
+
+from analytics.api.views import AnalyzeView, EventIngestView, SampleSizeView
 
 urlpatterns = [
-    path("", include("analytics.urls_stats")),
-    path("", include("analytics.urls_events")),
+    path("stats/sample-size", SampleSizeView.as_view(), name="stats-sample-size"),
+    path("stats/analyze", AnalyzeView.as_view(), name="stats-analyze"),
+    path("events", EventIngestView.as_view(), name="events"),
 ]

@@ -2,7 +2,9 @@
 
 The statistics come from :mod:`analytics.stats` (``analyze_many`` over the cumulative sums of
 each day, ``always_valid_history`` for sequential looks, ``noninferiority_test`` for
-guardrails); this module only lines up the rollup's sums and words the verdict.
+guardrails); this module turns the rollup's cumulative sums into each metric's sufficient
+statistics (``METRIC_SUMS``, ``sufficient_stats``), lines them up over days and words the
+verdict. The sums are read by :mod:`analytics.selectors`; nothing here queries the database.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from datetime import date
 
 import numpy as np
 
-from analytics.selectors import METRIC_N, ArmSeries, sufficient_stats
+from analytics.selectors import ArmSeries
 from analytics.stats import (
     MetricAnalysis,
     NonInferiorityResult,
@@ -23,6 +25,48 @@ from analytics.stats import (
     noninferiority_test,
 )
 
+# Which cumulative sums feed each metric kind: (n, x, x2, y, y2, xy, c, c2, xc).
+METRIC_SUMS: dict[str, dict[str, str]] = {
+    "ctr": {
+        "sum_x": "clk",
+        "sum_x2": "clk2",
+        "sum_y": "imp",
+        "sum_y2": "imp2",
+        "sum_xy": "clk_imp",
+    },
+    "click_through_users": {
+        "sum_x": "clicked",
+        "sum_x2": "clicked",
+        "sum_c": "pre_clicked",
+        "sum_c2": "pre_clicked",
+        "sum_xc": "clicked_c",
+    },
+    "watch_time": {
+        "sum_x": "w",
+        "sum_x2": "w2",
+        "sum_c": "pre_w",
+        "sum_c2": "pre_w2",
+        "sum_xc": "w_c",
+    },
+    "conversion_rate": {
+        "sum_x": "converted",
+        "sum_x2": "converted",
+        "sum_c": "pre_converted",
+        "sum_c2": "pre_converted",
+        "sum_xc": "converted_c",
+    },
+    "session_abandonment": {
+        "sum_x": "ab",
+        "sum_x2": "ab2",
+        "sum_y": "ses",
+        "sum_y2": "ses2",
+        "sum_xy": "ab_ses",
+    },
+    "time_to_first_interaction": {"sum_x": "tfi", "sum_x2": "tfi2"},
+}
+# Metrics whose unit is not every exposed user: the count of users the mean is over.
+METRIC_N: dict[str, str] = {"time_to_first_interaction": "tfi_n"}
+PROPORTION_KINDS = frozenset({"click_through_users", "conversion_rate"})
 MIN_USERS = {"proportion": 1, "mean": 2, "ratio": 2}
 
 
@@ -52,6 +96,21 @@ class MetricSeries:
         if self.sequential_ci is not None:
             return self.sequential_ci
         return None if self.latest is None else self.latest.absolute_ci
+
+
+def sufficient_stats(sums: dict[str, float], kind: str) -> SufficientStats | None:
+    """The sufficient statistics of metric ``kind`` from cumulative ``sums`` (None: no data)."""
+    mapping = METRIC_SUMS[kind]
+    n = int(round(sums.get(METRIC_N.get(kind, "n"), 0.0)))
+    if n <= 0:
+        return None
+    values = {field_name: sums.get(name, 0.0) for field_name, name in mapping.items()}
+    if kind in PROPORTION_KINDS:
+        # Running sums of 0/1 increments are whole numbers; drop float noise before testing.
+        values = {name: float(round(value)) for name, value in values.items()}
+    if "sum_x2" in values:
+        values["sum_x2"] = max(values["sum_x2"], 0.0)
+    return SufficientStats(n=n, **values)
 
 
 def _usable(stats: SufficientStats | None, statistic: str) -> bool:

@@ -10,7 +10,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from analytics.reports.experiment import build_experiment_report
-from analytics.selectors import experiment_series, sufficient_stats
+from analytics.reports.metrics import sufficient_stats
+from analytics.selectors import experiment_series
 from analytics.services.rollups import do_run_rollups
 from analytics.stats import analyze_metric, noninferiority_test
 from assignment.models import Exposure, HoldoutExposure

@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from analytics.models import ArmDailyStats, UserDailyRollup
-from analytics.selectors import experiment_series, sufficient_stats
+from analytics.reports.metrics import sufficient_stats
+from analytics.selectors import experiment_series
 from analytics.services.rollups import do_run_rollups
 from tests.analytics.factories import event, generate, store_events
 
