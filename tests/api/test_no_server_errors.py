@@ -40,7 +40,7 @@ from recommenders.models import UserProfile
 from recommenders.selectors import serving as serving_selectors
 from recommenders.services import model_cache, serving_log, training
 from recommenders.services.serving import do_set_user_preferences
-from tests.assignment.factories import running_experiment
+from tests.experiments.factories import running_experiment
 from tests.recommenders.serving_data import load_planted_catalogue, make_config
 
 pytestmark = pytest.mark.django_db

@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from assignment import exposure_log, services
 from assignment.models import Exposure
-from tests.assignment.factories import running_experiment
+from tests.experiments.factories import running_experiment
 
 pytestmark = pytest.mark.django_db
 

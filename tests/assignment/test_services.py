@@ -15,7 +15,7 @@ from assignment.selectors import (
 )
 from experiments import services as experiment_services
 from experiments.models import Experiment
-from tests.assignment.factories import running_experiment
+from tests.experiments.factories import running_experiment
 
 pytestmark = pytest.mark.django_db
 

@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from experiments import services
 from experiments.models import AuditLogEntry, Experiment, ExperimentPhase, Holdout, Layer
-from tests.assignment.factories import running_experiment
+from tests.experiments.factories import running_experiment
 
 pytestmark = pytest.mark.django_db
 ADD_URL = reverse("admin:experiments_experiment_add")

@@ -16,7 +16,7 @@ from experiments.models import (
     Holdout,
     MetricDefinition,
 )
-from tests.assignment.factories import running_experiment
+from tests.experiments.factories import running_experiment
 
 pytestmark = pytest.mark.django_db
 TWO = [{"key": "control", "is_control": True}, {"key": "treatment"}]
