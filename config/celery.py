@@ -16,11 +16,13 @@ from celery.signals import celeryd_init, worker_init, worker_process_init
 from kombu import Queue
 from kombu.transport import TRANSPORT_ALIASES
 
+from ops.worker import on_worker_process_start
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-# filesystem:// (the embedded broker) writes each message atomically: see config/broker.py.
-TRANSPORT_ALIASES["filesystem"] = "config.broker:Transport"
-# redis:// reuses one Redis client per channel: see config/broker_redis.py.
-TRANSPORT_ALIASES["redis"] = TRANSPORT_ALIASES["rediss"] = "config.broker_redis:Transport"
+# filesystem:// (the embedded broker) writes each message atomically: see ops/broker.py.
+TRANSPORT_ALIASES["filesystem"] = "ops.broker:Transport"
+# redis:// reuses one Redis client per channel: see ops/broker_redis.py.
+TRANSPORT_ALIASES["redis"] = TRANSPORT_ALIASES["rediss"] = "ops.broker_redis:Transport"
 
 app = Celery("splitlab")
 app.config_from_object("django.conf:settings", namespace="CELERY")
@@ -36,7 +38,7 @@ app.conf.update(
     result_expires=3600,
 )
 app.autodiscover_tasks()
-app.conf.include = ["config.diagnostics"]
+app.conf.include = ["ops.diagnostics"]
 
 
 @worker_process_init.connect
@@ -47,8 +49,6 @@ def configure_worker_process(**_: object) -> None:
     threads = str(settings.SPLITLAB_WORKER_THREADS)
     for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[variable] = threads
-    from config.worker import on_worker_process_start
-
     on_worker_process_start(int(threads))
 
 

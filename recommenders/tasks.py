@@ -16,7 +16,7 @@ from celery import Task, shared_task
 from django.db import InterfaceError, OperationalError
 from kombu.exceptions import OperationalError as BrokerError
 
-from config.worker import process_start_hooks
+from ops.worker import process_start_hooks
 from recommenders.services import training, training_stages
 
 logger = logging.getLogger(__name__)

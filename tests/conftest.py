@@ -18,6 +18,7 @@ from recommenders.services import model_cache, serving_log
 # SQLite paths of ingestion and rollups, training and serving without a broker.
 EMBEDDED_PATHS = (
     "config/",
+    "ops/",
     "api/",
     "analytics/test_events_api.py",
     "analytics/test_rollup.py",

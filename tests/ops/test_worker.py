@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from config.worker import (
+from ops.worker import (
     OPENBLAS_THREAD_SETTERS,
     limit_loaded_openblas_threads,
     loaded_openblas_paths,

@@ -6,7 +6,7 @@ import pytest
 from django.conf import settings
 from kombu import Connection
 
-from config import broker_redis
+from ops import broker_redis
 
 pytestmark = pytest.mark.skipif(
     not settings.CELERY_BROKER_URL.startswith("redis"), reason="needs the Redis broker"

@@ -6,8 +6,8 @@ import os
 import pytest
 from django.conf import settings
 
-from config.broker import Transport
 from config.celery import app
+from ops.broker import Transport
 
 
 @pytest.mark.embedded

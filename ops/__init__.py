@@ -1,0 +1,7 @@
+"""What runs Splitlab's processes but is not configuration.
+
+``broker``/``broker_redis``: the Celery broker transports (kombu's, with a fix each);
+``worker``: what a worker child process does once after the fork (thread counts, apps' hooks);
+``diagnostics``: a task that proves a worker answers and torch works in it. ``config.celery``
+points Celery at them; nothing here imports an app.
+"""
