@@ -8,7 +8,7 @@ PIP := $(VENV)/bin/pip
 CHROMIUM := /usr/bin/chromium
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format bench install install-dev clean-var
+.PHONY: run test lint imports format bench install install-dev clean-var
 
 # --- installation --------------------------------------------------------------------------
 $(VENV)/bin/activate:
@@ -54,6 +54,10 @@ test: install-dev | $(CHROMIUM)
 lint: install-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
+
+# The import contracts of pyproject.toml alone (layers of the apps, purity); CI runs this.
+imports: install-dev
 	$(VENV)/bin/lint-imports
 
 format: install-dev

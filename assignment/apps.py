@@ -11,6 +11,7 @@ class AssignmentConfig(AppConfig):
 
         # Flush buffered exposures after responses, never before them.
         request_finished.connect(exposure_log.flush_if_due, dispatch_uid="splitlab-exposures")
+        config_cache.connect()
         config_cache.add_reload_listener(_after_reload)
 
 

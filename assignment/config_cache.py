@@ -20,8 +20,10 @@ from typing import Any
 from django.conf import settings
 
 from assignment.engine import CompiledExperiment, CompiledHoldout
+from experiments.models import ConfigVersion, Experiment, Holdout
+from experiments.signals import config_changed
 
-__all__ = ["ConfigSnapshot", "get_snapshot", "invalidate_local"]
+__all__ = ["ConfigSnapshot", "connect", "get_snapshot", "invalidate_local"]
 
 logger = logging.getLogger(__name__)
 
@@ -72,15 +74,11 @@ def _compile(experiment: Any) -> CompiledExperiment | None:
 
 
 def _current_token() -> str:
-    from experiments.models import ConfigVersion
-
     row = ConfigVersion.objects.filter(pk=1).values_list("version", "token").first()
     return "none" if row is None else f"{row[0]}:{row[1]}"
 
 
 def _load(token: str) -> ConfigSnapshot:
-    from experiments.models import Experiment, Holdout
-
     compiled = []
     queryset = Experiment.objects.select_related("layer").prefetch_related("variants")
     for experiment in queryset.order_by("started_at", "pk"):
@@ -153,6 +151,16 @@ def invalidate_local() -> None:
     (a rolled-back change can leave the token as it was while the rows changed)."""
     _cache.force_reload = True
     _cache.dirty = True
+
+
+def _invalidate_on_change(sender: Any, **kwargs: Any) -> None:
+    invalidate_local()
+
+
+def connect() -> None:
+    """Invalidate this process's copy whenever the experiments app says it changed the
+    configuration (its ``config_changed`` signal)."""
+    config_changed.connect(_invalidate_on_change, dispatch_uid="splitlab-assignment-config")
 
 
 def add_reload_listener(listener: Any) -> None:

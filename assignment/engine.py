@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from assignment import hashing
-from assignment.targeting import matches
+from experiments.targeting import matches
 
 __all__ = [
     "REASONS",

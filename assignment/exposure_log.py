@@ -30,6 +30,8 @@ from datetime import UTC, datetime
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError
 
+from experiments.models import Experiment, Holdout, Variant
+
 __all__ = ["ExposureBuffer", "buffer", "flush", "flush_if_due"]
 
 logger = logging.getLogger(__name__)
@@ -229,8 +231,6 @@ class ExposureBuffer:
 
 def _without_orphans(pending: dict, pending_holdout: dict) -> tuple[dict, dict]:
     """The rows whose experiment, variant and holdout still exist."""
-    from experiments.models import Experiment, Holdout, Variant
-
     experiments = set(Experiment.objects.values_list("pk", flat=True))
     variants = set(Variant.objects.values_list("pk", flat=True))
     holdouts = set(Holdout.objects.values_list("pk", flat=True))

@@ -23,6 +23,7 @@ from experiments.models import (
     ExperimentPhase,
     Variant,
 )
+from experiments.targeting import TargetingError, validate_targeting
 
 Status = Experiment.Status
 V1_WARNING = (
@@ -40,8 +41,6 @@ class ExperimentForm(forms.ModelForm):
     ``ExperimentAdmin.fieldsets`` (the admin builds the form class from them)."""
 
     def clean_targeting(self) -> Any:
-        from assignment.targeting import TargetingError, validate_targeting
-
         value = self.cleaned_data.get("targeting") or {}
         try:
             return validate_targeting(value)

@@ -14,6 +14,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from experiments.models import AuditLogEntry, ConfigVersion, Experiment
+from experiments.signals import config_changed
 
 Status = Experiment.Status
 # Experiments that hold a layer range or may (again) receive traffic.
@@ -33,8 +34,8 @@ def bump_config_version() -> None:
     """Tell every process's assignment cache that the configuration changed.
 
     Increments the single :class:`ConfigVersion` row with a fresh random token (row-locked by
-    the UPDATE until the surrounding transaction commits), and marks this process's cache
-    stale at once.
+    the UPDATE until the surrounding transaction commits), and sends ``config_changed`` at
+    once and again on commit, so that this process's cache is marked stale at once.
     """
     token = uuid.uuid4().hex
     updated = ConfigVersion.objects.filter(pk=1).update(
@@ -42,10 +43,12 @@ def bump_config_version() -> None:
     )
     if not updated:
         ConfigVersion.objects.get_or_create(pk=1, defaults={"version": 1, "token": token})
-    from assignment.config_cache import invalidate_local  # the cache lives in the other app
+    _send_config_changed()
+    transaction.on_commit(_send_config_changed)
 
-    invalidate_local()
-    transaction.on_commit(invalidate_local)
+
+def _send_config_changed() -> None:
+    config_changed.send(sender=ConfigVersion)
 
 
 def record_audit(

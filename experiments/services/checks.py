@@ -7,6 +7,7 @@ from typing import Any
 
 from experiments.models import HOLDOUT_MAX_SHARE, Experiment, Layer
 from experiments.services.base import ACTIVE_STATUSES, ExperimentError, Status
+from experiments.targeting import TargetingError, validate_targeting
 
 # --- checks ----------------------------------------------------------------------------------
 
@@ -133,8 +134,6 @@ def _check_status(experiment: Experiment, allowed: Iterable[str], action: str) -
 
 
 def _check_targeting(targeting: Any) -> None:
-    from assignment.targeting import TargetingError, validate_targeting
-
     try:
         validate_targeting(targeting)
     except TargetingError as error:

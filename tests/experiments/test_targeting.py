@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from assignment.targeting import TargetingError, matches, validate_targeting
+from experiments.targeting import TargetingError, matches, validate_targeting
 
 USER = {"country": "US", "platform": "ios", "user_type": "new", "age": 31, "beta": True}
 

@@ -1,5 +1,8 @@
 """Targeting conditions on user attributes (pure: no Django).
 
+Part of an experiment's definition: validated here when the experiment is written, evaluated
+by :mod:`assignment.engine` (``matches``) when a user is assigned.
+
 A condition set is a flat JSON object, attribute name -> condition, all of which must hold:
 
 * a string, number or boolean: equality (``{"country": "US"}``);
