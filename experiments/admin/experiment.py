@@ -36,6 +36,19 @@ V1_WARNING = (
 # --- experiments -----------------------------------------------------------------------------
 
 
+def variant_changes(formsets: Any) -> dict[str, Any]:
+    """The variants an admin save added, changed or deleted, for the audit log."""
+    changes: dict[str, Any] = {}
+    for formset in formsets:
+        for variant in getattr(formset, "new_objects", []):
+            changes[f"variant {variant.key}"] = ["(new)", {"weight": variant.weight}]
+        for variant, fields in getattr(formset, "changed_objects", []):
+            changes[f"variant {variant.key}"] = {f: plain(getattr(variant, f)) for f in fields}
+        for variant in getattr(formset, "deleted_objects", []):
+            changes[f"variant {variant.key}"] = ["deleted", None]
+    return changes
+
+
 class ExperimentForm(forms.ModelForm):
     """Validation of the experiment change form; its fields are the editable ones of
     ``ExperimentAdmin.fieldsets`` (the admin builds the form class from them)."""
@@ -299,52 +312,29 @@ class ExperimentAdmin(admin.ModelAdmin):
     # -- saving ------------------------------------------------------------------------------
 
     def save_model(self, request: HttpRequest, obj: Experiment, form: Any, change: bool) -> None:
-        request._splitlab_before = None  # type: ignore[attr-defined]
-        request._splitlab_changes = {  # type: ignore[attr-defined]
+        # Stored with its variants in save_related, through services.do_save_experiment.
+        if obj.hash_version == 1:
+            messages.warning(request, V1_WARNING)
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        def write(experiment: Experiment) -> dict[str, Any]:
+            super(ExperimentAdmin, self).save_model(request, experiment, form, change)
+            super(ExperimentAdmin, self).save_related(request, form, formsets, change)
+            return variant_changes(formsets)
+
+        changes = {
             name: [plain(form.initial.get(name)), plain(form.cleaned_data.get(name))]
             for name in form.changed_data
         }
-        if change:
-            stored = Experiment.objects.select_related("layer").get(pk=obj.pk)
-            request._splitlab_before = services.allocation_of(stored)  # type: ignore[attr-defined]
-        if not obj.hash_seed:
-            obj.hash_seed = services.draw_seed(obj.key)
-        if obj.hash_version == 1:
-            messages.warning(request, V1_WARNING)
-        super().save_model(request, obj, form, change)
-
-    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
-        super().save_related(request, form, formsets, change)
-        obj: Experiment = form.instance
-        changes = dict(getattr(request, "_splitlab_changes", {}))
-        for formset in formsets:
-            for variant in getattr(formset, "new_objects", []):
-                changes[f"variant {variant.key}"] = ["(new)", {"weight": variant.weight}]
-            for variant, fields in getattr(formset, "changed_objects", []):
-                changes[f"variant {variant.key}"] = {f: plain(getattr(variant, f)) for f in fields}
-            for variant in getattr(formset, "deleted_objects", []):
-                changes[f"variant {variant.key}"] = ["deleted", None]
-        before = getattr(request, "_splitlab_before", None)
-        services.record_audit(
-            request.user, "change" if change else "create", experiment=obj, changes=changes
+        edit = services.do_save_experiment(
+            form.instance, request.user, changes=changes, write=write
         )
-        if before is not None and obj.status in (Status.RUNNING, Status.PAUSED):
-            obj.refresh_from_db()
-            after = services.allocation_of(obj)
-            if after != before:
-                reseed = after["seed"] == before["seed"]
-                services.do_start_new_phase(
-                    obj,
-                    request.user,
-                    reason="allocation changed in the admin",
-                    previous_allocation=before,
-                    reseed=reseed,
-                )
-                messages.info(
-                    request,
-                    f"{obj.key}: allocation changed, phase "
-                    f"{obj.current_phase + 1} started" + (" with a new seed" if reseed else ""),
-                )
+        if edit.new_phase is not None:
+            messages.info(
+                request,
+                f"{edit.experiment.key}: allocation changed, phase {edit.new_phase} started"
+                + (" with a new seed" if edit.reseeded else ""),
+            )
 
     # -- actions -----------------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ from experiments.services.checks import (
     check_layer_range,
     check_variants,
 )
+from experiments.services.editing import ExperimentEdit, do_save_experiment
 from experiments.services.holdout import do_create_holdout, do_create_layer, do_end_holdout
 from experiments.services.lifecycle import (
     allocation_of,
@@ -35,6 +36,7 @@ from experiments.services.lifecycle import (
 
 __all__ = [
     "ACTIVE_STATUSES",
+    "ExperimentEdit",
     "ExperimentError",
     "allocation_of",
     "bump_config_version",
@@ -50,6 +52,7 @@ __all__ = [
     "do_end_holdout",
     "do_pause_experiment",
     "do_resume_experiment",
+    "do_save_experiment",
     "do_start_experiment",
     "do_start_new_phase",
     "do_stop_experiment",
