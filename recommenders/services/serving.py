@@ -31,6 +31,8 @@ from django.db import transaction
 from kombu.exceptions import OperationalError as BrokerError
 from redis.exceptions import RedisError
 
+from assignment.selectors import running_experiment_for_surface
+from assignment.services import assign_user
 from recommenders.models import Item, UserProfile
 from recommenders.selectors import serving as selectors
 from recommenders.services import serving_log, serving_rpc
@@ -264,8 +266,6 @@ def _count_and_log(served: ServedRecommendations) -> None:
 
 # --- assignment (the experiments app's services) -------------------------------------------
 def _running_experiment(surface: str) -> Any:
-    from assignment.selectors import running_experiment_for_surface
-
     return running_experiment_for_surface(surface)
 
 
@@ -275,8 +275,6 @@ def _assign(request: RecommendationRequest) -> _Assignment:
     Users outside the experiment (holdout, targeting, coverage) get the control experience:
     its configuration is served, but no experiment or variant is reported or logged.
     """
-    from assignment.services import assign_user
-
     experiment = _running_experiment(request.surface)
     if experiment is None:
         return _Assignment(None, None, None)
