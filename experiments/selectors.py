@@ -75,9 +75,7 @@ def power_estimate(
 
     Raises ``ValueError`` naming the field when the inputs admit no answer.
     """
-    # The pure statistics package (below every app; see the layers contract in pyproject.toml)
-    # is imported on first use: it loads scipy.stats, about 1 s, and every process imports
-    # this module at django.setup() through the admin.
+    # Imported here: the stats package belongs to analytics, which imports this app.
     from analytics.stats import runtime_days, sample_size_proportions
 
     k = variants if variants is not None else max(experiment.variants.count(), 2)

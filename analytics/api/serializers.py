@@ -19,6 +19,68 @@ from analytics.stats.power import MEAN_METHODS, PROPORTION_METHODS
 from analytics.stats.sequential import METHODS as SEQUENTIAL_METHODS
 from analytics.stats.sufficient import KINDS
 
+# --- events ----------------------------------------------------------------------------------
+
+
+class ImpressionItemSerializer(serializers.Serializer):
+    item_id = serializers.CharField(max_length=256)
+    position = serializers.IntegerField(min_value=0)
+
+
+class EventSerializer(serializers.Serializer):
+    """One event. Which fields are required depends on ``type`` (see each field)."""
+
+    event_id = serializers.CharField(max_length=128, help_text="idempotency key (client-made)")
+    type = serializers.ChoiceField(choices=sorted(EVENT_TYPES))
+    user_id = serializers.CharField(max_length=256)
+    timestamp = serializers.DateTimeField(
+        help_text="ISO 8601 with offset (or Unix seconds), inside the accepted window"
+    )
+    request_id = serializers.CharField(
+        required=False, help_text="required for impression and click: the served list's id"
+    )
+    session_id = serializers.CharField(
+        required=False, help_text="required for session_start and session_end"
+    )
+    item_id = serializers.CharField(required=False, help_text="required for click and watch")
+    position = serializers.IntegerField(required=False, min_value=0)
+    items = ImpressionItemSerializer(
+        many=True, required=False, help_text="required for impression: the list as shown"
+    )
+    seconds = serializers.FloatField(
+        required=False, min_value=0, help_text="required for watch and first_interaction"
+    )
+    value = serializers.FloatField(required=False, help_text="conversion value (default 0)")
+    surface = serializers.CharField(required=False, max_length=100)
+    experiment = serializers.CharField(required=False, max_length=100)
+    variant = serializers.CharField(required=False, max_length=100)
+    attributes = serializers.DictField(
+        required=False, help_text="free flat attributes: device, platform, ..."
+    )
+
+
+class EventBatchSerializer(serializers.Serializer):
+    """A batch: ``{"events": [...]}``; a bare list or a single event object also work."""
+
+    events = EventSerializer(many=True, max_length=10_000)
+
+
+class RejectedEventSerializer(serializers.Serializer):
+    index = serializers.IntegerField(help_text="position in the batch")
+    event_id = serializers.CharField(allow_null=True)
+    errors = serializers.DictField(child=serializers.CharField(), help_text="field -> reason")
+
+
+class IngestResultSerializer(serializers.Serializer):
+    received = serializers.IntegerField()
+    stored = serializers.IntegerField(help_text="events new to the store")
+    duplicates = serializers.IntegerField(help_text="event_ids already stored (success too)")
+    accepted = serializers.IntegerField(help_text="stored + duplicates")
+    rejected = RejectedEventSerializer(many=True)
+
+
+# --- shared by the statistics serializers ----------------------------------------------------
+
 
 class FiniteFloatField(serializers.FloatField):
     """A float that is written as ``null`` when infinite or NaN (JSON has neither).
@@ -157,63 +219,3 @@ class AnalyzeResponseSerializer(serializers.Serializer):
     sequential_p_value = FiniteFloatField()
     sequential_ci = IntervalField(allow_null=True)
     probability_to_beat = FiniteFloatField()
-
-
-# --- events ----------------------------------------------------------------------------------
-
-
-class ImpressionItemSerializer(serializers.Serializer):
-    item_id = serializers.CharField(max_length=256)
-    position = serializers.IntegerField(min_value=0)
-
-
-class EventSerializer(serializers.Serializer):
-    """One event. Which fields are required depends on ``type`` (see each field)."""
-
-    event_id = serializers.CharField(max_length=128, help_text="idempotency key (client-made)")
-    type = serializers.ChoiceField(choices=sorted(EVENT_TYPES))
-    user_id = serializers.CharField(max_length=256)
-    timestamp = serializers.DateTimeField(
-        help_text="ISO 8601 with offset (or Unix seconds), inside the accepted window"
-    )
-    request_id = serializers.CharField(
-        required=False, help_text="required for impression and click: the served list's id"
-    )
-    session_id = serializers.CharField(
-        required=False, help_text="required for session_start and session_end"
-    )
-    item_id = serializers.CharField(required=False, help_text="required for click and watch")
-    position = serializers.IntegerField(required=False, min_value=0)
-    items = ImpressionItemSerializer(
-        many=True, required=False, help_text="required for impression: the list as shown"
-    )
-    seconds = serializers.FloatField(
-        required=False, min_value=0, help_text="required for watch and first_interaction"
-    )
-    value = serializers.FloatField(required=False, help_text="conversion value (default 0)")
-    surface = serializers.CharField(required=False, max_length=100)
-    experiment = serializers.CharField(required=False, max_length=100)
-    variant = serializers.CharField(required=False, max_length=100)
-    attributes = serializers.DictField(
-        required=False, help_text="free flat attributes: device, platform, ..."
-    )
-
-
-class EventBatchSerializer(serializers.Serializer):
-    """A batch: ``{"events": [...]}``; a bare list or a single event object also work."""
-
-    events = EventSerializer(many=True, max_length=10_000)
-
-
-class RejectedEventSerializer(serializers.Serializer):
-    index = serializers.IntegerField(help_text="position in the batch")
-    event_id = serializers.CharField(allow_null=True)
-    errors = serializers.DictField(child=serializers.CharField(), help_text="field -> reason")
-
-
-class IngestResultSerializer(serializers.Serializer):
-    received = serializers.IntegerField()
-    stored = serializers.IntegerField(help_text="events new to the store")
-    duplicates = serializers.IntegerField(help_text="event_ids already stored (success too)")
-    accepted = serializers.IntegerField(help_text="stored + duplicates")
-    rejected = RejectedEventSerializer(many=True)
