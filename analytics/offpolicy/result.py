@@ -75,9 +75,8 @@ class IntervalOptions:
 
 
 def _user_sums(values: np.ndarray, users: np.ndarray, n_users: int) -> np.ndarray:
-    out = np.zeros((n_users, values.shape[1]))
-    np.add.at(out, users, values)
-    return out
+    columns = [np.bincount(users, weights=column, minlength=n_users) for column in values.T]
+    return np.column_stack(columns)
 
 
 def ratio_value(numerators: np.ndarray, denominators: np.ndarray) -> np.ndarray:

@@ -67,14 +67,15 @@ def _check_temperature(temperature: object) -> float:
     return float(temperature)
 
 
-def _pool(scores: np.ndarray, pool: int | None) -> np.ndarray:
-    """Indices of the ``pool`` best scores (all without a pool), best first."""
+def _pool(scores: np.ndarray, pool: int | None, ordered: bool = True) -> np.ndarray:
+    """Indices of the ``pool`` best scores (all without a pool), best first when
+    ``ordered`` (sampling needs no order: it saves a sort on the serving path)."""
     if pool is None or pool >= scores.size:
-        return np.argsort(-scores, kind="stable")
+        return np.argsort(-scores, kind="stable") if ordered else np.arange(scores.size)
     if isinstance(pool, bool) or not isinstance(pool, int | np.integer) or pool < 1:
         raise ValueError(f"pool: must be a whole number >= 1, got {pool!r}")
-    top = np.argpartition(-scores, pool - 1)[:pool]
-    return top[np.argsort(-scores[top], kind="stable")]
+    top = np.argpartition(scores, scores.size - pool)[scores.size - pool :]
+    return top[np.argsort(-scores[top], kind="stable")] if ordered else top
 
 
 def _weights(scores: np.ndarray, temperature: float) -> np.ndarray:
@@ -93,7 +94,7 @@ def plackett_luce_sample(
     """One Plackett-Luce draw of a top-``k`` list from the ``pool`` best ``scores``."""
     scores, k = _check_scores(scores, k)
     temperature = _check_temperature(temperature)
-    candidates = _pool(scores, pool)
+    candidates = _pool(scores, pool, ordered=False)
     k = min(k, candidates.size)
     logits = scores[candidates] / temperature
     keys = logits + rng.gumbel(size=candidates.size)
