@@ -15,6 +15,12 @@ from analytics.interleaving.analysis import (
 )
 from analytics.interleaving.credit import CreditTable, Impression, credit_table
 from analytics.interleaving.draft import MAX_TEAMS, InterleavedList, team_draft
+from analytics.interleaving.events import (
+    ClickEvent,
+    EventAudit,
+    ServedPage,
+    credit_table_from_events,
+)
 from analytics.interleaving.planning import (
     InterleavingPlan,
     decisive_users_needed,
@@ -24,14 +30,18 @@ from analytics.interleaving.planning import (
 
 __all__ = [
     "MAX_TEAMS",
+    "ClickEvent",
     "CreditDifference",
     "CreditTable",
+    "EventAudit",
     "Impression",
     "InterleavedList",
     "InterleavingPlan",
     "PreferenceResult",
+    "ServedPage",
     "credit_difference",
     "credit_table",
+    "credit_table_from_events",
     "decisive_users_needed",
     "plan_from_pilot",
     "plan_interleaving",
