@@ -40,6 +40,12 @@ from analytics.offpolicy.result import IntervalOptions, OffPolicyEstimate, cover
 UserIds = Sequence[object] | np.ndarray | None
 
 
+def _single_item(rewards: object) -> bool:
+    """Whether the log has one position per list (the estimator's name says which form)."""
+    shape = np.shape(rewards)  # type: ignore[call-overload]
+    return len(shape) < 2 or shape[1] == 1
+
+
 def _finish(
     name: str,
     numerators: np.ndarray,
@@ -52,7 +58,8 @@ def _finish(
 ) -> OffPolicyEstimate:
     value, se, ci, method = interval(numerators, denominators, users, n_users, options)
     n = numerators.shape[0]
-    ess, mean_weight, notes = float(n), 1.0, ()
+    ess, mean_weight = float(n), 1.0
+    notes: tuple[str, ...] = ()
     if raw_weights is not None:
         ess, mean_weight, notes = coverage(raw_weights, min_ess_fraction=min_ess_fraction)
     return OffPolicyEstimate(name, value, se, ci, method, n, n_users, ess, mean_weight, notes)
@@ -97,7 +104,7 @@ def ips(
 ) -> OffPolicyEstimate:
     """Inverse propensity scoring; with several positions, independent item-position IPS."""
     options = IntervalOptions(interval, alpha, n_bootstrap, seed)
-    name = "IPS" if np.ndim(rewards) < 2 or np.shape(rewards)[1] == 1 else "IIPS"
+    name = "IPS" if _single_item(rewards) else "IIPS"
     return _weighted(
         name, rewards, logging_propensities, target_propensities, user_ids, clip, options,
         min_ess_fraction, self_normalised=False,
@@ -119,7 +126,7 @@ def snips(
 ) -> OffPolicyEstimate:
     """Self-normalised IPS, normalised per position."""
     options = IntervalOptions(interval, alpha, n_bootstrap, seed)
-    name = "SNIPS" if np.ndim(rewards) < 2 or np.shape(rewards)[1] == 1 else "SNIIPS"
+    name = "SNIPS" if _single_item(rewards) else "SNIIPS"
     return _weighted(
         name, rewards, logging_propensities, target_propensities, user_ids, clip, options,
         min_ess_fraction, self_normalised=True,
