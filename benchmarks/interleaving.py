@@ -18,6 +18,8 @@ Lines (figure, target, PASS/MISS):
   (``plan_from_pilot``), against an A/B test on CTR on the same population (per-user
   clicks-per-page linearised as a ratio metric, ``sample_size_means``, with the exact true
   CTR difference); target at least 10x fewer;
+- power check: for one pair, the share of fresh populations of the planned sizes in which
+  each test detects the better ranker (target 80% +- 5%, both);
 - agreement: interleaving prefers the ranker with the higher true CTR in every pair whose
   true relative difference exceeds 2%.
 
@@ -46,7 +48,7 @@ from analytics.interleaving import (  # noqa: E402
     team_draft,
     wilson_interval,
 )
-from analytics.stats import sample_size_means  # noqa: E402
+from analytics.stats import ratio_metric_test, sample_size_means  # noqa: E402
 
 POOL, K = 30, 10
 EXAMINATION = 1 / np.arange(1, K + 1) ** 0.8
@@ -146,15 +148,17 @@ def ab_users(population: Population, a: str, b: str) -> int:
     return sample_size_means(std, abs(delta)).total
 
 
-def pair_lines(users: int) -> list[str]:
+def pair_lines(users: int) -> tuple[list[str], dict[tuple[str, str], tuple[int, int]]]:
+    """The lines of every pair, and each pair's planned (interleaving, A/B) users."""
     population = Population(users, seed=1)
-    lines, agree = [], []
+    lines, agree, sizes = [], [], {}
     for a, b in PAIRS:
         table = credit_table(population.interleave(a, b))
         result = preference_test(table)
         plan = plan_from_pilot(table)
         ab_total = ab_users(population, a, b)
         ratio = ab_total / plan.users
+        sizes[a, b] = (plan.users, ab_total)
         ctr_a, ctr_b = population.true_ctr(a), population.true_ctr(b)
         better = 0 if ctr_a > ctr_b else 1
         if abs(ctr_a / ctr_b - 1) > 0.02:
@@ -170,7 +174,32 @@ def pair_lines(users: int) -> list[str]:
         f"interleaving: preferred ranker has the higher true CTR in {sum(agree)} of "
         f"{len(agree)} pairs differing by more than 2% (target: all) {_verdict(all(agree))}"
     )
-    return lines
+    return lines, sizes
+
+
+def power_line(a: str, b: str, il_users: int, ab_users_total: int, replicates: int) -> str:
+    """Detections of the better ranker at the planned sizes over fresh populations: the
+    interleaving sign test, and the A/B ratio test on CTR (half the users per arm)."""
+    il_hits = ab_hits = 0
+    for replicate in range(replicates):
+        population = Population(il_users, seed=50_000 + replicate)
+        better = 0 if population.true_ctr(a) > population.true_ctr(b) else 1
+        table = credit_table(population.interleave(a, b, tag=f"power{replicate}"))
+        il_hits += preference_test(table).winner == better
+        population = Population(ab_users_total, seed=90_000 + replicate)
+        half = ab_users_total // 2
+        pages = population.pages.astype(float)
+        control = (population.ab_clicks(a)[:half], pages[:half])
+        treatment = (population.ab_clicks(b)[half:], pages[half:])
+        result = ratio_metric_test(control, treatment)
+        ab_hits += result.p_value < 0.05 and (result.absolute_effect < 0) == (better == 0)
+    il_power, ab_power = il_hits / replicates, ab_hits / replicates
+    ok = abs(il_power - 0.8) <= 0.05 and abs(ab_power - 0.8) <= 0.05
+    return (
+        f"interleaving: power at the planned sizes ({a} vs {b}, {replicates} fresh "
+        f"populations each): interleaving {il_power:.0%} at {il_users} users, A/B "
+        f"{ab_power:.0%} at {ab_users_total} users (target 80% +- 5% each) {_verdict(ok)}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -182,8 +211,10 @@ def main(argv: list[str] | None = None) -> int:
     users = args.users or (2_000 if args.quick else 20_000)
     replicates = args.replicates or (200 if args.quick else 500)
     print("interleaving: figures on this benchmark's own synthetic position-based click model")
-    for line in pair_lines(users):
+    lines, sizes = pair_lines(users)
+    for line in lines:
         print(line, flush=True)
+    print(power_line("medium", "poor", *sizes["medium", "poor"], 50 if args.quick else 200))
     print(aa_line(100 if args.quick else 200, replicates))
     return 0
 

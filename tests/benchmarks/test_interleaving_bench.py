@@ -23,8 +23,14 @@ def test_interleaving_benchmark_quick():
         ), line
     assert re.search(r"in \d of \d pairs .*\(target: all\) (PASS|MISS)$", lines[4]), lines[4]
     assert re.fullmatch(
+        r"interleaving: power at the planned sizes \(medium vs poor, 50 fresh populations "
+        r"each\): interleaving \d+% at \d+ users, A/B \d+% at \d+ users "
+        r"\(target 80% \+- 5% each\) (PASS|MISS)",
+        lines[5],
+    ), lines[5]
+    assert re.fullmatch(
         r"interleaving: A/A false-positive rate [\d.]+% over 200 replicates of 100 users "
         r"\(target 5% \+- 1\.5%\); pooled preference [\d.]+ \[[\d.]+, [\d.]+\] "
         r"\(target: covers 0\.5\) (PASS|MISS)",
-        lines[5],
-    ), lines[5]
+        lines[6],
+    ), lines[6]
