@@ -59,6 +59,12 @@ def _check_scores(scores: object, k: object) -> tuple[np.ndarray, int]:
     return array, min(int(k), array.size)
 
 
+def _check_rng(rng: object) -> np.random.Generator:
+    if not isinstance(rng, np.random.Generator):
+        raise ValueError(f"rng: must be a numpy Generator, got {type(rng).__name__}")
+    return rng
+
+
 def _check_temperature(temperature: object) -> float:
     if isinstance(temperature, bool) or not isinstance(temperature, int | float):
         raise ValueError(f"temperature: must be a number, got {temperature!r}")
@@ -94,6 +100,7 @@ def plackett_luce_sample(
     """One Plackett-Luce draw of a top-``k`` list from the ``pool`` best ``scores``."""
     scores, k = _check_scores(scores, k)
     temperature = _check_temperature(temperature)
+    rng = _check_rng(rng)
     candidates = _pool(scores, pool, ordered=False)
     k = min(k, candidates.size)
     logits = scores[candidates] / temperature
@@ -157,6 +164,7 @@ def epsilon_swap_sample(
     ``epsilon``; ``step_propensities`` are the exact marginals of each item at its position."""
     scores, k = _check_scores(scores, k)
     epsilon = _check_epsilon(epsilon)
+    rng = _check_rng(rng)
     order = _pool(scores, k)
     indices = order.copy()
     if k > 1 and rng.random() < epsilon:
@@ -231,8 +239,10 @@ def expected_clicks(marginals: np.ndarray, relevance: np.ndarray, examination: n
         raise ValueError("relevance: one estimate per item of the marginals is required")
     if examination.shape != (marginals.shape[1],):
         raise ValueError("examination: one probability per position is required")
-    if np.any((relevance < 0) | (relevance > 1)) or np.any((examination < 0) | (examination > 1)):
-        raise ValueError("relevance: probabilities must lie in [0, 1] (and examination too)")
+    if np.any(~((relevance >= 0) & (relevance <= 1))):
+        raise ValueError("relevance: probabilities must lie in [0, 1]")
+    if np.any(~((examination >= 0) & (examination <= 1))):
+        raise ValueError("examination: probabilities must lie in [0, 1]")
     return float(relevance @ marginals @ examination)
 
 

@@ -156,6 +156,9 @@ def test_more_heat_costs_more():
         (lambda: epsilon_swap_marginals([1.0, 2.0], 2, epsilon=1.5), "epsilon"),
         (lambda: expected_clicks(np.eye(2), [0.5, 2.0], [1.0, 1.0]), "relevance"),
         (lambda: expected_clicks(np.eye(2), [0.5, 0.2], [1.0]), "examination"),
+        (lambda: expected_clicks(np.eye(2), [0.5, 0.2], [1.0, 1.5]), "examination"),
+        (lambda: plackett_luce_sample([1.0, 2.0], 1, temperature=1.0, rng=3), "rng"),
+        (lambda: epsilon_swap_sample([1.0, 2.0], 2, epsilon=0.1, rng=None), "rng"),
     ],
 )
 def test_bad_input_names_the_argument(call, argument):
