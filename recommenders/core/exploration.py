@@ -107,11 +107,16 @@ def plackett_luce_sample(
     keys = logits + rng.gumbel(size=candidates.size)
     order = np.argpartition(-keys, k - 1)[:k] if k < candidates.size else np.arange(k)
     order = order[np.argsort(-keys[order], kind="stable")]
-    weights = np.exp(logits - logits.max())
-    chosen = weights[order]
-    remaining = weights.sum() - np.concatenate(([0.0], np.cumsum(chosen)[:-1]))
-    steps = chosen / remaining
-    return ExploredList(candidates[order], steps, float(np.prod(steps)))
+    # In log space, and without subtracting from the total: at a low temperature the first
+    # weight dwarfs the rest and ``total - chosen`` would cancel to 0 (infinite propensities).
+    chosen = logits[order]
+    unchosen = np.delete(logits, order)
+    remaining = np.logaddexp.accumulate(chosen[::-1])[::-1]
+    if unchosen.size:
+        top = unchosen.max()
+        remaining = np.logaddexp(remaining, top + np.log(np.sum(np.exp(unchosen - top))))
+    log_steps = chosen - remaining
+    return ExploredList(candidates[order], np.exp(log_steps), float(np.exp(log_steps.sum())))
 
 
 def _poisson_binomial_prefixes(p: np.ndarray, k: int) -> np.ndarray:
@@ -139,6 +144,11 @@ def plackett_luce_marginals(
     k = min(k, candidates.size)
     w = _weights(scores[candidates], temperature)  # sorted, w[0] == 1
     n = w.size
+    if w[min(k, n - 1)] < 1e-250:  # exp of a logit gap above 575: the race never ends
+        raise ValueError(
+            f"temperature: {temperature} is too low for these scores (weights underflow); "
+            "such a policy is greedy: use greedy_marginals"
+        )
     t_min = 1e-13 / w.sum()
     t_max = 45.0 / w[min(k, n - 1)]
     log_t = np.arange(math.log(t_min), math.log(t_max) + _LOG_STEP, _LOG_STEP)

@@ -74,6 +74,15 @@ def test_sample_logs_its_exact_list_probability_and_matches_the_marginals():
     assert np.all(np.abs(counts / draws - marginals) <= 5 * standard_error + 1e-12)
 
 
+def test_low_temperature_propensities_stay_finite():
+    explored = plackett_luce_sample(
+        np.array([10.0, 0.0, -10.0, -20.0]), 3, temperature=0.05, rng=np.random.default_rng(0)
+    )
+    assert list(explored.indices) == [0, 1, 2]
+    assert np.allclose(explored.step_propensities, 1.0)
+    assert explored.list_probability == pytest.approx(1.0)
+
+
 def test_epsilon_swap_marginals_and_list_probability():
     scores = np.array([4.0, 3.0, 2.0, 1.0, 0.0])
     k, epsilon = 4, 0.3
@@ -149,6 +158,7 @@ def test_more_heat_costs_more():
         (lambda: plackett_luce_marginals([1.0, 2.0], 0, temperature=1.0), "k"),
         (lambda: plackett_luce_marginals([1.0, 2.0], 1, temperature=0.0), "temperature"),
         (lambda: plackett_luce_marginals([1.0, 2.0], 1, temperature=1.0, pool=0), "pool"),
+        (lambda: plackett_luce_marginals([9.0, 0.0, -9.0], 2, temperature=0.01), "temperature"),
         (
             lambda: plackett_luce_marginals(np.zeros(MAX_MARGINAL_POOL + 1), 2, temperature=1.0),
             "pool",
