@@ -8,6 +8,8 @@ import math
 import numpy as np
 import pytest
 import statsmodels.api as sm
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from analytics.offpolicy import direct_method, doubly_robust, ips, snips
 
@@ -135,3 +137,42 @@ def test_logs_without_valid_propensities_are_refused(logging, message):
 def test_bad_input_names_the_argument(call, argument):
     with pytest.raises(ValueError, match=f"^{argument}"):
         call()
+
+
+positive = st.floats(0.05, 1.0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), positive), min_size=2, max_size=40))
+def test_on_policy_weights_give_the_observed_mean(rows):
+    """With the candidate equal to the logging policy every weight is 1: IPS, SNIPS and DR
+    all return the observed mean reward, with the full effective sample."""
+    rewards = [float(r) for r, _ in rows]
+    propensities = [p for _, p in rows]
+    observed = float(np.mean(rewards))
+    for estimate in (
+        ips(rewards, propensities, propensities),
+        snips(rewards, propensities, propensities),
+        doubly_robust(rewards, propensities, propensities, [0.3] * len(rows), [0.3] * len(rows)),
+    ):
+        assert estimate.value == pytest.approx(observed)
+        assert estimate.effective_sample_size == pytest.approx(len(rows))
+        assert estimate.warnings == ()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 1), positive, positive), min_size=2, max_size=40),
+    st.floats(0.1, 1.0),
+)
+def test_snips_ignores_a_common_scale_of_the_target(rows, scale):
+    rewards = [float(r) for r, _, _ in rows]
+    logging = [p for _, p, _ in rows]
+    target = [q for _, _, q in rows]
+    scaled = [q * scale for q in target]
+    assert snips(rewards, logging, scaled).value == pytest.approx(
+        snips(rewards, logging, target).value
+    )
+    assert ips(rewards, logging, scaled).value == pytest.approx(
+        scale * ips(rewards, logging, target).value
+    )
