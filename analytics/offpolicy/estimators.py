@@ -16,8 +16,9 @@ Bandit Pipeline's ``InverseProbabilityWeighting``, ``SelfNormalizedInverseProbab
 and ``DoublyRobust`` (``lambda_`` = ``clip``). With ``k`` positions IPS is the independent
 item-position IPS (Li et al. 2018, "Offline evaluation of ranking policies with click
 models"), OBP's ``SlateIndependentIPS``, SNIPS its self-normalised form normalised per position
-as OBP's ``SelfNormalizedSlateIndependentIPS``; both are unbiased when clicks at a position
-depend only on the item there (the position-based and item-position click models). OBP's
+as OBP's ``SelfNormalizedSlateIndependentIPS``. When clicks at a position depend only on
+the item there (the position-based and item-position click models), IPS and DR are unbiased
+and SNIPS is consistent (biased by O(1/n), with a smaller variance). OBP's
 single-item estimators average over (list, position) rows; these sum over positions, so
 they equal ``k`` times OBP's value for ``k`` positions.
 """
@@ -30,7 +31,7 @@ import numpy as np
 
 from analytics.offpolicy.logs import (
     LoggedLists,
-    _matrix,
+    check_matrix,
     check_rewards,
     importance_weights,
     user_index,
@@ -172,8 +173,8 @@ def doubly_robust(
     options = IntervalOptions(interval, alpha, n_bootstrap, seed)
     logs = LoggedLists.build(rewards, logging_propensities, target_propensities, user_ids)
     shape = logs.rewards.shape
-    q_logged = _matrix("estimated_rewards_logged", estimated_rewards_logged, shape)
-    q_target = _matrix("estimated_rewards_target", estimated_rewards_target, shape)
+    q_logged = check_matrix("estimated_rewards_logged", estimated_rewards_logged, shape)
+    q_target = check_matrix("estimated_rewards_target", estimated_rewards_target, shape)
     for name, array in (
         ("estimated_rewards_logged", q_logged),
         ("estimated_rewards_target", q_target),

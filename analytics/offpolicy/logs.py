@@ -19,7 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 
 
-def _matrix(name: str, values: object, shape: tuple[int, ...] | None = None) -> np.ndarray:
+def check_matrix(name: str, values: object, shape: tuple[int, ...] | None = None) -> np.ndarray:
+    """A float array of shape (lists, positions) (a 1-d array is one position per list)."""
     if values is None:
         raise ValueError(f"{name}: required")
     try:
@@ -37,7 +38,7 @@ def _matrix(name: str, values: object, shape: tuple[int, ...] | None = None) -> 
 
 def check_propensities(name: str, values: object, shape: tuple[int, ...]) -> np.ndarray:
     """Probabilities in (0, 1] for the logging policy (every logged item had a chance)."""
-    array = _matrix(name, values, shape)
+    array = check_matrix(name, values, shape)
     missing = int(np.sum(np.isnan(array)))
     if missing:
         raise ValueError(
@@ -78,7 +79,7 @@ class LoggedLists:
     ) -> LoggedLists:
         reward = check_rewards(rewards)
         logging = check_propensities("logging_propensities", logging_propensities, reward.shape)
-        target = _matrix("target_propensities", target_propensities, reward.shape)
+        target = check_matrix("target_propensities", target_propensities, reward.shape)
         if np.any(~np.isfinite(target)) or np.any((target < 0) | (target > 1)):
             raise ValueError("target_propensities: every probability must lie in [0, 1]")
         users, count = user_index(user_ids, reward.shape[0])
@@ -87,7 +88,7 @@ class LoggedLists:
 
 def check_rewards(rewards: object, name: str = "rewards") -> np.ndarray:
     """Finite rewards of shape (lists, positions), at least one list."""
-    reward = _matrix(name, rewards)
+    reward = check_matrix(name, rewards)
     if reward.shape[0] == 0:
         raise ValueError(f"{name}: no logged lists in the window")
     if reward.shape[1] == 0 or not np.all(np.isfinite(reward)):
