@@ -13,8 +13,10 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
+from experiments import selectors as experiment_selectors
 from experiments import services
 from experiments.models import Experiment
+from workspace.forms import ExperimentCreateForm
 from workspace.selectors import ACTIONS, experiment_workspace, home_rows
 
 _SERVICES = {
@@ -73,3 +75,57 @@ def experiment_action(request: HttpRequest, key: str, action: str) -> HttpRespon
         return render(request, "workspace/confirm.html", context, status=400)
     messages.success(request, f"{key}: {ACTIONS[action]['label'].lower()} done")
     return redirect("experiment-workspace", key=key)
+
+
+def _plan(form: ExperimentCreateForm) -> tuple[str, int | None]:
+    """The required size for the form's values (no write), and users per variant."""
+    fields = form.experiment_fields()
+    draft = Experiment(**{k: v for k, v in fields.items() if k != "primary_metric"})
+    try:
+        estimate = experiment_selectors.power_estimate(draft, variants=len(form.variants()))
+    except ValueError as error:
+        return f"not available: {error}", None
+    return estimate.describe(), estimate.per_variant
+
+
+@staff_member_required
+@require_http_methods(["GET", "POST"])
+def experiment_create(request: HttpRequest) -> HttpResponse:
+    """A draft experiment from the form; "Check the plan" re-renders with the sizes only."""
+    if not request.user.has_perm("experiments.add_experiment"):
+        raise PermissionDenied("creating experiments needs the experiment owner role")
+    form = ExperimentCreateForm(request.POST or None)
+    plan = None
+    if request.method == "POST" and form.is_valid():
+        plan, per_variant = _plan(form)
+        if "create" in request.POST:
+            fields = form.experiment_fields()
+            if fields["planned_sample_size"] is None:
+                fields["planned_sample_size"] = per_variant
+            try:
+                experiment = services.do_create_experiment(
+                    key=form.cleaned_data["key"],
+                    name=form.cleaned_data["name"],
+                    variants=form.variants(),
+                    actor=request.user,
+                    owner=request.user,
+                    guardrail_metrics=form.cleaned_data["guardrail_metrics"],
+                    secondary_metrics=form.cleaned_data["secondary_metrics"],
+                    **fields,
+                )
+            except ValidationError as error:
+                _attach_errors(form, error)
+            else:
+                messages.success(request, f"{experiment.key}: draft created")
+                return redirect("experiment-workspace", key=experiment.key)
+    status = 400 if request.method == "POST" and form.errors else 200
+    return render(request, "workspace/create.html", {"form": form, "plan": plan}, status=status)
+
+
+def _attach_errors(form: ExperimentCreateForm, error: ValidationError) -> None:
+    """Service errors beside the field they name (variants' errors beside the first row)."""
+    field_of = {"coverage": "coverage_percent", "variants": "variant_0_key", "key": "key"}
+    for name, problems in getattr(error, "message_dict", {"__all__": error.messages}).items():
+        field = field_of.get(name, name)
+        for problem in problems:
+            form.add_error(field if field in form.fields else None, problem)

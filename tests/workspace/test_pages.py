@@ -161,3 +161,79 @@ def test_minimum_runtime_passed_concludes_without_reason(staff_client):
     services.do_stop_experiment(experiment, None)
     url = reverse("experiment-action", args=[experiment.key, "conclude"])
     assert staff_client.post(url).status_code == 302
+
+
+def create_form(**overrides):
+    from tests.analytics.factories import seeded_metrics
+
+    metrics = seeded_metrics()
+    data = {
+        "key": "new-exp",
+        "name": "New experiment",
+        "hypothesis": "more clicks",
+        "surface": "home",
+        "coverage_percent": "50",
+        "targeting": '{"platform": {"$in": ["ios", "android"]}}',
+        "qa_overrides": "qa-1 = treatment",
+        "primary_metric": str(metrics["ctr"].pk),
+        "guardrail_metrics": [str(metrics["session_abandonment"].pk)],
+        "baseline_percent": "5",
+        "mde_percent": "10",
+        "alpha": "0.05",
+        "power": "0.8",
+        "daily_traffic": "10000",
+        "min_runtime_days": "14",
+        "variant_0_key": "control",
+        "variant_0_weight": "1",
+        "variant_1_key": "treatment",
+        "variant_1_weight": "3",
+        "create": "1",
+    }
+    data.update(overrides)
+    return data
+
+
+def test_create_a_draft_with_the_required_plan(staff_client):
+    response = staff_client.post(reverse("experiment-create"), create_form())
+    assert response.status_code == 302
+    experiment = Experiment.objects.get(key="new-exp")
+    assert experiment.status == Experiment.Status.DRAFT
+    assert experiment.coverage == 0.5
+    assert experiment.targeting == {"platform": {"$in": ["ios", "android"]}}
+    assert experiment.qa_overrides == {"qa-1": "treatment"}
+    variants = list(experiment.variants.order_by("position").values_list("key", "weight"))
+    assert variants == [("control", 1.0), ("treatment", 3.0)]
+    # no planned size given: the plan is the required size, so the page never contradicts it
+    from experiments.selectors import power_estimate
+
+    assert experiment.planned_sample_size == power_estimate(experiment).per_variant
+    page = staff_client.get(reverse("experiment-workspace", args=["new-exp"])).content.decode()
+    assert 'id="plan-warning"' not in page
+
+
+def test_check_the_plan_writes_nothing(staff_client):
+    data = create_form()
+    del data["create"]
+    data["plan"] = "1"
+    response = staff_client.post(reverse("experiment-create"), data)
+    assert response.status_code == 200
+    assert "users per variant" in response.content.decode()
+    assert not Experiment.objects.filter(key="new-exp").exists()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"targeting": '{"country": {"$regex": "U"}}'}, "unknown operator"),
+        ({"targeting": "{not json"}, "not valid JSON"),
+        ({"qa_overrides": "qa-1 = nope"}, "unknown variant"),
+        ({"qa_overrides": "just a user"}, "expected &#x27;user id = variant key&#x27;"),
+        ({"coverage_percent": "150"}, "less than or equal to 100"),
+        ({"variant_1_key": ""}, "This field is required"),
+    ],
+)
+def test_bad_input_is_named_beside_its_field(staff_client, overrides, message):
+    response = staff_client.post(reverse("experiment-create"), create_form(**overrides))
+    assert response.status_code == 400
+    assert message in response.content.decode()
+    assert not Experiment.objects.filter(key="new-exp").exists()
