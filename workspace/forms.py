@@ -114,7 +114,8 @@ class ExperimentCreateForm(forms.Form):
         try:
             value = json.loads(raw)
         except json.JSONDecodeError as error:
-            raise forms.ValidationError(f"not valid JSON: {error.msg} at column {error.colno}")
+            message = f"not valid JSON: {error.msg} at column {error.colno}"
+            raise forms.ValidationError(message) from None
         if not isinstance(value, dict):
             raise forms.ValidationError("expected an object of attribute -> condition")
         return value
