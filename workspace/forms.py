@@ -94,6 +94,10 @@ class ExperimentCreateForm(forms.Form):
                 choices=configs, required=False, label=f"Variant {i + 1} recommender"
             )
 
+        for name, field in self.fields.items():
+            if name.startswith("variant_"):
+                field.widget.attrs["aria-label"] = field.label
+
     def variant_rows(self) -> list[tuple[Any, Any, Any]]:
         return [
             (self[f"variant_{i}_key"], self[f"variant_{i}_weight"], self[f"variant_{i}_config"])

@@ -63,10 +63,16 @@ class TimelineEntry:
 
 
 @dataclass
+class PhaseSpan:
+    phase: ExperimentPhase
+    events: list[TimelineEntry]  # pauses and resumes inside the phase
+
+
+@dataclass
 class Workspace:
     experiment: Experiment
     summary: ExperimentSummary | None
-    phases: list[ExperimentPhase]
+    phases: list[PhaseSpan]
     history: list[TimelineEntry]
     plan: str
     plan_warning: str
@@ -97,21 +103,35 @@ def experiment_workspace(key: str) -> Workspace:
             )
     except ValueError as error:
         plan = f"not available: {error}"
-    history = [
-        TimelineEntry(entry.when, describe(entry))
-        for entry in experiment_selectors.audit_log(experiment)[:100]
-    ]
+    entries = list(experiment_selectors.audit_log(experiment)[:100])
+    history = [TimelineEntry(entry.when, describe(entry)) for entry in entries]
     actions = [(name, spec) for name, spec in ACTIONS.items() if experiment.status in spec["from"]]
     return Workspace(
         experiment=experiment,
         summary=summary,
-        phases=list(experiment.phases.all()),
+        phases=phase_spans(list(experiment.phases.all()), entries),
         history=history,
         plan=plan,
         plan_warning=plan_warning,
         actions=actions,
         split=split_preview(experiment),
     )
+
+
+def phase_spans(phases: list[ExperimentPhase], entries: list[Any]) -> list[PhaseSpan]:
+    """Each phase with the pauses and resumes that happened while it was open."""
+    pauses = sorted(
+        (e for e in entries if e.action in ("pause", "resume")), key=lambda e: (e.when, e.id)
+    )
+    spans = []
+    for phase in phases:
+        inside = [
+            TimelineEntry(e.when, "paused" if e.action == "pause" else "resumed")
+            for e in pauses
+            if e.when >= phase.started_at and (phase.ended_at is None or e.when <= phase.ended_at)
+        ]
+        spans.append(PhaseSpan(phase, inside))
+    return spans
 
 
 def split_preview(experiment: Experiment) -> list[tuple[str, float, float]]:
