@@ -25,6 +25,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 TARGET_MS = 300.0
+GUARDRAILS = ("session_abandonment", "time_to_first_interaction")
 
 
 def configure(var_dir: str) -> None:
@@ -42,28 +43,28 @@ def configure(var_dir: str) -> None:
 
 
 def events_of(rng: random.Random, user: str, exposed_at: datetime, lift: float) -> list[dict]:
+    """A user's sessions after exposure: impressions, clicks, first interactions."""
     out = []
+
+    def add(event_id: str, kind: str, t: datetime, **fields) -> None:
+        out.append({"event_id": event_id, "type": kind, "user_id": user,
+                    "timestamp": t.isoformat(), **fields})  # fmt: skip
+
     for s in range(rng.randint(1, 3)):
         sid = f"{user}-s{s}"
         t = exposed_at + timedelta(hours=rng.uniform(0, 48))
-        out.append({"event_id": f"{sid}-b", "type": "session_start", "user_id": user,
-                    "timestamp": t.isoformat(), "session_id": sid})  # fmt: skip
+        add(f"{sid}-b", "session_start", t, session_id=sid)
         for r in range(rng.randint(1, 3)):
             rid = f"{sid}-r{r}"
             items = [{"item_id": f"i{rng.randint(1, 80)}", "position": p} for p in range(6)]
-            out.append({"event_id": f"{rid}-i", "type": "impression", "user_id": user,
-                        "timestamp": t.isoformat(), "request_id": rid, "items": items})  # fmt: skip
+            add(f"{rid}-i", "impression", t, request_id=rid, items=items)
             for p in range(6):
                 if rng.random() < 0.07 * lift:
-                    out.append({"event_id": f"{rid}-c{p}", "type": "click", "user_id": user,
-                                "timestamp": t.isoformat(), "request_id": rid,
-                                "item_id": items[p]["item_id"], "position": p,
-                                "session_id": sid})  # fmt: skip
-        out.append({"event_id": f"{sid}-f", "type": "first_interaction", "user_id": user,
-                    "timestamp": t.isoformat(), "seconds": round(rng.uniform(1, 20), 2),
-                    "session_id": sid})  # fmt: skip
-        out.append({"event_id": f"{sid}-e", "type": "session_end", "user_id": user,
-                    "timestamp": (t + timedelta(minutes=4)).isoformat(), "session_id": sid})  # fmt: skip
+                    add(f"{rid}-c{p}", "click", t, request_id=rid, session_id=sid,
+                        item_id=items[p]["item_id"], position=p)  # fmt: skip
+        add(f"{sid}-f", "first_interaction", t, seconds=round(rng.uniform(1, 20), 2),
+            session_id=sid)  # fmt: skip
+        add(f"{sid}-e", "session_end", t + timedelta(minutes=4), session_id=sid)
     return out
 
 
@@ -87,7 +88,7 @@ def build(experiments: int, users: int, seed: int = 0) -> list[str]:
             key=key, name=f"Benchmark experiment {e}",
             variants=[{"key": "control", "is_control": True}, {"key": "treatment"}],
             primary_metric=metrics["ctr"], planned_sample_size=users, daily_traffic=users,
-            guardrail_metrics=[metrics["session_abandonment"], metrics["time_to_first_interaction"]],
+            guardrail_metrics=[metrics[k] for k in GUARDRAILS],
         )  # fmt: skip
         experiment = services.do_start_experiment(experiment, None, now=start)
         Experiment.objects.filter(pk=experiment.pk).update(started_at=start)
