@@ -1,6 +1,6 @@
 """Benchmark: server time of every workspace and report page with 50 running experiments.
 
-Builds a scratch database (SQLite in a temporary folder, or ``DATABASE_URL``) with 50 running
+Builds a scratch database (SQLite in a temporary folder, or ``--database-url``) with 50 running
 experiments, each with two variants, CTR as primary metric, two guardrails and 14 days of
 exposures and events rolled up by the real rollup, then renders each page in process through
 Django's test client (the whole request: middleware, session, queries, template) and prints
@@ -8,6 +8,7 @@ the median server time of several renders and the queries per page against the t
 (300 ms each).
 
     python benchmarks/pages.py [--quick] [--experiments 50] [--users 200] [--runs 7]
+        [--database-url postgres://postgres@127.0.0.1:5432/splitlab_bench_pages]
 """
 
 from __future__ import annotations
@@ -28,8 +29,13 @@ TARGET_MS = 300.0
 GUARDRAILS = ("session_abandonment", "time_to_first_interaction")
 
 
-def configure(var_dir: str) -> None:
-    os.environ.setdefault("SPLITLAB_VAR_DIR", var_dir)
+def configure(var_dir: str, database_url: str | None) -> None:
+    """A scratch database: SQLite under ``var_dir``, or the (empty) one at ``database_url``;
+    never the one the environment names, which may hold real data."""
+    os.environ["SPLITLAB_VAR_DIR"] = var_dir
+    os.environ.pop("DATABASE_URL", None)
+    if database_url:
+        os.environ["DATABASE_URL"] = database_url
     os.environ.setdefault("DJANGO_SECRET_KEY", "benchmark-only-" + "k" * 60)
     os.environ.setdefault("DJANGO_ALLOWED_HOSTS", "testserver")
     os.environ.setdefault("DJANGO_SECURE_SSL_REDIRECT", "false")
@@ -137,11 +143,12 @@ def main() -> int:
     parser.add_argument("--experiments", type=int, default=50)
     parser.add_argument("--users", type=int, default=200)
     parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--database-url", help="an empty scratch database (default: SQLite)")
     args = parser.parse_args()
     if args.quick:
         args.experiments, args.users, args.runs = 10, 60, 3
     with tempfile.TemporaryDirectory(prefix="splitlab-pages-") as var_dir:
-        configure(var_dir)
+        configure(var_dir, args.database_url)
         keys = build(args.experiments, args.users)
         paths = ["/", "/reports/", f"/experiments/{keys[0]}/", f"/reports/{keys[0]}/",
                  "/reports/holdout/", "/planner/", "/experiments/new/"]  # fmt: skip
