@@ -151,7 +151,7 @@ def main() -> int:
         configure(var_dir, args.database_url)
         keys = build(args.experiments, args.users)
         paths = ["/", "/reports/", f"/experiments/{keys[0]}/", f"/reports/{keys[0]}/",
-                 "/reports/holdout/", "/planner/", "/experiments/new/"]  # fmt: skip
+                 "/reports/holdout/", "/planner/", "/experiments/new/", "/recommenders/"]  # fmt: skip
         results = time_pages(paths, args.runs)
     worst = max(ms for _, ms, _ in results)
     for path, ms, queries in results:

@@ -2,10 +2,14 @@
 
 from django.urls import path
 
-from workspace import views
+from workspace import recommender_pages, views
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("recommenders/", recommender_pages.recommender_list, name="recommenders"),
+    path(
+        "recommenders/<slug:name>/", recommender_pages.recommender_detail, name="recommender"
+    ),
     path("experiments/new/", views.experiment_create, name="experiment-create"),
     path("experiments/<slug:key>/", views.experiment_page, name="experiment-workspace"),
     path(
