@@ -150,8 +150,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="splitlab-pages-") as var_dir:
         configure(var_dir, args.database_url)
         keys = build(args.experiments, args.users)
-        paths = ["/", "/reports/", f"/experiments/{keys[0]}/", f"/reports/{keys[0]}/",
-                 "/reports/holdout/", "/planner/", "/experiments/new/", "/recommenders/"]  # fmt: skip
+        paths = [
+            "/", "/reports/", f"/experiments/{keys[0]}/", f"/reports/{keys[0]}/",
+            "/reports/holdout/", "/planner/", "/experiments/new/", "/recommenders/",
+        ]  # fmt: skip
         results = time_pages(paths, args.runs)
     worst = max(ms for _, ms, _ in results)
     for path, ms, queries in results:
