@@ -8,7 +8,7 @@ PIP := $(VENV)/bin/pip
 CHROMIUM := /usr/bin/chromium
 PYTEST_ARGS ?=
 
-.PHONY: run test lint imports format bench install install-dev clean-var
+.PHONY: run test lint imports format bench install install-dev clean-var manage
 
 # --- installation --------------------------------------------------------------------------
 $(VENV)/bin/activate:
@@ -51,6 +51,10 @@ test: install-dev | $(CHROMIUM)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # --- the rest -------------------------------------------------------------------------------
+# Any management command with the settings `make run` uses: make manage ARGS="rollup --full"
+manage: install
+	DJANGO_DEBUG=$${DJANGO_DEBUG:-true} $(PY) manage.py $(ARGS)
+
 lint: install-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .

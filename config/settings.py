@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "assignment",
     "analytics",
     "recommenders",
+    "workspace",
 ]
 
 MIDDLEWARE = [

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.utils import timezone
 
 from analytics.models import ArmDailyStats, RollupScope
 from analytics.reports.experiment import days_running, srm_check
-from analytics.reports.metrics import Verdict, analyze_series, effect_verdict, metric_users
+from analytics.reports.metrics import (
+    Verdict,
+    analyze_series,
+    effect_verdict,
+    guardrail,
+    metric_users,
+)
 from analytics.selectors import ArmSeries
 from experiments.models import Experiment
 
@@ -23,6 +29,8 @@ class ExperimentSummary:
     planned: int | None
     verdict: Verdict
     preliminary: bool
+    srm_flagged: bool = False
+    guardrail_alerts: list[str] = field(default_factory=list)
 
     @property
     def runtime_share(self) -> float:
@@ -56,7 +64,42 @@ def _series_by_experiment(experiments: list[Experiment]) -> dict[int, dict[int, 
     return out
 
 
-def _verdict(experiment: Experiment, series: dict[int, ArmSeries]) -> Verdict:
+def _srm_flagged(experiment: Experiment, series: dict[int, ArmSeries]) -> bool:
+    variants = list(experiment.variants.all())
+    empty = ArmSeries(arm_id=0)
+    exposures = {v.id: metric_users(series.get(v.id, empty).latest, "ctr") for v in variants}
+    srm, _ = srm_check(variants, exposures, [float(v.weight) for v in variants])
+    return bool(srm and srm.flagged)
+
+
+def _guardrail_alerts(experiment: Experiment, series: dict[int, ArmSeries]) -> list[str]:
+    """``"<variant>: <guardrail> <verdict>"`` for every guardrail that does not pass."""
+    variants = list(experiment.variants.all())
+    control = next((v for v in variants if v.is_control), None)
+    if control is None or experiment.started_at is None:
+        return []
+    empty = ArmSeries(arm_id=0)
+    alerts = []
+    for variant in variants:
+        if variant is control:
+            continue
+        for metric in experiment.guardrail_metrics.all():
+            result = guardrail(
+                metric.kind,
+                metric.statistic,
+                series.get(control.id, empty).latest,
+                series.get(variant.id, empty).latest,
+                margin=metric.noninferiority_margin,
+                margin_is_relative=metric.margin_is_relative,
+                higher_is_better=metric.higher_is_better,
+                alpha=float(experiment.alpha),
+            )
+            if result.verdict.css == "bad":
+                alerts.append(f"{variant.key}: {metric.name} {result.verdict.text}")
+    return alerts
+
+
+def _verdict(experiment: Experiment, series: dict[int, ArmSeries], *, srm_flagged: bool) -> Verdict:
     variants = sorted(experiment.variants.all(), key=lambda v: (not v.is_control, v.position))
     control = next((v for v in variants if v.is_control), None)
     metric = experiment.primary_metric
@@ -65,9 +108,6 @@ def _verdict(experiment: Experiment, series: dict[int, ArmSeries]) -> Verdict:
     if control is None or metric is None:
         return Verdict("no control or primary metric", "warn")
     empty = ArmSeries(arm_id=0)
-    exposures = {v.id: metric_users(series.get(v.id, empty).latest, "ctr") for v in variants}
-    weights = [float(v.weight) for v in variants]
-    srm, _ = srm_check(variants, exposures, weights)
     verdicts = []
     for variant in variants:
         if variant is control:
@@ -85,7 +125,7 @@ def _verdict(experiment: Experiment, series: dict[int, ArmSeries]) -> Verdict:
             result,
             higher_is_better=metric.higher_is_better,
             alpha=float(experiment.alpha),
-            srm_flagged=bool(srm and srm.flagged),
+            srm_flagged=srm_flagged,
         )
         verdicts.append((variant, verdict))
     for css in ("bad", "good"):
@@ -97,12 +137,23 @@ def _verdict(experiment: Experiment, series: dict[int, ArmSeries]) -> Verdict:
     return verdicts[0][1] if verdicts else Verdict("no treatment variant", "warn")
 
 
-def experiment_summaries(now: datetime | None = None) -> list[ExperimentSummary]:
-    """Every experiment with its progress and the verdict on its primary metric."""
+def experiment_summaries(
+    now: datetime | None = None,
+    *,
+    statuses: tuple[str, ...] | None = None,
+    keys: tuple[str, ...] | None = None,
+) -> list[ExperimentSummary]:
+    """Every experiment (or those in ``statuses``, or with ``keys``) with its progress, SRM
+    and guardrail alerts, and the verdict on its primary metric."""
     now = now or timezone.now()
+    queryset = Experiment.objects.all()
+    if statuses is not None:
+        queryset = queryset.filter(status__in=statuses)
+    if keys is not None:
+        queryset = queryset.filter(key__in=keys)
     experiments = list(
-        Experiment.objects.select_related("primary_metric")
-        .prefetch_related("variants")
+        queryset.select_related("primary_metric")
+        .prefetch_related("variants", "guardrail_metrics")
         .order_by("-started_at", "key")
     )
     series = _series_by_experiment(experiments)
@@ -113,14 +164,17 @@ def experiment_summaries(now: datetime | None = None) -> list[ExperimentSummary]
         variants = len(experiment.variants.all())
         planned = (experiment.planned_sample_size or 0) * variants or None
         running = days_running(experiment, now)
+        srm_flagged = _srm_flagged(experiment, arms)
         out.append(
             ExperimentSummary(
                 experiment=experiment,
                 days_running=running,
                 exposed=exposed,
                 planned=planned,
-                verdict=_verdict(experiment, arms),
+                verdict=_verdict(experiment, arms, srm_flagged=srm_flagged),
                 preliminary=running < experiment.min_runtime_days,
+                srm_flagged=srm_flagged,
+                guardrail_alerts=_guardrail_alerts(experiment, arms),
             )
         )
     return out

@@ -14,10 +14,12 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
+from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from experiments import selectors, services
 from experiments.admin.common import messages_of, plain
+from experiments.audit import describe
 from experiments.models import (
     Experiment,
     ExperimentPhase,
@@ -210,6 +212,7 @@ class ExperimentAdmin(admin.ModelAdmin):
                     "stopped_at",
                     "concluded_at",
                     "results_status",
+                    "workspace_link",
                 )
             },
         ),
@@ -262,6 +265,7 @@ class ExperimentAdmin(admin.ModelAdmin):
             "power_analysis",
             "audit_trail",
             "results_status",
+            "workspace_link",
         )
         if obj is not None and obj.status != Status.DRAFT:
             fixed += ("key", "min_runtime_days")
@@ -298,15 +302,22 @@ class ExperimentAdmin(admin.ModelAdmin):
         if not entries:
             return "-"
         return format_html(
-            "<table><tr><th>when</th><th>who</th><th>action</th><th>changes</th></tr>{}</table>",
+            "<ul>{}</ul>",
             format_html_join(
                 "",
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
-                (
-                    (f"{e.when:%Y-%m-%d %H:%M:%S}", e.who_name or "-", e.action, e.changes)
-                    for e in entries
-                ),
+                "<li>{} UTC: {}</li>",
+                ((f"{e.when:%Y-%m-%d %H:%M}", describe(e)) for e in entries),
             ),
+        )
+
+    @admin.display(description="workspace")
+    def workspace_link(self, obj: Experiment) -> str:
+        if obj is None or obj.pk is None:
+            return "-"
+        return format_html(
+            '<a href="{}">Open the experiment page</a> · <a href="{}">Report</a>',
+            reverse("experiment-workspace", args=[obj.key]),
+            reverse("experiment-report", args=[obj.key]),
         )
 
     # -- saving ------------------------------------------------------------------------------

@@ -216,6 +216,7 @@ def _transition(
     to: str,
     stamp: str | None,
     now: datetime | None,
+    extra_changes: Mapping[str, Any] | None = None,
 ) -> Experiment:
     now = now or timezone.now()
     experiment = _locked(experiment)
@@ -229,7 +230,8 @@ def _transition(
     experiment.save(update_fields=update)
     if to == Status.STOPPED:
         _close_phase(experiment, now)
-    record_audit(actor, action, experiment=experiment, changes={"status": [before, to]})
+    changes = {"status": [before, to], **(extra_changes or {})}
+    record_audit(actor, action, experiment=experiment, changes=changes)
     bump_config_version()
     return experiment
 
@@ -276,9 +278,37 @@ def do_stop_experiment(experiment: Experiment, actor: Any, *, now: datetime | No
     )
 
 
+def check_minimum_runtime(experiment: Experiment, override_reason: str, *, now: datetime) -> None:
+    """Concluding before ``min_runtime_days`` breaks the commitment made at start: refused
+    unless the caller gives a reason, which the audit log records."""
+    if experiment.started_at is None or override_reason.strip():
+        return
+    end = experiment.stopped_at or now
+    ran_days = (end - experiment.started_at).total_seconds() / 86400
+    if ran_days < experiment.min_runtime_days:
+        raise ExperimentError(
+            {
+                "override_reason": f"experiment {experiment.key!r} ran {ran_days:.1f} of its "
+                f"{experiment.min_runtime_days} committed days; concluding early needs an "
+                "override reason, which is recorded in the audit log"
+            }
+        )
+
+
 @transaction.atomic
-def do_conclude_experiment(experiment: Experiment, actor: Any, *, now: datetime | None = None):
-    """stopped -> concluded (results final, layer range released). Locks the experiment row."""
+def do_conclude_experiment(
+    experiment: Experiment,
+    actor: Any,
+    *,
+    override_reason: str = "",
+    now: datetime | None = None,
+):
+    """stopped -> concluded (results final, layer range released). Before the minimum runtime
+    only with ``override_reason`` (recorded). Locks the experiment row."""
+    now = now or timezone.now()
+    locked = _locked(experiment)
+    _check_status(locked, (Status.STOPPED,), "conclude")
+    check_minimum_runtime(locked, override_reason, now=now)
     return _transition(
         experiment,
         actor,
@@ -287,4 +317,5 @@ def do_conclude_experiment(experiment: Experiment, actor: Any, *, now: datetime 
         to=Status.CONCLUDED,
         stamp="concluded_at",
         now=now,
+        extra_changes={"override_reason": override_reason.strip()} if override_reason else None,
     )

@@ -119,7 +119,10 @@ def test_overlapping_layer_range_is_refused(staff_client):
 
 def test_actions_start_pause_stop(staff_client):
     experiment = services.do_create_experiment(
-        key="act", name="act", variants=[{"key": "c", "is_control": True}, {"key": "t"}]
+        key="act",
+        name="act",
+        variants=[{"key": "c", "is_control": True}, {"key": "t"}],
+        min_runtime_days=0,
     )
     changelist = reverse("admin:experiments_experiment_changelist")
     for action, status in (
@@ -165,7 +168,7 @@ def test_running_allocation_change_starts_a_new_phase(staff_client):
     assert phase.weights == {"control": 1.0, "treatment": 3.0}
     assert AuditLogEntry.objects.filter(experiment=experiment, action="new_phase").exists()
     page = staff_client.get(url).content.decode()
-    assert "new_phase" in page and "preliminary until" in page
+    assert "starting phase 2" in page and "preliminary until" in page
 
 
 def test_running_experiment_cannot_gain_variants_or_change_key(staff_client):

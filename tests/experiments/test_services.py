@@ -118,12 +118,23 @@ def test_lifecycle_transitions():
         services.do_conclude_experiment(exp, None)
     exp = services.do_stop_experiment(exp, None)
     assert exp.stopped_at and ExperimentPhase.objects.get(experiment=exp).ended_at
-    exp = services.do_conclude_experiment(exp, None)
+    with pytest.raises(services.ExperimentError, match="ran 0.0 of its 7 committed days"):
+        services.do_conclude_experiment(exp, None)
+    exp = services.do_conclude_experiment(exp, None, override_reason="broken tracking")
     assert exp.status == "concluded" and exp.concluded_at
-    actions = list(
-        AuditLogEntry.objects.filter(experiment=exp).order_by("id").values_list("action", flat=True)
-    )
+    entries = AuditLogEntry.objects.filter(experiment=exp).order_by("id")
+    actions = [e.action for e in entries]
     assert actions == ["create", "start", "pause", "resume", "stop", "conclude"]
+    assert entries.last().changes["override_reason"] == "broken tracking"
+
+
+def test_conclude_after_the_minimum_runtime_needs_no_override():
+    exp = services.do_start_experiment(create("patient", min_runtime_days=2), None)
+    later = exp.started_at + timedelta(days=2, minutes=1)
+    exp = services.do_stop_experiment(exp, None, now=later)
+    exp = services.do_conclude_experiment(exp, None, now=later)
+    assert exp.status == "concluded"
+    assert "override_reason" not in AuditLogEntry.objects.filter(action="conclude").get().changes
 
 
 def test_new_phase_records_before_and_after(django_user_model):

@@ -1,0 +1,122 @@
+"""The owner's and the analyst's day in a real Chromium, each step screenshotted, with axe-core.
+
+Owner: sign in, create an experiment with two variants and targeting built with the condition
+builder, check the plan, create it, start it, see it on the home page, pause and resume it
+(both on the timeline), open its report. Analyst: read a report, download its data, read the
+holdout report. Every page passes axe-core with no serious or critical violation.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.browser.test_report_browser import ARTIFACTS, CHROMIUM, browser  # noqa: F401
+
+AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is not installed"),
+    pytest.mark.skipif(not AXE.exists(), reason="axe-core is not installed (npm ci)"),
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+]
+
+
+class Walk:
+    """A signed-in page that screenshots each step and checks it with axe-core."""
+
+    def __init__(self, page, name: str):
+        self.page, self.name, self.step = page, name, 0
+        self.folder = ARTIFACTS / name
+        self.folder.mkdir(parents=True, exist_ok=True)
+
+    def check(self, label: str) -> None:
+        self.step += 1
+        self.page.screenshot(path=str(self.folder / f"{self.step:02d}-{label}.png"), full_page=True)
+        self.page.add_script_tag(path=str(AXE))
+        violations = self.page.evaluate(
+            """async () => (await axe.run(document, {resultTypes: ['violations']})).violations
+                .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+                .map((v) => v.id + ': ' + v.nodes.map((n) => n.target.join(' ')).join(', '))"""
+        )
+        assert violations == [], f"{label}: {violations}"
+
+
+def sign_in(page, base: str, username: str, password: str, next_path: str) -> None:
+    page.goto(f"{base}/admin/login/?next={next_path}")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.click("input[type=submit]")
+    page.wait_for_url(f"**{next_path}")
+
+
+def test_owner_creates_starts_pauses_and_reads(live_server, browser, django_user_model):  # noqa: F811
+    from tests.analytics.factories import seeded_metrics
+
+    seeded_metrics()
+    django_user_model.objects.create_superuser("owner", "owner@example.com", "pw-owner")
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    walk = Walk(page, "owner")
+    sign_in(page, live_server.url, "owner", "pw-owner", "/")
+    walk.check("home-empty")
+
+    page.click("text=New experiment")
+    page.fill("#id_key", "browser-owner")
+    page.fill("#id_name", "Ranker in the browser")
+    page.fill("#id_variant_1_weight", "1")
+    page.click("#add-condition")
+    page.fill(".c-attr", "platform")
+    page.select_option(".c-op", "$in")
+    page.fill(".c-value", "ios, android")
+    page.select_option("#id_primary_metric", label="CTR")
+    page.fill("#id_daily_traffic", "20000")
+    assert page.input_value("#id_targeting") == '{"platform":{"$in":["ios","android"]}}'
+    assert "control 50.0% · treatment 50.0%" in page.text_content("#split-live")
+    walk.check("create-form")
+    page.click("button[name=plan]")
+    assert "users per variant" in page.text_content("#plan")
+    walk.check("plan-checked")
+    page.click("button[name=create]")
+    page.wait_for_url("**/experiments/browser-owner/")
+    assert "is one of ios, android" in page.text_content("#targeting")
+    walk.check("draft")
+
+    for action, status in (("start", "running"), ("pause", "paused"), ("resume", "running")):
+        page.click(f"[data-action={action}]")
+        walk.check(f"confirm-{action}")
+        page.click("#confirm-form button[type=submit]")
+        page.wait_for_url("**/experiments/browser-owner/")
+        assert page.text_content("#status").strip() == status
+    timeline = page.text_content("#phases")
+    assert "Phase 1" in timeline and "paused" in timeline and "resumed" in timeline
+    assert "owner paused the experiment" in page.text_content("#history")
+    walk.check("resumed")
+
+    page.click("text=Home")
+    assert "Ranker in the browser" in page.text_content("#active-experiments")
+    walk.check("home-running")
+    page.goto(f"{live_server.url}/experiments/browser-owner/")
+    page.click("nav.tabs >> text=Report")
+    page.wait_for_url("**/reports/browser-owner/")
+    walk.check("report-empty")
+
+
+def test_analyst_reads_downloads_and_checks_the_holdout(live_server, browser, django_user_model):  # noqa: F811
+    from analytics.services.rollups import do_run_rollups
+    from tests.analytics.factories import generate
+
+    generate(users=120, seed=5, lift=1.5, key="browser-analyst")
+    do_run_rollups()
+    django_user_model.objects.create_superuser("analyst", "analyst@example.com", "pw-analyst")
+    page = browser.new_page(viewport={"width": 1280, "height": 1000}, accept_downloads=True)
+    walk = Walk(page, "analyst")
+    sign_in(page, live_server.url, "analyst", "pw-analyst", "/reports/browser-analyst/")
+    walk.check("report")
+    with page.expect_download() as download:
+        page.click("#csv-link")
+    body = Path(download.value.path()).read_text()
+    assert body.splitlines()[0] and "control" in body
+    page.goto(f"{live_server.url}/reports/holdout/")
+    walk.check("holdout")
