@@ -42,8 +42,8 @@ from _pipeline_support import load_ml1m, ml1m_ratings_path, verdict
 from recommenders.core.base import InteractionData
 from recommenders.core.evaluation import evaluate, leave_last_out, select_entries
 from recommenders.core.pipeline.recommender import SHORT_HISTORY_WEIGHTS
-from recommenders.core.pipeline.rules import Rules
 from recommenders.core.registry import create_model
+from recommenders.core.rules import Rules
 
 
 def cold_start_data(

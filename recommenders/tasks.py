@@ -124,8 +124,8 @@ def recommend(
     waiting on that Redis list instead (see ``serving_rpc``), and nothing is returned: Celery
     would only format it for a log line nobody reads.
     """
-    from recommenders.services.model_cache import recommend_with_warm_model
     from recommenders.services.serving_rpc import push_reply
+    from recommenders.services.serving_worker import recommend_with_warm_model
 
     try:
         answer = recommend_with_warm_model(config_id, user_id, k, context or {})

@@ -1,4 +1,4 @@
-"""Active model versions kept warm in a serving worker process, and answering one user.
+"""Active model versions kept warm in a serving worker process: load, cache, reload.
 
 Each worker child loads the active version of every configuration after the fork
 (:func:`warm_up`, registered as a worker process-start hook) and checks, at most every
@@ -6,12 +6,12 @@ Each worker child loads the active version of every configuration after the fork
 promotion or rollback is therefore picked up within that time, by loading the new version
 before the old one is dropped.
 
-Answers pass the configuration's business rules: items blocked by the content policy (the
-catalogue's ``is_blocked`` flag at build time and the config's ``blocked_items`` /
-``blocked_categories``) are never served, and ``max_per_category`` caps each category in the
-list. Users the model does not know are answered from their stated onboarding preferences
-(popular items in the liked categories, or in the categories of liked items), else from
-popular items.
+A loaded version holds, beside the model, what the rules and cold start read: its
+:class:`~recommenders.core.item_catalogue.ItemCatalogue` (each item's categories at build
+time) and the configuration's rules in item-index terms (the catalogue's ``is_blocked``
+items at build time and the config's ``blocked_items`` / ``blocked_categories`` as blocked
+indices), recomputed when the config's rules are edited. Answering a request is
+``serving_worker``'s.
 """
 
 from __future__ import annotations
@@ -26,11 +26,11 @@ from typing import Any
 
 import numpy as np
 
-from recommenders.selectors.serving import active_versions, user_profile_inputs
+from recommenders.core.item_catalogue import ItemCatalogue, rules_by_index
+from recommenders.selectors.serving import active_versions
 
 logger = logging.getLogger(__name__)
 
-CANDIDATE_MARGIN = 50  # extra items fetched so rules can drop some and still fill k
 LOAD_RETRY_SECONDS = 30.0  # a version whose artifacts could not be read is retried after
 
 
@@ -39,53 +39,20 @@ class ArtifactsMissing(Exception):
 
 
 @dataclass
-class RuleContext:
-    """What the business rules need: the config's rules, blocked items, item categories."""
-
-    rules: dict[str, Any]
-    excluded: np.ndarray  # bool per item index: never served
-    item_categories: list[list[str]]
-
-    @classmethod
-    def build(
-        cls,
-        rules: dict[str, Any],
-        item_ids: np.ndarray,
-        categories: list[list[str]],
-        catalogue_blocked: set[str],
-    ) -> RuleContext:
-        """Blocked: the catalogue's ``is_blocked`` items, the rules' ``blocked_items``
-        (external ids) and every item in one of the rules' ``blocked_categories``."""
-        blocked_ids = set(catalogue_blocked) | {str(i) for i in rules.get("blocked_items", [])}
-        blocked_categories = set(rules.get("blocked_categories", []))
-        excluded = np.array(
-            [
-                item_id in blocked_ids or bool(blocked_categories.intersection(cats))
-                for item_id, cats in zip(item_ids.tolist(), categories, strict=True)
-            ],
-            dtype=bool,
-        )
-        return cls(dict(rules), excluded, categories)
-
-
-@dataclass
 class LoadedVersion:
-    """One active model version in memory, with what rules and cold start need."""
+    """One active model version in memory, with the catalogue and rules it serves under."""
 
     version_id: int
     config_id: int
     algorithm: str
-    rules: dict[str, Any]
+    config_rules: dict[str, Any]  # as configured: external item ids, category names
     model: Any
     user_index: dict[str, int]
     item_ids: np.ndarray
     item_index: dict[str, int]
-    item_categories: list[list[str]]
-    category_items: dict[str, np.ndarray]
-    excluded: np.ndarray  # bool per item: never served (blocked)
-    rule_context: RuleContext
+    catalogue: ItemCatalogue
     catalogue_blocked: set[str]  # items blocked in the catalogue when the version was built
-    popularity_order: np.ndarray  # item indices, most popular first
+    rules: dict[str, Any]  # ``config_rules`` in item-index terms, over the model's defaults
     loaded_at: float = field(default_factory=time.monotonic)
 
 
@@ -102,36 +69,41 @@ def load_version(version_id: int, config_id: int, artifact_path: str, rules: dic
     user_ids = np.load(folder / "user_ids.npy")
     categories = json.loads((folder / "item_categories.json").read_text())
     blocked = set(json.loads((folder / "blocked_items.json").read_text()))
-    rule_context = RuleContext.build(rules, item_ids, categories, blocked)
-    by_category: dict[str, list[int]] = {}
-    for index, cats in enumerate(categories):
-        for category in cats:
-            by_category.setdefault(category, []).append(index)
-    popularity = np.asarray(model.item_popularity, dtype=np.float64)
+    catalogue = ItemCatalogue.from_category_lists(categories, model.item_popularity)
+    catalogue.popularity_order  # noqa: B018 - computed now, not on the first cold request
+    item_index = {it: i for i, it in enumerate(item_ids.tolist())}
     return LoadedVersion(
         version_id=version_id,
         config_id=config_id,
         algorithm=manifest["algorithm"],
-        rules=dict(rules),
+        config_rules=dict(rules),
         model=model,
         user_index={u: i for i, u in enumerate(user_ids.tolist())},
         item_ids=item_ids,
-        item_index={it: i for i, it in enumerate(item_ids.tolist())},
-        item_categories=categories,
-        category_items={c: np.asarray(v, np.int64) for c, v in by_category.items()},
-        excluded=rule_context.excluded,
-        rule_context=rule_context,
+        item_index=item_index,
+        catalogue=catalogue,
         catalogue_blocked=blocked,
-        popularity_order=np.argsort(-popularity, kind="stable"),
+        rules=_rules_for(model, rules, item_index, catalogue, blocked),
     )
+
+
+def _rules_for(
+    model: Any,
+    rules: dict[str, Any],
+    item_index: dict[str, int],
+    catalogue: ItemCatalogue,
+    blocked: set[str],
+) -> dict[str, Any]:
+    defaults = model.params.get("rules", {})
+    return rules_by_index(rules, item_index, catalogue, blocked, defaults)
 
 
 def with_rules(loaded: LoadedVersion, rules: dict[str, Any]) -> LoadedVersion:
     """The same warm model under edited business rules."""
-    context = RuleContext.build(
-        rules, loaded.item_ids, loaded.item_categories, loaded.catalogue_blocked
+    by_index = _rules_for(
+        loaded.model, rules, loaded.item_index, loaded.catalogue, loaded.catalogue_blocked
     )
-    return replace(loaded, rules=dict(rules), rule_context=context, excluded=context.excluded)
+    return replace(loaded, config_rules=dict(rules), rules=by_index)
 
 
 class ModelCache:
@@ -154,7 +126,7 @@ class ModelCache:
             return None
         loaded = self._versions.get(config_id)
         if loaded is not None and loaded.version_id == active.version_id:
-            if loaded.rules != active.rules:
+            if loaded.config_rules != active.rules:
                 loaded = self._versions[config_id] = with_rules(loaded, active.rules)
             return loaded
         failed = self._failed.get(active.version_id)
@@ -204,137 +176,9 @@ def warm_up() -> None:
         connections.close_all()
 
 
-def recommend_with_warm_model(
-    config_id: int, user_id: str, k: int, context: dict[str, Any]
-) -> dict[str, Any]:
-    """Top-k for one user from the warm active version of ``config_id`` (see module doc)."""
-    try:
-        loaded = _cache.get(config_id)
-    except ArtifactsMissing as error:
-        return {
-            "status": "artifacts_missing",
-            "model_version": None,
-            "items": [],
-            "detail": str(error),
-        }
-    if loaded is None:
-        return {"status": "no_active_version", "model_version": None, "items": []}
-    items, cold = recommend_one(loaded, user_id, k, context)
-    return {"status": "ok", "model_version": loaded.version_id, "items": items, "cold": cold}
-
-
-def recommend_one(
-    loaded: LoadedVersion, user_id: str, k: int, context: dict[str, Any]
-) -> tuple[list[dict[str, Any]], bool]:
-    """The ranked, rule-checked list for one user and whether it came from cold start."""
-    user_index = loaded.user_index.get(user_id)
-    model = loaded.model
-    warm = user_index is not None and not bool(model.cold_mask(np.array([user_index]))[0])
-    if hasattr(model, "recommend_one"):
-        preferences, attributes = ({}, None) if warm else user_profile_inputs(user_id)
-        ranked = model.recommend_one(
-            user_index=user_index,
-            k=k,
-            context=context,
-            preferences=_preference_indices(loaded, preferences),
-            rules=_pipeline_rules(loaded),
-            attributes=attributes,
-        )
-        candidates = [(int(i), float(s), str(src)) for i, s, src in ranked]
-    elif warm:
-        recs = model.recommend([user_index], k + CANDIDATE_MARGIN, exclude_seen=True)
-        candidates = [
-            (int(i), float(s), "model")
-            for i, s in zip(recs.item_indices[0], recs.scores[0], strict=True)
-            if i >= 0
-        ]
-    else:
-        preferences, _ = user_profile_inputs(user_id)
-        candidates = cold_start_candidates(loaded, preferences, k + CANDIDATE_MARGIN)
-    return served_items(loaded.item_ids, apply_rules(loaded.rule_context, candidates, k)), not warm
-
-
-def _pipeline_rules(loaded: LoadedVersion) -> dict[str, Any]:
-    """The config's rules in the pipeline's terms: blocked items as indices (categories
-    included), the other keys (caps, MMR, freshness, trusted creators) as they are."""
-    rules = {**loaded.model.params.get("rules", {}), **loaded.rules}
-    rules.pop("blocked_categories", None)
-    rules["blocked_items"] = np.flatnonzero(loaded.excluded).tolist()
-    return rules
-
-
-def _preference_indices(loaded: LoadedVersion, preferences: dict[str, Any]) -> dict[str, Any]:
-    items = [
-        loaded.item_index[str(i)]
-        for i in preferences.get("items", [])
-        if str(i) in loaded.item_index
-    ]
-    return {"categories": list(preferences.get("categories", [])), "items": items}
-
-
-def cold_start_candidates(
-    loaded: LoadedVersion, preferences: dict[str, Any], n: int
-) -> list[tuple[int, float, str]]:
-    """Popular items in the liked categories (and those of liked items), then popular.
-
-    Score = rank-based popularity ``1 / (1 + rank)`` in (0, 1], plus 1 inside liked
-    categories: every liked-category item comes first, popularity orders within both parts.
-    """
-    liked_items = {
-        loaded.item_index[str(i)]
-        for i in preferences.get("items", [])
-        if str(i) in loaded.item_index
-    }
-    liked_categories = set(preferences.get("categories", []))
-    for index in liked_items:
-        liked_categories.update(loaded.item_categories[index])
-    order = loaded.popularity_order
-    scores = np.empty(len(order), dtype=np.float64)
-    scores[order] = 1.0 / (1.0 + np.arange(len(order)))
-    in_liked = np.zeros(len(order), dtype=bool)
-    for category in liked_categories:
-        members = loaded.category_items.get(category)
-        if members is not None:
-            in_liked[members] = True
-    scores[in_liked] += 1.0
-    if liked_items:
-        scores[list(liked_items)] = -np.inf
-    top = np.argsort(-scores, kind="stable")[:n]
-    return [
-        (int(i), float(scores[i]), "cold_start_preferences" if in_liked[i] else "popular")
-        for i in top
-        if np.isfinite(scores[i])
-    ]
-
-
-def apply_rules(
-    context: RuleContext, candidates: list[tuple[int, float, str]], k: int
-) -> list[tuple[int, float, str]]:
-    """Drop blocked and duplicate items, cap items per category, keep the first k."""
-    cap = context.rules.get("max_per_category")
-    per_category: dict[str, int] = {}
-    seen: set[int] = set()
-    kept: list[tuple[int, float, str]] = []
-    for index, score, source in candidates:
-        if index in seen or context.excluded[index]:
-            continue
-        categories = context.item_categories[index]
-        if cap and any(per_category.get(c, 0) >= cap for c in categories):
-            continue
-        seen.add(index)
-        for category in categories:
-            per_category[category] = per_category.get(category, 0) + 1
-        kept.append((index, score, source))
-        if len(kept) == k:
-            break
-    return kept
-
-
-def served_items(item_ids: np.ndarray, kept: list[tuple[int, float, str]]) -> list[dict[str, Any]]:
-    return [
-        {"item_id": str(item_ids[index]), "score": round(score, 6), "source": source}
-        for index, score, source in kept
-    ]
+def warm_version(config_id: int) -> LoadedVersion | None:
+    """The warm active version of ``config_id`` in this process (see :meth:`ModelCache.get`)."""
+    return _cache.get(config_id)
 
 
 def reset_cache() -> None:

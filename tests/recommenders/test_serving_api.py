@@ -14,7 +14,7 @@ from assignment.services import flush_exposures
 from experiments import services as experiment_services
 from recommenders.models import ModelVersion, PrecomputedList
 from recommenders.selectors import serving as serving_selectors
-from recommenders.services import model_cache, serving_log, training
+from recommenders.services import model_cache, serving_log, serving_worker, training
 from recommenders.services import serving as serving_service
 from tests.recommenders.serving_data import load_planted_catalogue, make_config
 
@@ -201,7 +201,7 @@ def test_worker_error_and_timeout_are_fallbacks_and_counted(
     late = api_client.get(URL, {"user_id": "a1"}).json()
     assert late["fallback_reason"] == "timeout" and len(late["items"]) == 10
     monkeypatch.undo()
-    monkeypatch.setattr(model_cache, "recommend_one", _raise_runtime_error)
+    monkeypatch.setattr(serving_worker, "recommend_for_user", _raise_runtime_error)
     crashed = api_client.get(URL, {"user_id": "a1"})
     assert crashed.status_code == 200 and crashed.json()["fallback_reason"] == "worker_error"
     metrics = api_client.get(f"{URL}/metrics").json()

@@ -8,7 +8,7 @@ import pytest
 from django.conf import settings
 
 from recommenders import tasks
-from recommenders.services import model_cache, serving_rpc
+from recommenders.services import serving_rpc, serving_worker
 
 needs_redis = pytest.mark.skipif(
     not serving_rpc.replies_over_redis(), reason="replies travel over Redis with a Redis broker"
@@ -22,7 +22,7 @@ def _answer(config_id, user_id, k, context):
 
 @pytest.fixture
 def answering_worker(monkeypatch):
-    monkeypatch.setattr(model_cache, "recommend_with_warm_model", _answer)
+    monkeypatch.setattr(serving_worker, "recommend_with_warm_model", _answer)
 
 
 def test_the_answer_comes_back_on_the_channel_of_the_broker(answering_worker):
@@ -62,7 +62,7 @@ def test_a_failing_task_answers_worker_error_at_once(monkeypatch):
     def crash(*args):
         raise RuntimeError("model exploded")
 
-    monkeypatch.setattr(model_cache, "recommend_with_warm_model", crash)
+    monkeypatch.setattr(serving_worker, "recommend_with_warm_model", crash)
     key = serving_rpc.REPLY_PREFIX + "crash"
     with pytest.raises(RuntimeError):
         tasks.recommend.run(**KWARGS, reply_to=key)

@@ -8,7 +8,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from recommenders.core.base import ItemFeatures
-from recommenders.core.pipeline.cold_start import DemographicPreferences
+from recommenders.core.cold_start import DemographicPreferences
 from tests.recommenders.core._pipeline_data import demo_data, fitted_pipeline
 
 
@@ -83,6 +83,6 @@ def test_a_new_item_is_retrievable_at_once():
 
 
 def model_rules(model):
-    from recommenders.core.pipeline.rules import Rules
+    from recommenders.core.rules import Rules
 
     return Rules.from_dict({}, model.store.category_names)

@@ -34,7 +34,7 @@ def test_candidates_never_contain_seen_items_and_are_tagged():
 
 
 def model_rules(model, config):
-    from recommenders.core.pipeline.rules import Rules
+    from recommenders.core.rules import Rules
 
     return Rules.from_dict(config, model.store.category_names)
 

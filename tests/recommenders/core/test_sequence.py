@@ -144,7 +144,7 @@ def test_the_pipeline_blends_the_chain_only_for_short_histories():
 
 
 def _no_rules(model):
-    from recommenders.core.pipeline.rules import Rules
+    from recommenders.core.rules import Rules
 
     return Rules.from_dict({}, model.store.category_names)
 

@@ -39,8 +39,8 @@ import scipy.sparse as sp
 
 from recommenders.core.ann import AnnIndex
 from recommenders.core.base import Recommender
+from recommenders.core.cold_start import DemographicPreferences
 from recommenders.core.pipeline.candidates import CandidateGenerator
-from recommenders.core.pipeline.cold_start import DemographicPreferences
 from recommenders.core.pipeline.ranking import MLPRanker
 from recommenders.core.pipeline.recommender.blend import SHORT_HISTORY_WEIGHTS
 from recommenders.core.pipeline.recommender.catalogue import CatalogueMixin

@@ -15,14 +15,14 @@ import scipy.sparse as sp
 
 from recommenders.core.ann import AnnIndex
 from recommenders.core.base import InteractionData
+from recommenders.core.cold_start import DemographicPreferences
 from recommenders.core.pipeline.candidates import CandidateGenerator
-from recommenders.core.pipeline.cold_start import DemographicPreferences
 from recommenders.core.pipeline.ranking import MLPRanker, sample_groups
 from recommenders.core.pipeline.recommender.state import PipelineState
-from recommenders.core.pipeline.rules import Rules
 from recommenders.core.pipeline.sequence import EarlyCooccurrence, EarlyTrend, NextItemModel
 from recommenders.core.pipeline.store import FeatureStore
 from recommenders.core.pipeline.training import ranker_split
+from recommenders.core.rules import Rules
 from recommenders.core.two_tower.inputs import Events
 
 

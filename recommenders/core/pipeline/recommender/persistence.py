@@ -19,8 +19,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from recommenders.core.ann import AnnIndex
+from recommenders.core.cold_start import DemographicPreferences
 from recommenders.core.pipeline.candidates import SOURCES
-from recommenders.core.pipeline.cold_start import DemographicPreferences
 from recommenders.core.pipeline.features import feature_names
 from recommenders.core.pipeline.ranking import MLPRanker
 from recommenders.core.pipeline.recommender.state import PipelineState

@@ -12,15 +12,14 @@ from typing import Any
 
 import numpy as np
 
-from recommenders.core.base import Recommendations
+from recommenders.core.base import Recommendations, Served
+from recommenders.core.cold_start import cold_user_scores
+from recommenders.core.item_catalogue import ItemCatalogue
 from recommenders.core.pipeline.candidates import Candidates, UserState
-from recommenders.core.pipeline.cold_start import cold_user_scores
 from recommenders.core.pipeline.features import candidate_features
 from recommenders.core.pipeline.recommender.blend import ShortHistoryBlendMixin
-from recommenders.core.pipeline.rules import Rules, allowed_mask, apply_rules
 from recommenders.core.pipeline.user_state import UserStateMixin
-
-Served = list[tuple[int, float, str]]
+from recommenders.core.rules import Rules, allowed_mask, apply_rules, rerank
 
 
 class ServingMixin(ShortHistoryBlendMixin, UserStateMixin):
@@ -29,9 +28,15 @@ class ServingMixin(ShortHistoryBlendMixin, UserStateMixin):
     ``user_state`` need)."""
 
     # --- ranking ---------------------------------------------------------------------
-    def _rank_inputs(self, state: UserState, rules: Rules) -> tuple[Candidates, np.ndarray]:
+    def _rank_inputs(
+        self, state: UserState, rules: Rules, item_categories: Any = None
+    ) -> tuple[Candidates, np.ndarray]:
+        """Candidates (none blocked by ``rules`` over ``item_categories``, default the
+        store's) and their ranking features."""
         store, generator = self.store, self.generator
         assert store is not None and generator is not None
+        if item_categories is None:
+            item_categories = store.item_categories
         trend = store.trend_column(state.reference_ts)
         demographic = (
             self.demographic.scores(state.attr_codes)
@@ -41,7 +46,7 @@ class ServingMixin(ShortHistoryBlendMixin, UserStateMixin):
         next_scores = self._next_scores(state, feature=True)
         source_scores = next_scores if len(state.history) else None
         candidates = generator.generate(state, trend, demographic, self.n_items, source_scores)
-        allowed = allowed_mask(candidates.items, rules, store.item_categories)
+        allowed = allowed_mask(candidates.items, rules, item_categories)
         if not allowed.all():
             candidates = Candidates(
                 candidates.items[allowed],
@@ -64,6 +69,7 @@ class ServingMixin(ShortHistoryBlendMixin, UserStateMixin):
         preferences: dict[str, Any] | None = None,
         rules: dict[str, Any] | None = None,
         attributes: dict[str, str] | None = None,
+        catalogue: ItemCatalogue | None = None,
     ) -> Served:
         """One request end to end; returns up to k ``(item_index, score, source)``, best first.
 
@@ -84,6 +90,8 @@ class ServingMixin(ShortHistoryBlendMixin, UserStateMixin):
           history at all, rank their items first).
         - ``rules``: a rules dict (see ``rules.py``); None: the model's default rules.
         - ``attributes``: demographics by name (``gender``, ``age``, ...), for new users.
+        - ``catalogue``: the items' categories the rules read (blocked categories, caps);
+          None: the feature store's.
 
         ``score`` is the relevance share after the rules' multipliers (softmax of the
         ranker's output over the candidates, blended with the next-item chain for a short
@@ -93,41 +101,45 @@ class ServingMixin(ShortHistoryBlendMixin, UserStateMixin):
         """
         if k <= 0:
             raise ValueError(f"k must be positive, got {k}")
-        assert self.store is not None
+        catalogue = self.item_catalogue() if catalogue is None else catalogue
         parsed = Rules.from_dict(
-            self.params["rules"] if rules is None else rules, self.store.category_names
+            self.params["rules"] if rules is None else rules, catalogue.category_names
         )
         state = self.user_state(user_index, context, history, preferences, attributes)
         state.exclude = np.union1d(state.exclude, parsed.blocked_items)
         if len(state.history) == 0:
-            return self._cold(state, k, parsed)
-        candidates, features = self._rank_inputs(state, parsed)
+            return self._cold(state, k, parsed, catalogue)
+        candidates, features = self._rank_inputs(state, parsed, catalogue.categories)
         scores = self._final_scores(state, candidates, features)
-        items, adjusted, positions = self._apply(candidates.items, scores, k, parsed)
+        items, adjusted, positions = self._apply(candidates.items, scores, k, parsed, catalogue)
         names = candidates.source_names()
         return [
             (int(i), float(s), names[p]) for i, s, p in zip(items, adjusted, positions, strict=True)
         ]
 
-    def _apply(self, items, scores, k, rules: Rules):
+    def item_catalogue(self) -> ItemCatalogue:
+        """The feature store's categories, and popularity."""
+        assert self.store is not None
+        return ItemCatalogue(
+            self.store.item_categories, self.store.category_names, self.item_popularity
+        )
+
+    def _apply(self, items, scores, k, rules: Rules, catalogue: ItemCatalogue):
+        """(items, relevance, positions in ``items``) served: :func:`rerank` on the
+        relevance shares, then the rules once (``items`` are distinct and allowed)."""
         store = self.store
         assert store is not None
         creators = None
         if rules.trusted_creators and store.creator_names:
             names = np.array([""] + store.creator_names)
             creators = names[store.item_creator]
-        return apply_rules(
-            items,
-            scores,
-            k,
-            rules,
-            store.item_categories,
-            store.item_count,
-            creators,
-            self.tower.item_vectors,
+        order, rel = rerank(
+            items, scores, k, rules, store.item_count, creators, self.tower.item_vectors
         )
+        kept = order[apply_rules(items[order], k, rules, catalogue.categories)]
+        return items[kept], rel[kept].astype(np.float32), kept
 
-    def _cold(self, state: UserState, k: int, rules: Rules) -> Served:
+    def _cold(self, state: UserState, k: int, rules: Rules, catalogue: ItemCatalogue) -> Served:
         """No history at all: demographic neighbours' preferences (or popularity), liked
         categories first, spread across categories."""
         store = self.store
@@ -147,9 +159,10 @@ class ServingMixin(ShortHistoryBlendMixin, UserStateMixin):
         pool_size = min(len(scores), max(20 * k, 200))
         pool = np.argpartition(-scores, pool_size - 1)[:pool_size]
         pool = pool[np.isfinite(scores[pool])]
+        pool = pool[allowed_mask(pool, rules, catalogue.categories)]
         if rules.max_per_category is None:
             rules.max_per_category = self.params["cold_max_per_category"]
-        items, adjusted, _ = self._apply(pool, scores[pool], k, rules)
+        items, adjusted, _ = self._apply(pool, scores[pool], k, rules, catalogue)
         return [(int(i), float(s), source) for i, s in zip(items, adjusted, strict=True)]
 
     # --- the Recommender interface ---------------------------------------------------

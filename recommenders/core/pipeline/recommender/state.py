@@ -9,8 +9,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from recommenders.core.ann import AnnIndex
+from recommenders.core.cold_start import DemographicPreferences
 from recommenders.core.pipeline.candidates import CandidateGenerator
-from recommenders.core.pipeline.cold_start import DemographicPreferences
 from recommenders.core.pipeline.ranking import MLPRanker
 from recommenders.core.pipeline.sequence import EarlyCooccurrence, EarlyTrend, NextItemModel
 from recommenders.core.pipeline.store import FeatureStore
