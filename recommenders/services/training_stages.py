@@ -31,7 +31,7 @@ from django.utils import timezone
 from recommenders.core.item_catalogue import ItemCatalogue, rules_by_index
 from recommenders.core.rules import Rules, apply_rules
 from recommenders.models import Item, ModelVersion, PrecomputedList
-from recommenders.models.serving import POPULAR_LIST_USER
+from recommenders.models.versions import POPULAR_LIST_USER
 
 logger = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ A loaded version holds, beside the model, what the rules and cold start read: it
 time) and the configuration's rules in item-index terms (the catalogue's ``is_blocked``
 items at build time and the config's ``blocked_items`` / ``blocked_categories`` as blocked
 indices), recomputed when the config's rules are edited. Answering a request is
-``serving_worker``'s.
+``worker``'s.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from recommenders.core.item_catalogue import ItemCatalogue, rules_by_index
-from recommenders.selectors.serving import active_versions
+from recommenders.serving.selectors import active_versions
 
 logger = logging.getLogger(__name__)
 

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from recommenders.selectors.serving import user_profile_inputs
-from recommenders.services.model_cache import ArtifactsMissing, LoadedVersion, warm_version
+from recommenders.serving.model_cache import ArtifactsMissing, LoadedVersion, warm_version
+from recommenders.serving.selectors import user_profile_inputs
 
 
 def recommend_with_warm_model(
