@@ -86,8 +86,8 @@ def main() -> None:
     shutil.rmtree(MODEL_FOLDER, ignore_errors=True)
     model.save(MODEL_FOLDER)
     loaded = PipelineRecommender.load(MODEL_FOLDER)
-    assert loaded.store is not None
-    store = loaded.store
+    assert loaded.state.store is not None
+    store = loaded.state.store
     requests = golden_requests(loaded.n_users, store.category_names, store.creator_names)
     answers = [answer(loaded, request) for request in requests]
     ANSWERS_FILE.write_text(json.dumps({"requests": requests, "answers": answers}, indent=1))
