@@ -78,8 +78,10 @@ def percentiles(
         context = {"timestamp": timestamp, "device": "ios", "session_depth": number % 5}
         history = None
         if known is not None:
-            start = model.history_start[user]
-            history = model.history_items[start : min(start + known, model.history_start[user + 1])]
+            start = model.state.history_start[user]
+            history = model.state.history_items[
+                start : min(start + known, model.state.history_start[user + 1])
+            ]
         started = time.perf_counter()
         model.recommend_one(
             user, 10, context=context, history=history, rules={"max_per_category": 3}
@@ -125,16 +127,16 @@ def main() -> None:
     ).fit(data)
     rng = np.random.default_rng(0)
     users = rng.choice(data.n_users, size=min(500, data.n_users), replace=False)
-    now = float(model.store.reference_ts)
+    now = float(model.state.store.reference_ts)
     p50, p99 = percentiles(model, users, n_requests, now)
     short_p50, short_p99 = percentiles(model, users, n_requests, now, known=3)
 
     extra = large - model.n_items
     started = time.perf_counter()
-    model.add_items(generated_items(extra, model.store.n_categories, seed=1), extra)
+    model.add_items(generated_items(extra, model.state.store.n_categories, seed=1), extra)
     model.rebuild_indexes()
     grow_seconds = time.perf_counter() - started
-    ann = model.tower.ann
+    ann = model.state.tower.ann
     large_p50, large_p99 = percentiles(model, users, n_requests, now)
 
     from two_tower_epoch import time_one_epoch

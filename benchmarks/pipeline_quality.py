@@ -42,8 +42,9 @@ from _pipeline_support import load_ml1m, ml1m_ratings_path, verdict
 from recommenders.core.base import InteractionData
 from recommenders.core.evaluation import evaluate, leave_last_out, select_entries
 from recommenders.core.pipeline.recommender import SHORT_HISTORY_WEIGHTS
-from recommenders.core.pipeline.rules import Rules
+from recommenders.core.pipeline.recommender.serving import rank_inputs  # noqa: E402
 from recommenders.core.registry import create_model
+from recommenders.core.rules import Rules
 
 
 def cold_start_data(
@@ -101,9 +102,9 @@ def hidden_item_reach(model, data: InteractionData, hidden: np.ndarray, seed: in
     quota = {"ann": 300, **model.params["quotas"]}["ann"]
     for user, item in zip(users, items, strict=True):
         state = model.user_state(int(user))
-        candidates, _ = model._rank_inputs(state, rules)
+        candidates, _ = rank_inputs(model.state, state, rules)
         found += int(item in candidates.items)
-        _, ann_items = model.tower.retrieve(state.vector, quota, state.exclude)
+        _, ann_items = model.state.tower.retrieve(state.vector, quota, state.exclude)
         ann_found += int(item in ann_items)
     return found / max(len(users), 1), ann_found / max(len(users), 1), len(users)
 
@@ -173,7 +174,7 @@ def main() -> None:
         als = evaluate(create_model("als"), split, 10)
         pipeline = create_model("pipeline", **params)
         result = evaluate(pipeline, split, 10)
-        tower_recall = evaluate(pipeline.tower, split, 500, fit=False).recall
+        tower_recall = evaluate(pipeline.state.tower, split, 500, fit=False).recall
         ratio = result.ndcg / max(als.ndcg, 1e-12)
         head = (
             f"NDCG@10 pipeline {result.ndcg:.4f} vs ALS "

@@ -4,7 +4,9 @@ Training tasks (queue ``training``) take a version id, call one stage service, a
 idempotent (a finished stage is skipped), acknowledge late (a worker that dies mid-stage
 leaves the message to be redelivered) and retry on transient database or broker errors.
 The serving task (queue ``serving``) answers one request from the models this worker
-process keeps warm (loaded after the fork by the hook registered below).
+process keeps warm (loaded after the fork by the hook registered below); its code is the
+worker side of ``recommenders.serving``. Task names are part of serialised messages and
+stay as they are.
 """
 
 from __future__ import annotations
@@ -121,11 +123,11 @@ def recommend(
     Returns ``{"model_version": id or None, "items": [{item_id, score, source}], "cold":
     bool, "status": "ok" | "no_active_version" | "artifacts_missing"}``. With ``reply_to``
     the answer (or ``{"status": "worker_error"}`` when it fails) is pushed to the web process
-    waiting on that Redis list instead (see ``serving_rpc``), and nothing is returned: Celery
-    would only format it for a log line nobody reads.
+    waiting on that Redis list instead (see ``recommenders.serving.transport``), and nothing
+    is returned: Celery would only format it for a log line nobody reads.
     """
-    from recommenders.services.model_cache import recommend_with_warm_model
-    from recommenders.services.serving_rpc import push_reply
+    from recommenders.serving.transport import push_reply
+    from recommenders.serving.worker import recommend_with_warm_model
 
     try:
         answer = recommend_with_warm_model(config_id, user_id, k, context or {})
@@ -140,7 +142,7 @@ def recommend(
 
 
 def _warm_up_serving_models() -> None:
-    from recommenders.services.model_cache import warm_up
+    from recommenders.serving.model_cache import warm_up
 
     warm_up()
 

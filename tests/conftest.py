@@ -10,8 +10,9 @@ from rest_framework.test import APIClient
 from accounts.authentication import clear_token_cache
 from accounts.services import create_api_client
 from assignment import config_cache, exposure_log
-from recommenders.selectors import serving as serving_selectors
-from recommenders.services import model_cache, serving_log
+from recommenders.serving import log as serving_log
+from recommenders.serving import model_cache
+from recommenders.serving import selectors as serving_selectors
 
 # Tests that CI also runs on the embedded default (SQLite, filesystem broker), besides those
 # marked `embedded` one by one: the platform, every API's contract and robustness, the

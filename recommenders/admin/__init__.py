@@ -1,3 +1,3 @@
 """Admin for the recommenders app, one module per area."""
 
-from recommenders.admin import catalog, serving  # noqa: F401
+from recommenders.admin import catalog, versions  # noqa: F401

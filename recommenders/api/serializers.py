@@ -9,7 +9,7 @@ from rest_framework import serializers
 
 from config.serializers import FastInputSerializer
 from recommenders.models import ModelVersion
-from recommenders.services.serving import MAX_K
+from recommenders.serving.web import MAX_K
 
 USER_ID_MAX_LENGTH = 256  # as assignment and events accept
 PROFILE_ID_MAX_LENGTH = 64  # UserProfile.external_id

@@ -12,7 +12,9 @@ from rest_framework.views import APIView
 
 from recommenders.api import serializers as s
 from recommenders.models import ModelVersion, RecommenderConfig
-from recommenders.services import serving, serving_log, training
+from recommenders.services import training
+from recommenders.serving import log as serving_log
+from recommenders.serving import web as serving
 
 
 def _invalid(error: serving.InvalidRequest) -> ValidationError:

@@ -2,7 +2,9 @@
 
 Pure module: numpy and scipy only (torch is imported lazily by the models that need it).
 Every model is fitted on an :class:`InteractionData` (a users x items sparse matrix with
-optional timestamps and side features) and answers batched top-k queries in item indices.
+optional timestamps and side features), answers batched top-k queries in item indices
+(``recommend``) and one serving request (``recommend_one``: the model's ranking or cold
+start, then the business rules, once).
 """
 
 from __future__ import annotations
@@ -16,6 +18,14 @@ from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
+
+from recommenders.core.cold_start import cold_start_candidates
+from recommenders.core.item_catalogue import ItemCatalogue
+from recommenders.core.rules import Rules, apply_rules
+
+# One served list: (item index, score, source), best first.
+Served = list[tuple[int, float, str]]
+CANDIDATE_MARGIN = 50  # extra candidates asked of a model so the rules can drop some, fill k
 
 
 @dataclass
@@ -244,6 +254,53 @@ class Recommender(ABC):
             idx[start:end], val[start:end] = top_k_from_scores(scores, k)
             fallback[start:end] = cold
         return Recommendations(idx, val, fallback)
+
+    def recommend_one(
+        self,
+        user_index: int | None = None,
+        k: int = 10,
+        context: dict[str, Any] | None = None,
+        history: list[int] | None = None,
+        preferences: dict[str, Any] | None = None,
+        rules: dict[str, Any] | None = None,
+        attributes: dict[str, str] | None = None,
+        catalogue: ItemCatalogue | None = None,
+    ) -> Served:
+        """One serving request: up to k ``(item_index, score, source)``, best first.
+
+        A user the model knows (``user_index`` in the fitted data, with a history) is
+        ranked by :meth:`recommend` (``k + CANDIDATE_MARGIN`` unseen items, source
+        ``model``, the model's scores); any other user by
+        :func:`~recommenders.core.cold_start.cold_start_candidates` on ``preferences``
+        (``{"items": [item index, ...], "categories": [name, ...]}``). The list then passes
+        :func:`~recommenders.core.rules.apply_rules` once, under ``rules`` (a rules dict in
+        item-index terms, see :mod:`recommenders.core.rules`; None: the model's ``rules``
+        parameter, if it has one) over ``catalogue`` (None: :meth:`item_catalogue`).
+
+        ``context``, ``history`` and ``attributes`` are for models that use them (the
+        pipeline); this default ignores them, and ignores the ranking rules (freshness,
+        trusted creators, MMR), which act on relevance shares.
+        """
+        if k <= 0:
+            raise ValueError(f"k must be positive, got {k}")
+        catalogue = self.item_catalogue() if catalogue is None else catalogue
+        parsed = Rules.from_dict(
+            self.params.get("rules") if rules is None else rules, catalogue.category_names
+        )
+        n = k + CANDIDATE_MARGIN
+        if user_index is not None and not bool(self.cold_mask(np.array([user_index]))[0]):
+            recs = self.recommend([user_index], n, exclude_seen=True)
+            found = recs.item_indices[0] >= 0
+            items, scores = recs.item_indices[0][found], recs.scores[0][found]
+            sources = ["model"] * len(items)
+        else:
+            items, scores, sources = cold_start_candidates(catalogue, preferences or {}, n)
+        kept = apply_rules(items, k, parsed, catalogue.categories)
+        return [(int(items[p]), float(scores[p]), sources[p]) for p in kept.tolist()]
+
+    def item_catalogue(self) -> ItemCatalogue:
+        """What the model itself knows about its items: popularity (no categories)."""
+        return ItemCatalogue.without_categories(self.item_popularity)
 
     def score(self, user_index: int, item_indices: np.ndarray | list[int]) -> np.ndarray:
         """Scores of the given candidate items for one user (popularity if cold)."""

@@ -28,9 +28,10 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from recommenders.core.item_catalogue import ItemCatalogue, rules_by_index
+from recommenders.core.rules import Rules, apply_rules
 from recommenders.models import Item, ModelVersion, PrecomputedList
-from recommenders.models.serving import POPULAR_LIST_USER
-from recommenders.services.model_cache import RuleContext, apply_rules
+from recommenders.models.versions import POPULAR_LIST_USER
 
 logger = logging.getLogger(__name__)
 
@@ -268,8 +269,9 @@ def run_build_stage(version_id: int, progress: ProgressCallback | None = None) -
         if build.exists():
             shutil.rmtree(build)  # an earlier attempt died half way
         model.save(build / "model")
-        rule_context = _save_catalogue_arrays(build, data, version.config.rules)
-        _save_fallback_lists(build, model, data, version.config.fallback_top_n, rule_context)
+        rules, catalogue = _save_catalogue_arrays(build, data, model, version.config.rules)
+        top_n = version.config.fallback_top_n
+        _save_fallback_lists(build, model, data, top_n, rules, catalogue)
         (build / MANIFEST_FILE).write_text(json.dumps(_manifest(version, model), indent=2))
         os.rename(build, final)
     shutil.rmtree(staging, ignore_errors=True)
@@ -287,9 +289,12 @@ def _manifest(version: ModelVersion, model: Any) -> dict[str, Any]:
     }
 
 
-def _save_catalogue_arrays(folder: Path, data: Any, rules: dict[str, Any]) -> RuleContext:
+def _save_catalogue_arrays(
+    folder: Path, data: Any, model: Any, config_rules: dict[str, Any]
+) -> tuple[Rules, ItemCatalogue]:
     """External ids of the matrix axes, each item's categories and the blocked items (for
-    rules and cold start); returns the rules' view of them."""
+    rules and cold start); returns the content policy and category cap of the config's
+    rules in item-index terms, and the catalogue they read."""
     item_ids = np.asarray(data.item_ids).astype(str)
     user_ids = np.asarray(data.user_ids).astype(str)
     categories = _item_categories(item_ids)
@@ -300,7 +305,14 @@ def _save_catalogue_arrays(folder: Path, data: Any, rules: dict[str, Any]) -> Ru
     np.save(folder / "user_ids.npy", user_ids)
     (folder / "item_categories.json").write_text(json.dumps(categories))
     (folder / "blocked_items.json").write_text(json.dumps(blocked))
-    return RuleContext.build(rules, item_ids, categories, set(blocked))
+    catalogue = ItemCatalogue.from_category_lists(categories, model.item_popularity)
+    index = {item_id: i for i, item_id in enumerate(item_ids.tolist())}
+    by_index = rules_by_index(config_rules, index, catalogue, blocked)
+    # The lists are the model's own ranking: only the policy and the cap apply to them.
+    policy = {
+        key: by_index[key] for key in ("blocked_items", "max_per_category") if key in by_index
+    }
+    return Rules.from_dict(policy, catalogue.category_names), catalogue
 
 
 def _item_categories(item_ids: np.ndarray) -> list[list[str]]:
@@ -315,7 +327,7 @@ def _item_categories(item_ids: np.ndarray) -> list[list[str]]:
 
 
 def _save_fallback_lists(
-    folder: Path, model: Any, data: Any, top_n: int, rule_context: RuleContext
+    folder: Path, model: Any, data: Any, top_n: int, rules: Rules, catalogue: ItemCatalogue
 ) -> None:
     """Top-N per recently active user, and the popular list, as ``fallback.npz``; both
     pass the config's business rules, like online answers.
@@ -334,19 +346,14 @@ def _save_fallback_lists(
     items = np.full((len(users), top_n), -1, np.int64)
     scores = np.full((len(users), top_n), -np.inf, np.float32)
     for row in range(len(users)):
-        candidates = [
-            (int(i), float(v), "")
-            for i, v in zip(recs.item_indices[row], recs.scores[row], strict=True)
-            if i >= 0
-        ]
-        kept = apply_rules(rule_context, candidates, top_n)
-        items[row, : len(kept)] = [i for i, _, _ in kept]
-        scores[row, : len(kept)] = [v for _, v, _ in kept]
+        found = recs.item_indices[row] >= 0
+        ranked, ranked_scores = recs.item_indices[row][found], recs.scores[row][found]
+        kept = apply_rules(ranked, top_n, rules, catalogue.categories)
+        items[row, : len(kept)] = ranked[kept]
+        scores[row, : len(kept)] = ranked_scores[kept]
     popularity = np.asarray(model.item_popularity, dtype=np.float32)
     order = np.argsort(-popularity, kind="stable")
-    popular = [
-        i for i, _, _ in apply_rules(rule_context, [(int(i), 0.0, "") for i in order], top_n)
-    ]
+    popular = order[apply_rules(order, top_n, rules, catalogue.categories)].tolist()
     np.savez(
         folder / "fallback.npz",
         users=users,

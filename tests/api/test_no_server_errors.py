@@ -37,9 +37,11 @@ from analytics.services import do_ingest_events
 from assignment import exposure_log
 from assignment.config_cache import invalidate_local
 from recommenders.models import UserProfile
-from recommenders.selectors import serving as serving_selectors
-from recommenders.services import model_cache, serving_log, training
-from recommenders.services.serving import do_set_user_preferences
+from recommenders.services import training
+from recommenders.serving import log as serving_log
+from recommenders.serving import model_cache
+from recommenders.serving import selectors as serving_selectors
+from recommenders.serving.web import do_set_user_preferences
 from tests.experiments.factories import running_experiment
 from tests.recommenders.serving_data import load_planted_catalogue, make_config
 

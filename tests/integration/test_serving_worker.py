@@ -19,8 +19,10 @@ from django.db import connection
 
 from experiments import services as experiment_services
 from recommenders.models import ModelVersion
-from recommenders.selectors import serving as serving_selectors
-from recommenders.services import model_cache, serving_log, training
+from recommenders.services import training
+from recommenders.serving import log as serving_log
+from recommenders.serving import model_cache
+from recommenders.serving import selectors as serving_selectors
 from tests.recommenders.serving_data import load_planted_catalogue, make_config
 from tests.workers import running_worker
 

@@ -166,3 +166,19 @@ def test_recommend_offline_missing_train_file(tmp_path):
     with pytest.raises(CommandError, match="no such file"):
         call_command("recommend_offline", "--model", "popular", "--k", "5",
                      "--train", str(tmp_path / "no.csv"), "--out", str(tmp_path / "r"))  # fmt: skip
+
+
+@pytest.mark.parametrize("model", ["two_tower", "pipeline"])
+def test_models_with_side_features_train_on_interactions_alone(planted_csv, tmp_path, model):
+    """A ratings file alone (no user attributes, no item features): two-tower and pipeline
+    train and answer like every other model (they crashed with ``step must be nonzero``)."""
+    out = tmp_path / "recs.tsv"
+    call_command("recommend_offline", "--model", model, "--train", str(planted_csv),
+                 "--k", "5", "--out", str(out))  # fmt: skip
+
+    lists = read_lists(out)
+    seen = training_items(planted_csv)
+    assert set(lists) == set(seen)
+    for user, items in lists.items():
+        assert len(items) == len(set(items)) == 5
+        assert not set(items) & seen[user]

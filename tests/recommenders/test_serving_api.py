@@ -13,9 +13,11 @@ from assignment.config_cache import invalidate_local
 from assignment.services import flush_exposures
 from experiments import services as experiment_services
 from recommenders.models import ModelVersion, PrecomputedList
-from recommenders.selectors import serving as serving_selectors
-from recommenders.services import model_cache, serving_log, training
-from recommenders.services import serving as serving_service
+from recommenders.services import training
+from recommenders.serving import log as serving_log
+from recommenders.serving import model_cache, worker
+from recommenders.serving import selectors as serving_selectors
+from recommenders.serving import web as serving_service
 from tests.recommenders.serving_data import load_planted_catalogue, make_config
 
 pytestmark = pytest.mark.django_db
@@ -201,7 +203,7 @@ def test_worker_error_and_timeout_are_fallbacks_and_counted(
     late = api_client.get(URL, {"user_id": "a1"}).json()
     assert late["fallback_reason"] == "timeout" and len(late["items"]) == 10
     monkeypatch.undo()
-    monkeypatch.setattr(model_cache, "recommend_one", _raise_runtime_error)
+    monkeypatch.setattr(worker, "recommend_for_user", _raise_runtime_error)
     crashed = api_client.get(URL, {"user_id": "a1"})
     assert crashed.status_code == 200 and crashed.json()["fallback_reason"] == "worker_error"
     metrics = api_client.get(f"{URL}/metrics").json()

@@ -12,8 +12,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
 import django
 django.setup()
 import config.urls, config.celery
-import recommenders.tasks, recommenders.api.views, recommenders.admin.serving
-import recommenders.services.model_cache, recommenders.services.training
+import recommenders.tasks, recommenders.api.views, recommenders.admin.versions
+import recommenders.serving.model_cache, recommenders.serving.worker, recommenders.services.training
 import recommenders.management.commands.train
 loaded = sorted(name for name in ("torch", "faiss") if name in sys.modules)
 print(",".join(loaded) or "none")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from recommenders.services import serving_log
+from recommenders.serving import log as serving_log
 
 
 def _row(n: int) -> dict:

@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 
 from recommenders.models import ModelVersion
-from recommenders.selectors import serving as serving_selectors
-from recommenders.services import model_cache, serving_log, training
-from recommenders.services.serving import do_set_user_preferences
+from recommenders.services import training
+from recommenders.serving import log as serving_log
+from recommenders.serving import model_cache, worker
+from recommenders.serving import selectors as serving_selectors
+from recommenders.serving.web import do_set_user_preferences
 from tests.recommenders.serving_data import load_planted_catalogue, make_config
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
@@ -37,10 +39,10 @@ def test_pipeline_config_serves_groups_rules_and_preferences():
     )
     version = training.run_pipeline_in_process(training.do_start_training(config, enqueue=False).pk)
     assert version.status == ModelVersion.Status.ACTIVE
-    answer = model_cache.recommend_with_warm_model(config.pk, "a0", 5, {"device": "web"})
+    answer = worker.recommend_with_warm_model(config.pk, "a0", 5, {"device": "web"})
     ids = [item["item_id"] for item in answer["items"]]
     assert answer["model_version"] == version.pk and len(ids) == 5
     assert "A1" not in ids and sum(i.startswith("A") for i in ids) >= 4
     do_set_user_preferences("newcomer", categories=["Beta"], items=[])
-    cold = model_cache.recommend_with_warm_model(config.pk, "newcomer", 3, {})
+    cold = worker.recommend_with_warm_model(config.pk, "newcomer", 3, {})
     assert [item["item_id"][0] for item in cold["items"]] == ["B", "B", "B"]

@@ -8,10 +8,10 @@ import pytest
 from django.conf import settings
 
 from recommenders import tasks
-from recommenders.services import model_cache, serving_rpc
+from recommenders.serving import transport, worker
 
 needs_redis = pytest.mark.skipif(
-    not serving_rpc.replies_over_redis(), reason="replies travel over Redis with a Redis broker"
+    not transport.replies_over_redis(), reason="replies travel over Redis with a Redis broker"
 )
 KWARGS = {"config_id": 1, "user_id": "u1", "k": 3, "context": {}}
 
@@ -22,12 +22,12 @@ def _answer(config_id, user_id, k, context):
 
 @pytest.fixture
 def answering_worker(monkeypatch):
-    monkeypatch.setattr(model_cache, "recommend_with_warm_model", _answer)
+    monkeypatch.setattr(worker, "recommend_with_warm_model", _answer)
 
 
 def test_the_answer_comes_back_on_the_channel_of_the_broker(answering_worker):
     # Tasks run eagerly in tests: the worker's side of the channel runs in this process.
-    answer = serving_rpc.ask_serving_worker(dict(KWARGS), deadline_seconds=1.0)
+    answer = transport.ask_serving_worker(dict(KWARGS), deadline_seconds=1.0)
     assert answer["model_version"] == 7 and answer["items"][0]["item_id"] == "i1"
 
 
@@ -35,22 +35,22 @@ def test_the_answer_comes_back_on_the_channel_of_the_broker(answering_worker):
 def test_no_answer_within_the_deadline_is_a_timeout(monkeypatch):
     sent = []
     monkeypatch.setattr(tasks.recommend, "apply_async", lambda **options: sent.append(options))
-    with pytest.raises(serving_rpc.ServingTimeout):
-        serving_rpc.ask_serving_worker(dict(KWARGS), deadline_seconds=0.05)
+    with pytest.raises(transport.ServingTimeout):
+        transport.ask_serving_worker(dict(KWARGS), deadline_seconds=0.05)
     (options,) = sent
     assert options["ignore_result"] is True and options["queue"] == "serving"
-    assert options["kwargs"]["reply_to"].startswith(serving_rpc.REPLY_PREFIX)
+    assert options["kwargs"]["reply_to"].startswith(transport.REPLY_PREFIX)
     assert options["expires"] >= 1.0  # a request nobody waits for is dropped, not run late
 
 
 @needs_redis
 def test_a_reply_nobody_reads_expires():
-    key = serving_rpc.REPLY_PREFIX + "late"
-    serving_rpc.push_reply(key, {"status": "ok"})
-    client = serving_rpc._redis()
+    key = transport.REPLY_PREFIX + "late"
+    transport.push_reply(key, {"status": "ok"})
+    client = transport._redis()
     try:
         assert json.loads(client.lpop(key)) == {"status": "ok"}
-        serving_rpc.push_reply(key, {"status": "ok"})
+        transport.push_reply(key, {"status": "ok"})
         ttl_ms = client.pttl(key)
         assert 0 < ttl_ms <= max(2000, 2 * settings.SPLITLAB_SERVING_DEADLINE_MS)
     finally:
@@ -62,11 +62,11 @@ def test_a_failing_task_answers_worker_error_at_once(monkeypatch):
     def crash(*args):
         raise RuntimeError("model exploded")
 
-    monkeypatch.setattr(model_cache, "recommend_with_warm_model", crash)
-    key = serving_rpc.REPLY_PREFIX + "crash"
+    monkeypatch.setattr(worker, "recommend_with_warm_model", crash)
+    key = transport.REPLY_PREFIX + "crash"
     with pytest.raises(RuntimeError):
         tasks.recommend.run(**KWARGS, reply_to=key)
-    client = serving_rpc._redis()
+    client = transport._redis()
     try:
         assert json.loads(client.lpop(key)) == {"status": "worker_error", "detail": "RuntimeError"}
     finally:
@@ -75,8 +75,8 @@ def test_a_failing_task_answers_worker_error_at_once(monkeypatch):
 
 def test_the_task_answers_on_the_list_or_returns_its_answer(answering_worker, monkeypatch):
     pushed = []
-    monkeypatch.setattr(serving_rpc, "push_reply", lambda key, answer: pushed.append((key, answer)))
-    key = serving_rpc.REPLY_PREFIX + "x"
+    monkeypatch.setattr(transport, "push_reply", lambda key, answer: pushed.append((key, answer)))
+    key = transport.REPLY_PREFIX + "x"
     assert tasks.recommend.run(**KWARGS, reply_to=key) is None
     assert pushed == [(key, _answer(**KWARGS))]
     assert tasks.recommend.run(**KWARGS) == _answer(**KWARGS)
@@ -84,4 +84,4 @@ def test_the_task_answers_on_the_list_or_returns_its_answer(answering_worker, mo
 
 def test_reply_keys_are_only_serving_replies():
     with pytest.raises(ValueError, match="reply_to"):
-        serving_rpc.push_reply("celery", {"status": "ok"})
+        transport.push_reply("celery", {"status": "ok"})

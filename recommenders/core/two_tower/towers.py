@@ -97,6 +97,14 @@ def user_forward_numpy(
     return _normalise(hidden @ params["user_w2"] + params["user_b2"]).astype(np.float32)
 
 
+def _project(features: Any, weights: np.ndarray) -> np.ndarray:
+    """``features @ weights``; zeros for items without such features (width 0: the weight
+    table keeps one row so that a model without them still saves and loads)."""
+    if features.shape[1] == 0:
+        return np.zeros((features.shape[0], weights.shape[1]), dtype=np.float32)
+    return np.asarray(features @ weights)
+
+
 def item_forward_numpy(params: dict[str, np.ndarray], items: Any, chunk: int = 65536):
     """Item vectors (n x d, unit norm) for an :class:`ItemInputs`, computed in chunks."""
     out = np.empty((len(items), params["item_w2"].shape[1]), dtype=np.float32)
@@ -105,9 +113,9 @@ def item_forward_numpy(params: dict[str, np.ndarray], items: Any, chunk: int = 6
         x = np.concatenate(
             [
                 params["iid_emb"][part.ids],
-                np.asarray(part.categories @ params["cat_w"]),
+                _project(part.categories, params["cat_w"]),
                 _masked_mean(params["token_emb"], part.tokens),
-                part.numeric @ params["num_w"],
+                _project(part.numeric, params["num_w"]),
                 params["pop_emb"][part.popularity],
             ],
             axis=-1,
@@ -138,6 +146,20 @@ def _tower_module_class():
     """The torch module class, defined on first use so that torch is imported lazily."""
     import torch
     from torch import nn
+
+    def _bag(table: nn.EmbeddingBag, rows: torch.Tensor, **kwargs: Any) -> torch.Tensor:
+        """The bag of each row of ``rows``; zeros when the rows are empty (no user
+        attributes, no item texts): torch refuses a bag input of width 0 ("step must be
+        nonzero"), and the numpy forward gives 0 for an empty bag too."""
+        if rows.shape[-1] == 0:
+            return torch.zeros(rows.shape[0], table.embedding_dim, device=rows.device)
+        return table(rows, **kwargs)
+
+    def _matmul(features: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """``features @ weights``, zeros when the items have no such features (width 0)."""
+        if features.shape[-1] == 0:
+            return torch.zeros(features.shape[0], weights.shape[1], device=weights.device)
+        return features @ weights
 
     class TwoTowerModule(nn.Module):
         """Both towers; ``numpy_params`` exports them under USER_PARAMS / ITEM_PARAMS."""
@@ -198,9 +220,9 @@ def _tower_module_class():
             x = torch.cat(
                 [
                     self.uid(uid),
-                    self.attr(attrs),
-                    self.hist(history, per_sample_weights=weights),
-                    self.hour(hour) + self.weekday(weekday) + self.context(context),
+                    _bag(self.attr, attrs),
+                    _bag(self.hist, history, per_sample_weights=weights),
+                    self.hour(hour) + self.weekday(weekday) + _bag(self.context, context),
                 ],
                 dim=-1,
             )
@@ -211,9 +233,9 @@ def _tower_module_class():
             x = torch.cat(
                 [
                     self.iid(ids),
-                    categories @ self.cat_w,
-                    self.token(tokens),
-                    numeric @ self.num_w,
+                    _matmul(categories, self.cat_w),
+                    _bag(self.token, tokens),
+                    _matmul(numeric, self.num_w),
                     self.pop(popularity),
                 ],
                 dim=-1,

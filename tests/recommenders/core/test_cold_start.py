@@ -8,7 +8,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from recommenders.core.base import ItemFeatures
-from recommenders.core.pipeline.cold_start import DemographicPreferences
+from recommenders.core.cold_start import DemographicPreferences
+from recommenders.core.pipeline.recommender.serving import rank_inputs
 from tests.recommenders.core._pipeline_data import demo_data, fitted_pipeline
 
 
@@ -16,7 +17,7 @@ def test_a_new_user_without_anything_gets_popular_items_across_categories():
     model = fitted_pipeline()
     served = model.recommend_one(None, 10)
     assert len(served) == 10 and {source for _, _, source in served} == {"cold_popular"}
-    cats = model.store.item_categories[[item for item, _, _ in served]]
+    cats = model.state.store.item_categories[[item for item, _, _ in served]]
     assert (np.asarray(cats.sum(axis=0)).ravel() <= model.params["cold_max_per_category"]).all()
 
 
@@ -31,11 +32,11 @@ def test_demographics_select_the_neighbours_preferences():
 
 def test_liked_categories_come_first_for_a_new_user():
     model = fitted_pipeline()
-    names = model.store.category_names
+    names = model.state.store.category_names
     served = model.recommend_one(
         None, 6, preferences={"categories": [names[2]]}, rules={"max_per_category": 10}
     )
-    cats = model.store.item_categories[[item for item, _, _ in served]]
+    cats = model.state.store.item_categories[[item for item, _, _ in served]]
     assert cats[:, 2].nnz == len(served)
 
 
@@ -57,20 +58,20 @@ def test_demographic_preferences_lift():
 def test_a_new_item_is_retrievable_at_once():
     model = copy.deepcopy(fitted_pipeline())
     features = demo_data().item_features
-    source = int(np.argmax(model.store.item_count))
+    source = int(np.argmax(model.state.store.item_count))
     clone = ItemFeatures(
         categories=features.categories[[source]],
         category_names=features.category_names,
         texts=[features.texts[source]],
         numeric=features.numeric[[source]],
-        created_at=np.array([model.store.reference_ts]),
+        created_at=np.array([model.state.store.reference_ts]),
     )
     (new,) = model.add_items(clone, 1)
     fans = np.flatnonzero(demo_data().matrix[:, source].toarray().ravel())[:40]
     found = 0
     for user in fans:
         state = model.user_state(int(user))
-        candidates, _ = model._rank_inputs(state, model_rules(model))
+        candidates, _ = rank_inputs(model.state, state, model_rules(model))
         found += int(new in candidates.items)
     assert found / len(fans) >= 0.5
     fan = int(fans[0])
@@ -83,6 +84,6 @@ def test_a_new_item_is_retrievable_at_once():
 
 
 def model_rules(model):
-    from recommenders.core.pipeline.rules import Rules
+    from recommenders.core.rules import Rules
 
-    return Rules.from_dict({}, model.store.category_names)
+    return Rules.from_dict({}, model.state.store.category_names)

@@ -127,3 +127,27 @@ def test_negative_user_index_raises(name):
 def test_unknown_parameter_is_refused(name):
     with pytest.raises(ValueError, match="unknown parameter"):
         create_model(name, no_such_parameter=1)
+
+
+def test_recommend_one_serves_within_the_group_and_keeps_the_rules(name):
+    """One serving request, the path the serving worker takes for every model: the
+    model's own ranking for a known user, cold start for the cold one, and the rules
+    (blocked items, category cap over the model's catalogue) hold on every list."""
+    model = fitted(name)
+    catalogue = model.item_catalogue()
+    seen = _data_for(name).matrix
+    for user in (0, N_GROUP_USERS):
+        blocked = model.recommend([user], 2).item_indices[0].tolist()
+        served = model.recommend_one(user, K, rules={"blocked_items": blocked})
+        items = [item for item, _, _ in served]
+        assert len(items) == K == len(set(items))
+        assert not set(items) & set(blocked) and seen[user, items].nnz == 0
+        scores = [score for _, score, _ in served]
+        assert scores == sorted(scores, reverse=True)
+        if model.personalised:
+            assert (item_group(np.array(items)) == user_group(user)).all()
+        capped = model.recommend_one(user, K, rules={"max_per_category": 1})
+        per_category = np.asarray(catalogue.categories[[i for i, _, _ in capped]].sum(axis=0))
+        assert (per_category <= 1).all()
+    cold = model.recommend_one(COLD_USER, K)
+    assert len({item for item, _, _ in cold}) == len(cold) > 0

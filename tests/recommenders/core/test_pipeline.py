@@ -8,6 +8,7 @@ import pytest
 from recommenders.core.pipeline import PipelineRecommender
 from recommenders.core.pipeline.candidates import SOURCES
 from recommenders.core.pipeline.features import feature_names
+from recommenders.core.pipeline.recommender.serving import rank_inputs
 from recommenders.core.registry import create_model, load_model
 from tests.recommenders.core._pipeline_data import demo_data, demo_split, fitted_pipeline
 
@@ -24,24 +25,24 @@ def test_candidates_never_contain_seen_items_and_are_tagged():
     seen = demo_data().matrix
     for user in USERS:
         state = model.user_state(int(user))
-        candidates, features = model._rank_inputs(state, model_rules(model, {}))
+        candidates, features = rank_inputs(model.state, state, model_rules(model, {}))
         assert len(candidates) > 0 and len(set(candidates.items)) == len(candidates)
         assert seen[user, candidates.items].nnz == 0
-        assert features.shape == (len(candidates), len(feature_names(model.store)))
+        assert features.shape == (len(candidates), len(feature_names(model.state.store)))
         assert set(candidates.source_names()) <= set(SOURCES)
         first_bits = 1 << candidates.source.astype(np.int64)
         assert ((candidates.source_mask & first_bits) > 0).all()
 
 
 def model_rules(model, config):
-    from recommenders.core.pipeline.rules import Rules
+    from recommenders.core.rules import Rules
 
-    return Rules.from_dict(config, model.store.category_names)
+    return Rules.from_dict(config, model.state.store.category_names)
 
 
 def test_every_served_list_keeps_the_rules():
     model = fitted_pipeline()
-    names = model.store.category_names
+    names = model.state.store.category_names
     rng = np.random.default_rng(0)
     seen = demo_data().matrix
     for user in USERS:
@@ -55,7 +56,7 @@ def test_every_served_list_keeps_the_rules():
         items = np.array([item for item, _, _ in served], dtype=np.int64)
         assert len(items) > 0 and len(set(items)) == len(items)
         assert not np.isin(items, rules["blocked_items"]).any()
-        cats = model.store.item_categories[items]
+        cats = model.state.store.item_categories[items]
         assert cats[:, names.index(rules["blocked_categories"][0])].nnz == 0
         assert (np.asarray(cats.sum(axis=0)).ravel() <= rules["max_per_category"]).all()
         assert seen[user, items].nnz == 0

@@ -9,6 +9,13 @@ import scipy.sparse as sp
 
 from recommenders.core.base import InteractionData
 from recommenders.core.pipeline.recommender import SHORT_HISTORY_WEIGHTS
+from recommenders.core.pipeline.recommender.blend import (
+    blend_weights,
+    final_scores,
+    next_scores,
+    short_history_experts,
+)
+from recommenders.core.pipeline.recommender.serving import rank_inputs
 from recommenders.core.pipeline.sequence import EarlyCooccurrence, EarlyTrend, NextItemModel
 from recommenders.core.two_tower.inputs import Events
 from tests.recommenders.core._pipeline_data import fitted_pipeline
@@ -113,28 +120,34 @@ def test_early_trend_lift_by_hand_and_without_look_ahead():
 def test_the_pipeline_blends_the_chain_only_for_short_histories():
     model = fitted_pipeline()
     short = model.user_state(None, history=[0, 1, 2])
-    assert model._next_scores(short) is not None
+    assert next_scores(model.state.next_items, short) is not None
     names = SHORT_HISTORY_WEIGHTS
     weights = tuple(model.params[name] for name in names)
-    assert model._blend_weights(short) == weights and min(weights) > 0
+    assert blend_weights(model.state.params, short) == weights and min(weights) > 0
     long_history = list(range(model.params["sequence_max_history"] + 1))
-    assert model._blend_weights(model.user_state(None, history=long_history)) == (0,) * 4
+    assert (
+        blend_weights(model.state.params, model.user_state(None, history=long_history)) == (0,) * 4
+    )
     empty = model.user_state(None, history=[])
-    assert model._next_scores(empty) is None  # no sequence source without a history
-    assert model._next_scores(empty, feature=True) == pytest.approx(model.next_items.prior)
-    candidates, features = model._rank_inputs(short, _no_rules(model))
-    blended = model._final_scores(short, candidates, features)
-    plain = model.ranker.predict(features)
+    assert (
+        next_scores(model.state.next_items, empty) is None
+    )  # no sequence source without a history
+    assert next_scores(model.state.next_items, empty, feature=True) == pytest.approx(
+        model.state.next_items.prior
+    )
+    candidates, features = rank_inputs(model.state, short, _no_rules(model))
+    blended = final_scores(model.state, short, candidates, features)
+    plain = model.state.ranker.predict(features)
     assert np.isfinite(blended).all() and not np.allclose(blended, plain)
     served = model.recommend_one(None, 10, history=[0, 1, 2])
     assert len(served) == 10 and not {0, 1, 2} & {item for item, _, _ in served}
     params = dict(model.params)
     try:
         model.params.update(dict.fromkeys(names, 0.0))
-        assert np.array_equal(model._final_scores(short, candidates, features), plain)
+        assert np.array_equal(final_scores(model.state, short, candidates, features), plain)
         model.params["early_cooccurrence_weight"] = 1.0
-        early = model._final_scores(short, candidates, features)
-        p_early = model.early_cooccurrence.scores(short.history)[candidates.items]
+        early = final_scores(model.state, short, candidates, features)
+        p_early = model.state.early_cooccurrence.scores(short.history)[candidates.items]
         shifted = plain - plain.max()
         log_softmax = shifted - np.log(np.exp(shifted).sum())
         assert early == pytest.approx(log_softmax + np.log(p_early), rel=1e-4, abs=1e-4)
@@ -144,9 +157,9 @@ def test_the_pipeline_blends_the_chain_only_for_short_histories():
 
 
 def _no_rules(model):
-    from recommenders.core.pipeline.rules import Rules
+    from recommenders.core.rules import Rules
 
-    return Rules.from_dict({}, model.store.category_names)
+    return Rules.from_dict({}, model.state.store.category_names)
 
 
 def test_the_demographic_lift_joins_the_blend_only_when_demographics_are_known():
@@ -155,20 +168,20 @@ def test_the_demographic_lift_joins_the_blend_only_when_demographics_are_known()
     attributes = {"gender": "F", "age_band": "25-34"}
     known = model.user_state(None, history=[0, 1, 2], attributes=attributes)
     unknown = model.user_state(None, history=[0, 1, 2])
-    assert model.demographic.knows(known.attr_codes)
-    assert not model.demographic.knows(unknown.attr_codes)
-    candidates, features = model._rank_inputs(known, _no_rules(model))
-    assert model._short_history_experts(unknown, candidates)[2] is None
-    lift = model.demographic.scores(known.attr_codes) - model.demographic.log_prior
-    assert model._short_history_experts(known, candidates)[2] == pytest.approx(
+    assert model.state.demographic.knows(known.attr_codes)
+    assert not model.state.demographic.knows(unknown.attr_codes)
+    candidates, features = rank_inputs(model.state, known, _no_rules(model))
+    assert short_history_experts(model.state, unknown, candidates)[2] is None
+    lift = model.state.demographic.scores(known.attr_codes) - model.state.demographic.log_prior
+    assert short_history_experts(model.state, known, candidates)[2] == pytest.approx(
         lift[candidates.items]
     )
     params = dict(model.params)
     try:
         model.params.update(dict.fromkeys(names, 0.0))
-        plain = model._final_scores(known, candidates, features)
+        plain = final_scores(model.state, known, candidates, features)
         model.params["demographic_weight"] = 1.0
-        blended = model._final_scores(known, candidates, features)
+        blended = final_scores(model.state, known, candidates, features)
         shifted = plain - plain.max()
         log_softmax = shifted - np.log(np.exp(shifted).sum())
         expected = log_softmax + lift[candidates.items]
@@ -186,7 +199,7 @@ def test_a_pipeline_saved_without_the_early_cooccurrence_still_serves(tmp_path):
         kept = {name: state[name] for name in state.files if not name.startswith("early_")}
     np.savez(state_file, **kept)
     loaded = type(model).load(tmp_path / "pipe")
-    assert loaded.early_cooccurrence.n_items == 0 and loaded.early_trend.n_items == 0
+    assert loaded.state.early_cooccurrence.n_items == 0 and loaded.state.early_trend.n_items == 0
     served = loaded.recommend_one(None, 10, history=[0, 1, 2])
     assert len(served) == 10 and not {0, 1, 2} & {item for item, _, _ in served}
 
@@ -194,20 +207,20 @@ def test_a_pipeline_saved_without_the_early_cooccurrence_still_serves(tmp_path):
 def test_the_early_trend_lift_joins_the_blend_at_the_request_time():
     model = fitted_pipeline()
     state = model.user_state(None, history=[0, 1, 2])  # at the data's latest time
-    candidates, features = model._rank_inputs(state, _no_rules(model))
-    lift = model.early_trend.log_lift(state.reference_ts)
+    candidates, features = rank_inputs(model.state, state, _no_rules(model))
+    lift = model.state.early_trend.log_lift(state.reference_ts)
     assert np.abs(lift).max() > 0.1
     before = model.user_state(None, history=[0, 1, 2], context={"timestamp": 1.7e9})
-    assert not model._short_history_experts(before, candidates)[3].any()  # no event yet
-    assert model._short_history_experts(state, candidates)[3] == pytest.approx(
+    assert not short_history_experts(model.state, before, candidates)[3].any()  # no event yet
+    assert short_history_experts(model.state, state, candidates)[3] == pytest.approx(
         lift[candidates.items]
     )
     params = dict(model.params)
     try:
         model.params.update(dict.fromkeys(SHORT_HISTORY_WEIGHTS, 0.0))
-        plain = model._final_scores(state, candidates, features)
+        plain = final_scores(model.state, state, candidates, features)
         model.params["early_trend_weight"] = 1.0
-        blended = model._final_scores(state, candidates, features)
+        blended = final_scores(model.state, state, candidates, features)
         shifted = plain - plain.max()
         expected = shifted - np.log(np.exp(shifted).sum()) + lift[candidates.items]
         assert blended == pytest.approx(expected, rel=1e-4, abs=1e-4)

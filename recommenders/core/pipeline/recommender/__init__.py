@@ -21,42 +21,45 @@ ranker's softmax with a product of experts (:mod:`.blend`).
 
 Serving (online): :meth:`PipelineRecommender.recommend_one`.
 
-The class is assembled from mixins, one module each: :mod:`.fitting` (fit, serving
-state, ranker training groups), :mod:`.serving` (ranking inputs, ``recommend_one``,
-cold start, the batch interface), :mod:`.blend` (the short-history blend),
-:mod:`.catalogue` (new items), :mod:`.persistence` (save/load), and ``user_state`` from
-:mod:`recommenders.core.pipeline.user_state`; :mod:`.state` declares the fitted state
-they share. The class itself is defined here, so its module path is the one it had as a
-single module.
+Composition, not inheritance: the fitted state is one value, :class:`.state.FittedPipeline`,
+and each step is a plain function whose signature says what it reads and returns:
+:func:`.fitting.fit_pipeline` (fit: serving state, ranker training groups),
+:func:`.serving.serve_one` (one request: ranking inputs, the short-history blend of
+:mod:`.blend`, the business rules, cold start; and the batch interface),
+:func:`.catalogue.add_items` (new items), :func:`.persistence.save_fitted` /
+:func:`.persistence.load_fitted`, and :func:`recommenders.core.pipeline.user_state.user_state`.
+:class:`PipelineRecommender` is the :class:`~recommenders.core.base.Recommender` around
+that value (``model.fitted``); it is defined here, so its module path is the one it had as
+a single module.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-import scipy.sparse as sp
 
-from recommenders.core.ann import AnnIndex
-from recommenders.core.base import Recommender
-from recommenders.core.pipeline.candidates import CandidateGenerator
-from recommenders.core.pipeline.cold_start import DemographicPreferences
-from recommenders.core.pipeline.ranking import MLPRanker
+from recommenders.core.base import ItemFeatures, Recommendations, Recommender, Served
+from recommenders.core.item_catalogue import ItemCatalogue
+from recommenders.core.pipeline.candidates import UserState
+from recommenders.core.pipeline.recommender import catalogue as growth
+from recommenders.core.pipeline.recommender import fitting, persistence, serving
 from recommenders.core.pipeline.recommender.blend import SHORT_HISTORY_WEIGHTS
-from recommenders.core.pipeline.recommender.catalogue import CatalogueMixin
-from recommenders.core.pipeline.recommender.fitting import FittingMixin
-from recommenders.core.pipeline.recommender.persistence import PersistenceMixin
-from recommenders.core.pipeline.recommender.serving import Served, ServingMixin
-from recommenders.core.pipeline.sequence import EarlyCooccurrence, EarlyTrend, NextItemModel
-from recommenders.core.pipeline.store import FeatureStore
-from recommenders.core.two_tower import TwoTowerRecommender
+from recommenders.core.pipeline.recommender.serving import ServingRequest
+from recommenders.core.pipeline.recommender.state import FittedPipeline
+from recommenders.core.pipeline.user_state import user_state
 
-__all__ = ["SHORT_HISTORY_WEIGHTS", "PipelineRecommender", "Served"]
+__all__ = [
+    "SHORT_HISTORY_WEIGHTS",
+    "FittedPipeline",
+    "PipelineRecommender",
+    "Served",
+    "ServingRequest",
+]
 
 
-class PipelineRecommender(
-    FittingMixin, ServingMixin, CatalogueMixin, PersistenceMixin, Recommender
-):
+class PipelineRecommender(Recommender):
     """Multi-source candidates -> MLP ranking -> business rules, with cold start.
 
     Parameters: ``two_tower`` and ``item_cf`` (parameter dicts of those models),
@@ -119,20 +122,95 @@ class PipelineRecommender(
 
     def __init__(self, **params: Any) -> None:
         super().__init__(**params)
-        self.tower = TwoTowerRecommender(
-            **{"seed": self.params["seed"], **self.params["two_tower"]}
+        self.fitted: FittedPipeline | None = None
+
+    @property
+    def state(self) -> FittedPipeline:
+        """The fitted state (ValueError before fitting or loading)."""
+        if self.fitted is None:
+            raise ValueError("pipeline: not fitted")
+        return self.fitted
+
+    def _use(self, fitted: FittedPipeline) -> None:
+        """Hold ``fitted`` and mirror what the base class reads (seen items, sizes,
+        popularity) from it."""
+        self.fitted = fitted
+        self.seen = fitted.seen
+        self.n_users, self.n_items = fitted.n_users, fitted.n_items
+        self.item_popularity = fitted.item_popularity
+
+    # --- fit, save, load ---------------------------------------------------------------
+    def _fit(self, data: Any) -> None:
+        self._use(fitting.fit_pipeline(self.params, self.default_params, data))
+
+    def _save_state(self, folder: Path) -> None:
+        persistence.save_fitted(self.state, folder)
+
+    def _load_state(self, folder: Path) -> None:
+        self._use(persistence.load_fitted(self.params, folder, self.seen, self.item_popularity))
+
+    # --- serving -----------------------------------------------------------------------
+    def recommend_one(
+        self,
+        user_index: int | None = None,
+        k: int = 10,
+        context: dict[str, Any] | None = None,
+        history: list[int] | None = None,
+        preferences: dict[str, Any] | None = None,
+        rules: dict[str, Any] | None = None,
+        attributes: dict[str, str] | None = None,
+        catalogue: ItemCatalogue | None = None,
+    ) -> Served:
+        """One request end to end (:func:`.serving.serve_one`, which documents each
+        argument)."""
+        request = ServingRequest(
+            user_index, k, context, history, preferences, rules, attributes, catalogue
         )
-        self.store: FeatureStore | None = None
-        self.ranker = MLPRanker()
-        self.demographic = DemographicPreferences(np.zeros(0, np.float32))
-        self.neighbours = sp.csr_matrix((0, 0), dtype=np.float32)
-        self.next_items = NextItemModel(sp.csr_matrix((0, 0), dtype=np.float32), np.zeros(0))
-        self.early_cooccurrence = EarlyCooccurrence(
-            sp.csr_matrix((0, 0), dtype=np.float32), np.zeros(0)
-        )
-        self.early_trend = EarlyTrend(np.zeros(0), np.zeros(0, np.int64), np.zeros(0))
-        self.history_items = np.zeros(0, np.int64)
-        self.history_start = np.zeros(1, np.int64)
-        self.fresh_items = np.zeros(0, np.int64)
-        self.fresh_index: AnnIndex | None = None
-        self.generator: CandidateGenerator | None = None
+        return serving.serve_one(self.state, request)
+
+    def item_catalogue(self) -> ItemCatalogue:
+        return serving.item_catalogue(self.state)
+
+    def user_state(
+        self,
+        user_index: int | None,
+        context: dict[str, Any] | None = None,
+        history: list[int] | np.ndarray | None = None,
+        preferences: dict[str, Any] | None = None,
+        attributes: dict[str, str] | None = None,
+    ) -> UserState:
+        """What the model knows about a user at request time."""
+        return user_state(self.state, user_index, context, history, preferences, attributes)
+
+    def recommend(
+        self, user_indices: np.ndarray | list[int], k: int, exclude_seen: bool = True
+    ) -> Recommendations:
+        """Batch top-k through :meth:`recommend_one` (default rules, offline context).
+        Seen items are always excluded; ``fallback`` flags users answered by cold start."""
+        if k <= 0:
+            raise ValueError(f"k must be positive, got {k}")
+        users = np.asarray(user_indices, dtype=np.int64).ravel()
+        if (users < 0).any():
+            raise ValueError("user indices must be non-negative")
+        return serving.recommend_batch(self.state, users, k)
+
+    def _score_users(self, user_indices: np.ndarray) -> np.ndarray:
+        return serving.score_users(self.state, user_indices)
+
+    def score(self, user_index: int, item_indices: np.ndarray | list[int]) -> np.ndarray:
+        """Ranker scores of the given items for one user (no rules), via the features."""
+        items = np.asarray(item_indices, dtype=np.int64)
+        return serving.score_items(self.state, user_index, items)
+
+    # --- catalogue growth ------------------------------------------------------------
+    def add_items(self, features: ItemFeatures, n_new: int) -> np.ndarray:
+        """Add ``n_new`` items with no interactions (:func:`.catalogue.add_items`);
+        returns their indices."""
+        grown, new = growth.add_items(self.state, features, n_new)
+        self._use(grown)
+        return new
+
+    def rebuild_indexes(self) -> None:
+        """Rebuild the ANN indexes for the current catalogue
+        (:func:`.catalogue.rebuild_indexes`)."""
+        self._use(growth.rebuild_indexes(self.state))

@@ -1,6 +1,6 @@
 """The short-history blend: the ranker's scores, and for a short history a product of experts.
 
-A mixin of :class:`PipelineRecommender`. The ranker is trained on users with long
+Plain functions over a :class:`.state.FittedPipeline`. The ranker is trained on users with long
 histories, and for a user known by a few items its softmax is a weak guess; so users with
 a short history (at most ``sequence_max_history`` items) have a final score that is a
 product of experts: the ranker's softmax over the candidates, the next-item chain's
@@ -21,11 +21,14 @@ the target: ``benchmarks/pipeline_quality.py --only cold --tune-sequence --tune-
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from recommenders.core.pipeline.candidates import Candidates, UserState
 from recommenders.core.pipeline.features import next_at
-from recommenders.core.pipeline.recommender.state import PipelineState
+from recommenders.core.pipeline.recommender.state import FittedPipeline
+from recommenders.core.pipeline.sequence import EarlyCooccurrence, NextItemModel
 
 # the weights of the short-history product of experts (module doc), in expert order
 SHORT_HISTORY_WEIGHTS = (
@@ -36,66 +39,67 @@ SHORT_HISTORY_WEIGHTS = (
 )
 
 
-class ShortHistoryBlendMixin(PipelineState):
-    """``_final_scores`` and the experts it blends (needs ``params``, ``ranker``,
-    ``demographic``, ``next_items``, ``early_cooccurrence`` and ``early_trend`` on the
-    model)."""
+def next_scores(
+    next_items: NextItemModel, user: UserState, feature: bool = False
+) -> np.ndarray | None:
+    """The next-item chain's p(j | history) for a user with a history (``feature``: also
+    the prior for one without), else None."""
+    if next_items.n_items == 0 or (len(user.history) == 0 and not feature):
+        return None
+    return next_items.scores(user.history)
 
-    def _next_scores(self, state: UserState, feature: bool = False) -> np.ndarray | None:
-        """The next-item chain's p(j | history) for a user with a history (``feature``:
-        also the prior for one without), else None."""
-        if self.next_items.n_items == 0 or (len(state.history) == 0 and not feature):
-            return None
-        return self.next_items.scores(state.history)
 
-    def _early_scores(self, state: UserState) -> np.ndarray | None:
-        """The early co-occurrence's p(j | history) over the tracked items, or None for a
-        model saved before it existed."""
-        if self.early_cooccurrence.n_items == 0:
-            return None
-        return self.early_cooccurrence.scores(state.history)
+def early_scores(early_cooccurrence: EarlyCooccurrence, user: UserState) -> np.ndarray | None:
+    """The early co-occurrence's p(j | history) over the tracked items, or None for a
+    model saved before it existed."""
+    if early_cooccurrence.n_items == 0:
+        return None
+    return early_cooccurrence.scores(user.history)
 
-    def _blend_weights(self, state: UserState) -> tuple[float, ...]:
-        """The weights of :data:`SHORT_HISTORY_WEIGHTS` for a short history, else zeros."""
-        short = 0 < len(state.history) <= self.params["sequence_max_history"]
-        return tuple(float(self.params[name]) if short else 0.0 for name in SHORT_HISTORY_WEIGHTS)
 
-    def _final_scores(
-        self, state: UserState, candidates: Candidates, features: np.ndarray
-    ) -> np.ndarray:
-        """Ranker scores; for a short history the product of experts of the module doc."""
-        scores = self.ranker.predict(features)
-        weights = self._blend_weights(state)
-        if max(weights) <= 0 or len(scores) == 0:
-            return scores
-        shifted = scores - scores.max()
-        blended = shifted - np.log(np.exp(shifted).sum())
-        experts = self._short_history_experts(state, candidates)
-        for weight, log_p in zip(weights, experts, strict=True):
-            if weight > 0 and log_p is not None:
-                blended += weight * log_p
-        return blended.astype(np.float32)
+def blend_weights(params: dict[str, Any], user: UserState) -> tuple[float, ...]:
+    """The weights of :data:`SHORT_HISTORY_WEIGHTS` for a short history, else zeros."""
+    short = 0 < len(user.history) <= params["sequence_max_history"]
+    return tuple(float(params[name]) if short else 0.0 for name in SHORT_HISTORY_WEIGHTS)
 
-    def _short_history_experts(
-        self, state: UserState, candidates: Candidates
-    ) -> list[np.ndarray | None]:
-        """log p(next), log p_early, the demographic log-lift and the early-trend log-lift
-        at the candidates (None where the model or the user lacks it), in the order of
-        :data:`SHORT_HISTORY_WEIGHTS`."""
-        items = candidates.items
-        early = self._early_scores(state)
-        demographic = None
-        if self.demographic.knows(state.attr_codes):
-            demographic = self.demographic.scores(state.attr_codes) - self.demographic.log_prior
-        trend = None
-        if self.early_trend.n_items and state.reference_ts > 0:
-            trend = self.early_trend.log_lift(state.reference_ts)
-        return [
-            np.log(next_at(self._next_scores(state), items)),
-            None if early is None else np.log(next_at(early, items)),
-            None if demographic is None else _at(demographic, items),
-            None if trend is None else _at(trend, items),
-        ]
+
+def final_scores(
+    fitted: FittedPipeline, user: UserState, candidates: Candidates, features: np.ndarray
+) -> np.ndarray:
+    """Ranker scores; for a short history the product of experts of the module doc."""
+    scores = fitted.ranker.predict(features)
+    weights = blend_weights(fitted.params, user)
+    if max(weights) <= 0 or len(scores) == 0:
+        return scores
+    shifted = scores - scores.max()
+    blended = shifted - np.log(np.exp(shifted).sum())
+    experts = short_history_experts(fitted, user, candidates)
+    for weight, log_p in zip(weights, experts, strict=True):
+        if weight > 0 and log_p is not None:
+            blended += weight * log_p
+    return blended.astype(np.float32)
+
+
+def short_history_experts(
+    fitted: FittedPipeline, user: UserState, candidates: Candidates
+) -> list[np.ndarray | None]:
+    """log p(next), log p_early, the demographic log-lift and the early-trend log-lift at
+    the candidates (None where the model or the user lacks it), in the order of
+    :data:`SHORT_HISTORY_WEIGHTS`."""
+    items = candidates.items
+    early = early_scores(fitted.early_cooccurrence, user)
+    demographic = None
+    if fitted.demographic.knows(user.attr_codes):
+        demographic = fitted.demographic.scores(user.attr_codes) - fitted.demographic.log_prior
+    trend = None
+    if fitted.early_trend.n_items and user.reference_ts > 0:
+        trend = fitted.early_trend.log_lift(user.reference_ts)
+    return [
+        np.log(next_at(next_scores(fitted.next_items, user), items)),
+        None if early is None else np.log(next_at(early, items)),
+        None if demographic is None else _at(demographic, items),
+        None if trend is None else _at(trend, items),
+    ]
 
 
 def _at(values: np.ndarray, items: np.ndarray) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Business rules applied after ranking, configured by a plain dict (RecommenderConfig.rules).
+"""Business rules, configured by a plain dict (``RecommenderConfig.rules``), applied once.
 
 Keys (all optional)::
 
@@ -16,10 +16,18 @@ Keys (all optional)::
     trusted_creators: [creator id, ...]       multiplier 1 + trusted_boost for their items
     trusted_boost: float >= 0                 (default 0.2)
 
-Relevance entering the multipliers is the ranking score turned into a positive share,
-rel_i = softmax(score)_i over the ranked candidates, so that multipliers act the same on
-any score scale. Deduplication always holds: an item appears at most once. The caps are
-hard: a list comes back shorter than k rather than break them.
+Two steps with two names:
+
+- :func:`apply_rules` is the content policy and the list's shape, for every model: drop
+  duplicates and blocked items (or items of a blocked category), cap each category, keep
+  the first k. Scores pass unchanged. The caps are hard: a list comes back shorter than k
+  rather than break them. Every served list passes it exactly once
+  (:meth:`recommenders.core.base.Recommender.recommend_one`).
+- :func:`rerank` is the ranking part of the rules (freshness and trusted-creator
+  multipliers, MMR), for a model whose scores are relevance shares (the pipeline, which
+  runs it before :func:`apply_rules`). Relevance entering the multipliers is the ranking
+  score turned into a positive share, rel_i = softmax(score)_i over the ranked candidates,
+  so that multipliers act the same on any score scale.
 """
 
 from __future__ import annotations
@@ -125,36 +133,47 @@ def relevance(scores: np.ndarray) -> np.ndarray:
 
 
 def apply_rules(
-    items: np.ndarray,
-    scores: np.ndarray,
-    k: int,
-    rules: Rules,
-    item_categories: sp.csr_matrix,
-    item_count: np.ndarray,
-    item_creators: np.ndarray | None = None,
-    item_vectors: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The final list: (item indices, adjusted scores, positions in ``items``), best first.
-
-    Steps: dedup, content policy, freshness and trusted-creator multipliers on the
-    relevance shares, optional MMR re-ranking, then the greedy category cap.
-    """
+    items: np.ndarray, k: int, rules: Rules, item_categories: sp.csr_matrix
+) -> np.ndarray:
+    """Positions in ``items`` (ranked best first) of the served list: the first k items that
+    are not duplicates, pass the content policy (:func:`allowed_mask`) and fit under the
+    category cap (greedy, in rank order)."""
     items = np.asarray(items, dtype=np.int64)
     _, first = np.unique(items, return_index=True)
     keep = np.zeros(len(items), dtype=bool)
     keep[first] = True
     keep &= allowed_mask(items, rules, item_categories)
     positions = np.flatnonzero(keep)
-    if len(positions) == 0:
-        return np.zeros(0, np.int64), np.zeros(0, np.float32), positions
-    chosen_items = items[positions]
-    rel = relevance(np.asarray(scores, dtype=np.float64)[positions])
-    rel *= _multipliers(chosen_items, rules, item_count, item_creators)
-    order = np.lexsort((chosen_items, -rel))
+    return positions[
+        _cap(
+            np.arange(len(positions)), items[positions], item_categories, k, rules.max_per_category
+        )
+    ]
+
+
+def rerank(
+    items: np.ndarray,
+    scores: np.ndarray,
+    k: int,
+    rules: Rules,
+    item_count: np.ndarray,
+    item_creators: np.ndarray | None = None,
+    item_vectors: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(positions in ``items`` in the new order, relevance per position after the
+    multipliers): softmax shares of ``scores`` times the freshness and trusted-creator
+    multipliers, ordered best first (ties to the lower item index), then MMR over the best
+    ``max(mmr_pool, k)`` when ``mmr_lambda`` is set (the order then holds that pool only).
+    ``items`` must be distinct and allowed: the shares are taken over all of them."""
+    items = np.asarray(items, dtype=np.int64)
+    if len(items) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.float64)
+    rel = relevance(np.asarray(scores, dtype=np.float64))
+    rel *= _multipliers(items, rules, item_count, item_creators)
+    order = np.lexsort((items, -rel))
     if rules.mmr_lambda is not None and item_vectors is not None:
-        order = _mmr(order[: max(rules.mmr_pool, k)], rel, item_vectors[chosen_items], k, rules)
-    picked = _cap(order, chosen_items, item_categories, k, rules.max_per_category)
-    return chosen_items[picked], rel[picked].astype(np.float32), positions[picked]
+        order = _mmr(order[: max(rules.mmr_pool, k)], rel, item_vectors[items], k, rules)
+    return order, rel
 
 
 def _multipliers(items, rules: Rules, item_count, item_creators) -> np.ndarray:

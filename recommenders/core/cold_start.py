@@ -1,5 +1,10 @@
-"""Cold start: demographic neighbours' preferences, and scores for users with no history.
+"""Cold start: what a user the model cannot answer from a history is served, for every model.
 
+Every model (:meth:`recommenders.core.base.Recommender.recommend_one`): popular items in
+the categories the user stated as liked, or in the categories of the items they liked
+(:func:`cold_start_candidates`), then the rest by popularity.
+
+The pipeline adds demographic neighbours' preferences.
 Demographic preferences are a naive-Bayes combination of per-attribute item
 distributions (the preferences of the users who share each attribute value)::
 
@@ -19,9 +24,12 @@ list across categories.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+
+from recommenders.core.item_catalogue import ItemCatalogue
 
 
 @dataclass
@@ -93,3 +101,35 @@ def cold_user_scores(
         liked = np.asarray(item_categories[:, preferred_categories].sum(axis=1)).ravel() > 0
         scores = np.where(liked, scores + bonus, scores)
     return scores
+
+
+def cold_start_candidates(
+    catalogue: ItemCatalogue, preferences: dict[str, Any], n: int
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """The best ``n`` (item indices, scores, sources) for a user without a usable history:
+    popular items in the liked categories (``preferences["categories"]``, names, and those
+    of ``preferences["items"]``, item indices), then popular ones; liked items themselves
+    are not served again.
+
+    Score = rank-based popularity ``1 / (1 + rank)`` in (0, 1], plus 1 inside the liked
+    categories: every liked-category item comes first, popularity orders within both parts.
+    Sources: ``cold_start_preferences`` inside the liked categories, else ``popular``.
+    """
+    n_items = catalogue.n_items
+    liked_items = np.asarray(
+        [i for i in preferences.get("items", []) if 0 <= int(i) < n_items], dtype=np.int64
+    )
+    liked_names = set(preferences.get("categories", []))
+    if len(liked_items):
+        columns = np.unique(catalogue.categories[liked_items].indices)
+        liked_names.update(catalogue.category_names[c] for c in columns)
+    in_liked = catalogue.in_categories(catalogue.category_indices(liked_names))
+    order = catalogue.popularity_order
+    scores = np.empty(n_items, dtype=np.float64)
+    scores[order] = 1.0 / (1.0 + np.arange(n_items))
+    scores[in_liked] += 1.0
+    scores[liked_items] = -np.inf
+    top = np.argsort(-scores, kind="stable")[:n]
+    top = top[np.isfinite(scores[top])]
+    sources = ["cold_start_preferences" if in_liked[i] else "popular" for i in top.tolist()]
+    return top.astype(np.int64), scores[top], sources

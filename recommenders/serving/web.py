@@ -6,7 +6,7 @@
    configuration is served; without an experiment the default configuration is;
 2. the ``recommend`` task is sent to the ``serving`` queue and its answer awaited for at most
    ``SPLITLAB_SERVING_DEADLINE_MS`` (over a Redis list with a Redis broker, else through the
-   result backend: ``serving_rpc``);
+   result backend: ``transport``);
 3. a timeout, an unreachable broker, a worker error, or a version whose artifacts cannot be
    read, is answered from the precomputed top-N of the user in that configuration's active
    version, else its popular list, else the catalogue's popular items: ``fallback`` is true,
@@ -34,8 +34,8 @@ from redis.exceptions import RedisError
 from assignment.selectors import running_experiment_for_surface
 from assignment.services import assign_user
 from recommenders.models import Item, UserProfile
-from recommenders.selectors import serving as selectors
-from recommenders.services import serving_log, serving_rpc
+from recommenders.serving import log as serving_log
+from recommenders.serving import selectors, transport
 
 logger = logging.getLogger(__name__)
 
@@ -152,7 +152,7 @@ class _ServingFailure(Exception):
 
 
 def _ask_worker(config_id: int, request: RecommendationRequest) -> dict[str, Any]:
-    """Ask a serving worker (``serving_rpc``) and wait at most the deadline for its answer."""
+    """Ask a serving worker (``transport``) and wait at most the deadline for its answer."""
     deadline_seconds = settings.SPLITLAB_SERVING_DEADLINE_MS / 1000.0
     context = {
         "surface": request.surface,
@@ -169,8 +169,8 @@ def _ask_worker(config_id: int, request: RecommendationRequest) -> dict[str, Any
     if time.monotonic() < _broker_down_until:
         raise _ServingFailure("broker_unavailable")
     try:
-        return serving_rpc.ask_serving_worker(kwargs, deadline_seconds)
-    except serving_rpc.ServingTimeout as error:
+        return transport.ask_serving_worker(kwargs, deadline_seconds)
+    except transport.ServingTimeout as error:
         raise _ServingFailure("timeout") from error
     except Exception as error:  # broker down, or an error the task raised
         raise _classified(error) from error

@@ -25,7 +25,7 @@ from recommenders.models import (
     ServingCounter,
     UserProfile,
 )
-from recommenders.models.serving import POPULAR_LIST_USER
+from recommenders.models.versions import POPULAR_LIST_USER
 
 __all__ = [
     "ActiveVersion",
