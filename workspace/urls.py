@@ -7,11 +7,10 @@ from workspace import recommender_pages, views
 urlpatterns = [
     path("", views.home, name="home"),
     path("recommenders/", recommender_pages.recommender_list, name="recommenders"),
-    path(
-        "recommenders/<slug:name>/", recommender_pages.recommender_detail, name="recommender"
-    ),
+    path("recommenders/<slug:name>/", recommender_pages.recommender_detail, name="recommender"),
     path("experiments/new/", views.experiment_create, name="experiment-create"),
     path("experiments/<slug:key>/", views.experiment_page, name="experiment-workspace"),
+    path("experiments/<slug:key>/try/", views.experiment_try, name="experiment-try"),
     path(
         "experiments/<slug:key>/<slug:action>/",
         views.experiment_action,

@@ -16,6 +16,8 @@ from django.views.decorators.http import require_http_methods
 from experiments import selectors as experiment_selectors
 from experiments import services
 from experiments.models import Experiment
+from recommenders.serving.preview import preview_lists
+from recommenders.serving.web import InvalidRequest
 from workspace.forms import ExperimentCreateForm
 from workspace.selectors import ACTIONS, experiment_workspace, home_rows
 
@@ -129,3 +131,33 @@ def _attach_errors(form: ExperimentCreateForm, error: ValidationError) -> None:
         field = field_of.get(name, name)
         for problem in problems:
             form.add_error(field if field in form.fields else None, problem)
+
+
+@staff_member_required
+def experiment_try(request: HttpRequest, key: str) -> HttpResponse:
+    """ "Try it": the list each variant would serve a given user, side by side."""
+    workspace = _workspace(key)
+    user_id = request.GET.get("user_id", "").strip()
+    context: dict = {"w": workspace, "user_id": user_id, "previews": [], "error": ""}
+    variants = [v for v in workspace.experiment.variants.all() if v.recommender_config]
+    if user_id:
+        try:
+            previews = preview_lists(
+                [v.recommender_config for v in variants],
+                user_id,
+                k=_int(request.GET.get("k"), 10),
+                surface=workspace.experiment.surface or "home",
+            )
+        except InvalidRequest as error:
+            context["error"] = f"{error.field}: {error}"
+        else:
+            context["previews"] = list(zip(variants, previews, strict=True))
+    context["no_configs"] = not variants
+    return render(request, "workspace/try.html", context, status=400 if context["error"] else 200)
+
+
+def _int(raw: str | None, default: int) -> int:
+    try:
+        return int(raw) if raw not in (None, "") else default
+    except ValueError:
+        return -1  # refused by the preview with a message naming k

@@ -111,7 +111,7 @@ def recommend_for_request(request: RecommendationRequest) -> ServedRecommendatio
     check_surface(request.surface)
     assignment = _assign(request)
     config_id = assignment.config_id or selectors.default_config_id()
-    answer = _serve(config_id, request)
+    answer = serve_config(config_id, request)
     served = ServedRecommendations(
         request_id=uuid.uuid4().hex,
         user_id=request.user_id,
@@ -125,7 +125,8 @@ def recommend_for_request(request: RecommendationRequest) -> ServedRecommendatio
     return served
 
 
-def _serve(config_id: int | None, request: RecommendationRequest) -> dict[str, Any]:
+def serve_config(config_id: int | None, request: RecommendationRequest) -> dict[str, Any]:
+    """One configuration's answer: a worker's list within the deadline, else the fallback."""
     if config_id is None:
         return _safe_fallback(None, request, "no_config")
     try:
