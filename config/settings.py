@@ -8,6 +8,7 @@ broker, so a fresh clone runs with nothing else installed; production sets ``DAT
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from config.env import (
@@ -214,7 +215,14 @@ SPLITLAB_ASSIGNMENT_BATCH_MAX_USERS = env.int("SPLITLAB_ASSIGNMENT_BATCH_MAX_USE
 # appends them to its journal under SPLITLAB_JOURNAL_DIR before answering (empty: no journal,
 # a SIGKILL loses the buffer); synced every SPLITLAB_JOURNAL_SYNC_SECONDS ("interval") or
 # before every response ("always"). See writebehind/journal.py and the README's fault table.
-SPLITLAB_JOURNAL_DIR = env.str("SPLITLAB_JOURNAL_DIR", default=str(VAR_DIR / "journal"))
+# The default folder is per database, so that a process never replays into one database the
+# journal of a process that wrote to another.
+_DB = DATABASES["default"]
+_DB_KEY = f"{_DB['ENGINE']}|{_DB.get('HOST', '')}|{_DB.get('PORT', '')}|{_DB['NAME']}"
+SPLITLAB_JOURNAL_DIR = env.str(
+    "SPLITLAB_JOURNAL_DIR",
+    default=str(VAR_DIR / "journal" / hashlib.sha256(_DB_KEY.encode()).hexdigest()[:12]),
+)
 SPLITLAB_JOURNAL_SYNC = env.str("SPLITLAB_JOURNAL_SYNC", default="interval")
 if SPLITLAB_JOURNAL_SYNC not in ("interval", "always"):
     raise ConfigurationError("SPLITLAB_JOURNAL_SYNC", "must be 'interval' or 'always'")

@@ -254,8 +254,11 @@ def flush_all() -> None:
 
 @atexit.register
 def _flush_at_exit() -> None:
+    """Flush every buffer, then replay what dead processes left (a graceful restart thus
+    leaves no journal behind)."""
     for buffer in _registry:
         try:
             buffer.flush()
+            buffer.replay_dead()
         except Exception:  # the database may be gone at exit; the journal keeps the rows
             logger.exception("%s: not flushed at exit", buffer.name)
