@@ -79,7 +79,9 @@ def test_postgresql_unreachable_for_ten_seconds(scratch, tmp_path):
     url, token = scratch
     parsed = urlparse(url)
     proxy = support.TcpProxy((parsed.hostname, parsed.port or 5432))
-    proxied = parsed._replace(netloc=f"{parsed.username}@127.0.0.1:{proxy.port}").geturl()
+    credentials = parsed.netloc.rpartition("@")[0]
+    netloc = f"{credentials}@127.0.0.1:{proxy.port}" if credentials else f"127.0.0.1:{proxy.port}"
+    proxied = parsed._replace(netloc=netloc).geturl()
     settings = {"SPLITLAB_EXPOSURE_FLUSH_SECONDS": "1", "DATABASE_CONN_MAX_AGE": "600"}
     try:
         with support.running_gunicorn(proxied, tmp_path, **settings) as server:
