@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -237,6 +238,21 @@ class _Flusher:
 
 
 _flusher = _Flusher()
+
+
+def _after_fork_in_child() -> None:
+    """A forked child starts with fresh locks (a thread of the parent may have held one at
+    the fork), its own flusher thread and empty buffers: the records pending at the fork,
+    and the journal files, stay the parent's to write (counters must not count twice)."""
+    _flusher.lock, _flusher.thread = threading.Lock(), None
+    for buffer in _registry:
+        buffer.lock, buffer.flush_lock = threading.Lock(), threading.Lock()
+        buffer.records, buffer.oldest, buffer.kept_segments = [], None, []
+        if buffer._journal is not None:
+            buffer._journal.after_fork_in_child()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def flush_due_after_response(buffers: Iterable[WriteBehindBuffer]) -> None:

@@ -22,6 +22,7 @@ interrupted and done again stores each record once), then delete them. A torn la
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import logging
@@ -100,6 +101,17 @@ class Journal:
             self.open_segments.append(path)
             self.written = self.synced = 0
         return self.fd
+
+    def after_fork_in_child(self) -> None:
+        """In a forked child: fresh locks, and the parent's files closed here, since an
+        inherited descriptor would keep the parent's ``flock`` held after the parent dies
+        (its journal would not be replayed while the child lives)."""
+        self.lock, self.sync_lock = threading.Lock(), threading.Lock()
+        for fd in (self.fd, self.lock_fd):
+            if fd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self.pid, self.fd, self.lock_fd, self.open_segments = -1, None, None, []
 
     def _become_owner(self) -> None:
         """Start a fresh owner (first use, or the first use in a forked child: the parent

@@ -3,6 +3,7 @@ segments are never taken; a torn last line is skipped."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 
@@ -65,3 +66,27 @@ def test_a_live_owner_is_not_replayed_and_rotation_hands_over_its_segments(tmp_p
 def test_an_unknown_sync_mode_is_refused(tmp_path):
     with pytest.raises(ValueError, match="sync_mode"):
         Journal(tmp_path, "stream", sync_mode="sometimes")
+
+
+def test_a_forked_child_does_not_keep_its_parent_s_journal_locked(tmp_path):
+    """The child inherits the parent's descriptors; it must close them, or the parent's
+    journal could not be replayed after the parent died while the child lives."""
+    parent = Journal(tmp_path, "stream")
+    parent.append([["before-fork"]])
+    ready_read, ready_write = os.pipe()
+    stop_read, stop_write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: what the fork hook runs, then wait until told to exit
+        parent.after_fork_in_child()
+        os.write(ready_write, b"x")
+        os.read(stop_read, 1)
+        os._exit(0)
+    try:
+        os.read(ready_read, 1)
+        probe = os.open(next(tmp_path.glob("stream/*.lock")), os.O_RDWR)
+        parent.after_fork_in_child()  # as if the parent were gone: its descriptors closed
+        fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)  # free although the child lives
+        os.close(probe)
+    finally:
+        os.write(stop_write, b"x")
+        os.waitpid(pid, 0)
