@@ -86,12 +86,17 @@ class WriteBehindBuffer:
         if not records:
             return
         journal = self.journal()
-        if journal is not None:
-            journal.append(records)
+        position = None
+        # One lock over the journal append and the memory: a flush rotates the journal under
+        # it, so a record is in the segments a flush deletes only if that flush wrote it.
         with self.lock:
+            if journal is not None:
+                position = journal.append(records)
             if not self.records:
                 self.oldest = time.monotonic()
             self.records.extend(records)
+        if journal is not None:
+            journal.make_durable(position)
         if journal is not None or self.in_thread:
             _flusher.ensure_running()
             if self.in_thread and self.is_due():
@@ -149,14 +154,6 @@ class WriteBehindBuffer:
             self.records = records + self.records
             self.kept_segments = segments + self.kept_segments
             self.oldest = time.monotonic()
-
-    def retain(self, keep: Callable[[Any], bool]) -> None:
-        """Drop pending records for which ``keep`` is false (their journal lines stay until
-        the next flush deletes the segments)."""
-        with self.lock:
-            self.records = [record for record in self.records if keep(record)]
-            if not self.records:
-                self.oldest = None
 
     def pending(self) -> list[Any]:
         """A copy of the records not yet written."""

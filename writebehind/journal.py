@@ -61,19 +61,23 @@ class Journal:
         self.synced = 0  # bytes of the current segment known synced
 
     # --- appending (the request path) -----------------------------------------------------
-    def append(self, records: list[Any]) -> None:
-        """Append records (JSON values) in one ``write``; returns once the kernel has them
-        (mode ``always``: once they are on disk)."""
+    def append(self, records: list[Any]) -> tuple[int, int] | None:
+        """Append records (JSON values) in one ``write``; returns once the kernel has them,
+        with the position to pass to :meth:`make_durable`."""
         if not records:
-            return
+            return None
         data = "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in records).encode()
         with self.lock:
             fd = self._current_fd()
             _write_all(fd, data)
             self.written += len(data)
-            upto = self.written
-        if self.sync_mode == "always":
-            self._sync(fd, upto)
+            return fd, self.written
+
+    def make_durable(self, position: tuple[int, int] | None) -> None:
+        """Mode ``always``: return once the bytes up to ``position`` are on disk (one
+        ``fdatasync`` serves every thread waiting at the time: group commit)."""
+        if position is not None and self.sync_mode == "always":
+            self._sync(*position)
 
     def sync(self) -> None:
         """``fdatasync`` what was appended and not yet synced (the flusher's interval)."""

@@ -53,7 +53,8 @@ def test_a_failed_replay_leaves_the_files_for_the_next_attempt(tmp_path):
 
 def test_a_live_owner_is_not_replayed_and_rotation_hands_over_its_segments(tmp_path):
     owner = Journal(tmp_path, "stream", sync_mode="always")
-    owner.append([[1], [2]])
+    owner.make_durable(owner.append([[1], [2]]))  # mode "always": on disk when it returns
+    assert owner.synced == owner.written > 0
     other = Journal(tmp_path, "stream")
     assert other.replay_dead(list) == 0  # the owner holds its lock
     segments = owner.rotate()
