@@ -35,10 +35,11 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
             status=status.HTTP_400_BAD_REQUEST,
         )
     if isinstance(exc, OperationalError | InterfaceError):
-        # The database is unreachable (a service that writes ran in one transaction, so
-        # nothing was stored): the client may retry the same request later.
+        # The database is unreachable. A service that writes runs in one transaction, so
+        # nothing was stored unless the link broke during the commit itself; the writes a
+        # client retries (events by event_id) are idempotent, so it sends the same again.
         return Response(
-            {"detail": "database unavailable; nothing was stored, retry later"},
+            {"detail": "database unavailable; send the same request again later"},
             status=status.HTTP_503_SERVICE_UNAVAILABLE,
             headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
         )

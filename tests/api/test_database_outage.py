@@ -41,7 +41,7 @@ def test_a_batch_that_cannot_be_stored_gets_503_with_retry_after(api_client, mon
     response = api_client.post("/api/v1/events", [_event(1), _event(2)], format="json")
     assert response.status_code == 503
     assert int(response["Retry-After"]) > 0
-    assert "retry" in response.json()["detail"]
+    assert "again later" in response.json()["detail"]
     assert not Event.objects.exists()  # nothing partial: the batch's transaction rolled back
 
 
