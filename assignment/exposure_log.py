@@ -64,9 +64,9 @@ class ExposureBuffer:
         )
 
     def __len__(self) -> int:
-        """Distinct rows waiting to be written."""
+        """Distinct rows waiting to be written (not known written by this process)."""
         pending, pending_holdout = self._expand(self.buffer.pending())
-        return len(pending) + len(pending_holdout)
+        return len(pending.keys() - self.seen) + len(pending_holdout.keys() - self.seen)
 
     @property
     def rows(self) -> int:
