@@ -234,6 +234,7 @@ class Ledger:
     event_status: dict[int | str, int] = field(default_factory=dict)
     retry_after: set[str] = field(default_factory=set)
     events: dict[str, int | str] = field(default_factory=dict)  # event id -> last answer
+    served: set[str] = field(default_factory=set)  # request ids of lists answered 200
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def count(self, table: dict, status: int | str) -> None:
@@ -245,7 +246,15 @@ class Traffic:
     """Threads posting assignments (a new user each) and, optionally, event batches, until
     stopped; the ledger records every answer."""
 
-    def __init__(self, base: str, token: str, *, threads: int = 3, events: bool = False) -> None:
+    def __init__(
+        self,
+        base: str,
+        token: str,
+        *,
+        threads: int = 3,
+        events: bool = False,
+        recommendations: bool = False,
+    ) -> None:
         parsed = urlparse(base)
         self.address = (parsed.hostname, parsed.port)
         self.headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
@@ -253,6 +262,7 @@ class Traffic:
         self.stopping = threading.Event()
         self.run = uuid.uuid4().hex[:8]
         workers = [self._assignments] * threads + ([self._events] if events else [])
+        workers += [self._recommendations] if recommendations else []
         self.threads = [
             threading.Thread(target=target, args=(n,), daemon=True)
             for n, target in enumerate(workers)
@@ -272,10 +282,11 @@ class Traffic:
         with self.ledger.lock:
             return dict(self.ledger.assignment_status), dict(self.ledger.event_status)
 
-    def _post(self, path: str, body: object) -> tuple[int | str, dict, dict]:
+    def _post(self, path: str, body: object, method: str = "POST") -> tuple[int | str, dict, dict]:
         connection = http.client.HTTPConnection(*self.address, timeout=10)
         try:
-            connection.request("POST", path, json.dumps(body), self.headers)
+            payload = None if body is None else json.dumps(body)
+            connection.request(method, path, payload, self.headers)
             response = connection.getresponse()
             data = response.read()
             payload = json.loads(data) if data else {}
@@ -297,6 +308,16 @@ class Traffic:
                 keys = {a["experiment"] for a in answers if a["reason"] == "assigned"}
                 with self.ledger.lock:
                     self.ledger.assigned[user] = keys
+
+    def _recommendations(self, thread: int) -> None:
+        n = 0
+        while not self.stopping.is_set():
+            n += 1
+            path = f"/api/v1/recommendations?user_id={self.run}-r-{n}&surface=home&k=3"
+            status, payload, _ = self._post(path, None, "GET")
+            if status == 200:
+                with self.ledger.lock:
+                    self.ledger.served.add(payload["request_id"])
 
     def resend_unacknowledged_events(self) -> dict[int | str, int]:
         """What a client does with a 503: send the same events again (idempotent by id);
@@ -354,6 +375,19 @@ def stored_exposures(url: str, users: list[str]) -> tuple[dict[str, list[str]], 
         ).fetchall()
         holdouts = {user: int(count) for user, count in rows}
     return experiments, holdouts
+
+
+def stored_served_lists(url: str, request_ids: list[str]) -> dict[str, int]:
+    """Rows per request id among ``request_ids`` in ``analytics_servedlist``."""
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT request_id, COUNT(*) FROM analytics_servedlist WHERE request_id = ANY(%s) "
+            "GROUP BY request_id",
+            [request_ids],
+        ).fetchall()
+    return {request_id: int(count) for request_id, count in rows}
 
 
 def journal_segments(folder: Path) -> list[Path]:

@@ -1,5 +1,6 @@
-"""Exposures acknowledged by a 200 survive the faults production brings (real gunicorn,
-real PostgreSQL): a web worker killed by SIGKILL, and PostgreSQL unreachable for 10 s.
+"""Exposures (and served lists) acknowledged by a 200 survive the faults production brings
+(real gunicorn, real PostgreSQL): a web worker killed by SIGKILL, and PostgreSQL unreachable
+for 10 s.
 
 The ledger is the client's: every user whose assignment was answered 200, with the
 experiments the answer said the user was assigned to. Each must be stored exactly once
@@ -60,9 +61,11 @@ def test_web_worker_sigkill_loses_no_acknowledged_exposure(scratch, tmp_path):
     settings = {
         "SPLITLAB_EXPOSURE_FLUSH_SECONDS": "3600",
         "SPLITLAB_EXPOSURE_BUFFER_SIZE": "1000000",
+        "SPLITLAB_SERVED_LIST_FLUSH_SECONDS": "3600",
+        "SPLITLAB_SERVED_LIST_BUFFER_ROWS": "1000000",
     }
     with support.running_gunicorn(url, tmp_path, **settings) as server:
-        with support.Traffic(server.base, token) as traffic:
+        with support.Traffic(server.base, token, recommendations=True) as traffic:
             time.sleep(2.0)
             victim = server.worker_pids()[0]
             support.kill(victim)
@@ -72,6 +75,9 @@ def test_web_worker_sigkill_loses_no_acknowledged_exposure(scratch, tmp_path):
     statuses, _ = traffic.snapshot()
     assert statuses.get(200, 0) > 50, statuses
     _assert_every_acknowledged_exposure_stored_once(url, traffic.ledger)
+    served = sorted(traffic.ledger.served)
+    assert len(served) > 10
+    assert support.stored_served_lists(url, served) == {request_id: 1 for request_id in served}
     assert support.journal_segments(server.journal_dir) == []
 
 
