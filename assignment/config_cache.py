@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
+from django.db import DatabaseError
 
 from assignment.engine import CompiledExperiment, CompiledHoldout
 from experiments.models import ConfigVersion, Experiment, Holdout
@@ -128,7 +129,17 @@ class _Cache:
 
     def _refresh(self) -> ConfigSnapshot:
         force, self.force_reload, self.dirty = self.force_reload, False, False
-        token = _current_token()
+        try:
+            token = _current_token()
+        except DatabaseError:
+            if self.snapshot is None:
+                raise
+            # The database is unreachable: keep answering from the configuration in memory
+            # (assignment needs nothing else) and try again after the TTL.
+            logger.warning("assignment config not refreshed (database error); kept")
+            self.checked_at = time.monotonic()
+            self.force_reload, self.dirty = force, False
+            return self.snapshot
         self.checked_at = time.monotonic()
         if force or self.snapshot is None or token != self.snapshot.token:
             self.snapshot = _load(token)

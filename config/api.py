@@ -6,6 +6,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
+from django.db import InterfaceError, OperationalError
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import ParseError
@@ -14,10 +15,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
+DATABASE_RETRY_AFTER_SECONDS = 5
+
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """DRF's handler, with malformed JSON reported as a 400 that says so, and Django's
-    request-size limits answered in JSON (Django's own answer is an empty HTML page)."""
+    """DRF's handler, with malformed JSON reported as a 400 that says so, Django's
+    request-size limits answered in JSON (Django's own answer is an empty HTML page), and an
+    unreachable database answered 503 with ``Retry-After`` instead of a 500."""
     if isinstance(exc, RequestDataTooBig):
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         return Response(
@@ -29,6 +33,15 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return Response(
             {"detail": f"more than {limit} fields in the query string or form body"},
             status=status.HTTP_400_BAD_REQUEST,
+        )
+    if isinstance(exc, OperationalError | InterfaceError):
+        # The database is unreachable. A service that writes runs in one transaction, so
+        # nothing was stored unless the link broke during the commit itself; the writes a
+        # client retries (events by event_id) are idempotent, so it sends the same again.
+        return Response(
+            {"detail": "database unavailable; send the same request again later"},
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
         )
     response = drf_exception_handler(exc, context)
     if response is not None and isinstance(exc, ParseError):

@@ -8,6 +8,7 @@ broker, so a fresh clone runs with nothing else installed; production sets ``DAT
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from config.env import (
@@ -211,6 +212,22 @@ SPLITLAB_ASSIGNMENT_CONFIG_TTL_SECONDS = env.float(
 SPLITLAB_EXPOSURE_BUFFER_SIZE = env.int("SPLITLAB_EXPOSURE_BUFFER_SIZE", default=1000)
 SPLITLAB_EXPOSURE_FLUSH_SECONDS = env.float("SPLITLAB_EXPOSURE_FLUSH_SECONDS", default=2.0)
 SPLITLAB_ASSIGNMENT_BATCH_MAX_USERS = env.int("SPLITLAB_ASSIGNMENT_BATCH_MAX_USERS", default=10000)
+# Durability of buffered records (exposures, holdout evaluations, served lists): each process
+# appends them to its journal under SPLITLAB_JOURNAL_DIR before answering (empty: no journal,
+# a SIGKILL loses the buffer); synced every SPLITLAB_JOURNAL_SYNC_SECONDS ("interval") or
+# before every response ("always"). See writebehind/journal.py and the README's fault table.
+# The default folder is per database, so that a process never replays into one database the
+# journal of a process that wrote to another.
+_DB = DATABASES["default"]
+_DB_KEY = f"{_DB['ENGINE']}|{_DB.get('HOST', '')}|{_DB.get('PORT', '')}|{_DB['NAME']}"
+SPLITLAB_JOURNAL_DIR = env.str(
+    "SPLITLAB_JOURNAL_DIR",
+    default=str(VAR_DIR / "journal" / hashlib.sha256(_DB_KEY.encode()).hexdigest()[:12]),
+)
+SPLITLAB_JOURNAL_SYNC = env.str("SPLITLAB_JOURNAL_SYNC", default="interval")
+if SPLITLAB_JOURNAL_SYNC not in ("interval", "always"):
+    raise ConfigurationError("SPLITLAB_JOURNAL_SYNC", "must be 'interval' or 'always'")
+SPLITLAB_JOURNAL_SYNC_SECONDS = env.float("SPLITLAB_JOURNAL_SYNC_SECONDS", default=0.2)
 # Serving: the deadline a request waits for a serving worker before answering from the
 # fallback lists; known surfaces; how stale a process's view of the active versions may get;
 # the precomputed fallback lists (users per version) and the buffers of the serving log.

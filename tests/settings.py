@@ -27,3 +27,4 @@ from config.settings import *  # noqa: E402,F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CELERY_TASK_ALWAYS_EAGER = True
+SPLITLAB_JOURNAL_DIR = ""  # no journal: tests write buffers explicitly (see writebehind)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from django.db import connection
+from writebehind.bulk import is_postgresql
 
 INTERACTION_TYPES = "('click', 'watch', 'conversion', 'first_interaction')"
 SESSION_MAX_DAYS = 1
@@ -44,10 +44,6 @@ ROLLUP_COLUMNS = (
     "abandoned_sessions, watch_seconds, conversions, conversion_value, first_interactions, "
     "first_interaction_seconds"
 )
-
-
-def is_postgresql() -> bool:
-    return connection.vendor == "postgresql"
 
 
 def bytewise(column: str) -> str:

@@ -5,7 +5,9 @@ Each run, in one transaction holding the rollup state row's lock:
 1. users first exposed since the run before the last (exposure ids above the settled
    watermark, which covers exposures still committing at the last run): their user-day rows
    are rebuilt from all their events (their pre-period events arrived before them, and events
-   may precede a buffered exposure write);
+   may precede a buffered exposure write). An exposure whose time moved earlier (a process
+   that saw the user first committed last: ``writebehind.bulk.upsert_earliest``) takes a new
+   id, so it counts as new here and its user is rebuilt from the earlier time;
 2. UTC days touched by events received since the last run (minus an overlap that covers
    transactions still committing at the last run): those days' user rows are rebuilt for
    every exposed user;

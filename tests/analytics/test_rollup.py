@@ -280,3 +280,48 @@ def test_an_exposure_committed_after_a_larger_id_was_read_is_rolled_up():
     incremental = sorted(ArmDailyStats.objects.values_list("arm_id", "day", "sums"))
     do_run_rollups(full=True)
     assert sorted(ArmDailyStats.objects.values_list("arm_id", "day", "sums")) == incremental
+
+
+@pytest.mark.django_db
+def test_an_exposure_moved_earlier_is_rolled_up_from_its_earlier_time():
+    """Two web processes buffer the same user's first exposure; the later one commits first.
+    The earlier time must win, and the next incremental run must count the impressions
+    between the two times in the analysis period, not in the pre-period."""
+    from assignment import exposure_log
+    from assignment.models import Exposure
+
+    data = generate(users=6, seed=23)
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    do_run_rollups(now=now)
+    early = datetime(2025, 3, 2, 6, tzinfo=UTC)
+    late = early + timedelta(hours=2)
+    user = "two-processes"
+    store_events(
+        [
+            event(
+                f"{user}-{n}",
+                "impression",
+                user,
+                early + timedelta(minutes=m),
+                request_id=f"{user}-r{n}",
+                items=["a"],
+            )
+            for n, m in enumerate((1, 30, 150))
+        ]
+    )
+    # The process that saw the user second commits first...
+    exposure_log.buffer.add(data.experiment.id, 1, user, data.control.id, late.timestamp())
+    exposure_log.flush()
+    do_run_rollups(now=now + timedelta(minutes=10))
+    # ... then the process that saw it first (it has never written this key).
+    exposure_log.buffer.forget()
+    exposure_log.buffer.add(data.experiment.id, 1, user, data.control.id, early.timestamp())
+    exposure_log.flush()
+    assert Exposure.objects.get(user_id=user).first_exposed_at == early
+    do_run_rollups(now=now + timedelta(minutes=20))
+    rows = UserDailyRollup.objects.filter(user_id=user, scope="experiment")
+    assert sum(r.impressions for r in rows if not r.is_pre) == 3
+    assert sum(r.impressions for r in rows if r.is_pre) == 0
+    incremental = sorted(ArmDailyStats.objects.values_list("arm_id", "day", "sums"))
+    do_run_rollups(full=True)
+    assert sorted(ArmDailyStats.objects.values_list("arm_id", "day", "sums")) == incremental

@@ -80,3 +80,26 @@ def test_reload_drops_pending_rows_of_deleted_experiments():
         ("stays", "u1"),
         ("stays", "u2"),
     }
+
+
+def test_the_earliest_exposure_wins_whatever_the_order_of_commits():
+    """Process B saw the user first but flushes second: its earlier time replaces A's, for
+    the experiment and for the holdout; a later time never replaces an earlier one."""
+    from datetime import UTC, datetime
+
+    from assignment.models import HoldoutExposure
+    from experiments.models import Holdout
+
+    experiment = running_experiment("earliest")
+    variant = experiment.variants.first()
+    holdout = Holdout.objects.create(name="earliest-holdout", share=0.05, seed="s")
+    times = [1_700_000_200.0, 1_700_000_100.0, 1_700_000_300.0]  # A, then B (earlier), then C
+    for at in times:
+        exposure_log.buffer.forget()  # each flush as from another process
+        exposure_log.buffer.add(experiment.id, 1, "u", variant.id, at)
+        exposure_log.buffer.add_holdout(holdout.id, "u", False, at)
+        exposure_log.flush()
+    earliest = datetime.fromtimestamp(min(times), tz=UTC)
+    assert Exposure.objects.get(user_id="u").first_exposed_at == earliest
+    assert HoldoutExposure.objects.get(user_id="u").first_seen_at == earliest
+    assert Exposure.objects.count() == HoldoutExposure.objects.count() == 1

@@ -24,7 +24,7 @@ def test_a_full_buffer_is_written_by_the_flusher_thread(settings, monkeypatch):
     monkeypatch.setattr(serving_log, "_write", record)
     buffer = serving_log._ServedListBuffer()
     for n in range(3):
-        buffer.add(_row(n))
+        buffer.add_row(_row(n))
     deadline = time.monotonic() + 5
     while not writes and time.monotonic() < deadline:
         time.sleep(0.01)
@@ -36,5 +36,5 @@ def test_without_a_buffer_each_list_is_written_in_the_request(settings, monkeypa
     settings.SPLITLAB_SERVED_LIST_BUFFER_ROWS = 0
     written = []
     monkeypatch.setattr(serving_log, "_write", lambda rows: written.append(threading.get_ident()))
-    serving_log._ServedListBuffer().add(_row(1))
+    serving_log._ServedListBuffer().add_row(_row(1))
     assert written == [threading.get_ident()]
