@@ -11,12 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from config.env import (
-    ConfigurationError,
     broker_url_from_env,
     database_from_env,
     env,
     result_backend_from_env,
 )
+from config.security import secret_key_from_env
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env.str("SPLITLAB_VAR_DIR", default=str(BASE_DIR / "var")))
@@ -24,13 +24,7 @@ VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 # --- Core ---------------------------------------------------------------------------------
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
-SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="")
-if not SECRET_KEY:
-    if not DEBUG:
-        raise ConfigurationError(
-            "DJANGO_SECRET_KEY", "must be set when DJANGO_DEBUG is off (it signs sessions)"
-        )
-    SECRET_KEY = "insecure-development-key-only-used-with-DJANGO_DEBUG-on"  # noqa: S105
+SECRET_KEY = secret_key_from_env(DEBUG)
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -63,6 +57,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+if not DEBUG:
+    MIDDLEWARE.insert(1, "config.security.ContentSecurityPolicyMiddleware")
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -185,6 +181,8 @@ CELERY_WORKER_CONCURRENCY = env.int("CELERY_WORKER_CONCURRENCY", default=1)
 # profile. Reused here for this many tasks (health-checked by Django, CONN_HEALTH_CHECKS).
 CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Beat's local state file (Celery's default is ./celerybeat-schedule, wherever it starts).
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 # --- Splitlab -------------------------------------------------------------------------------
 # Where model versions write their artifacts (a folder per version).
