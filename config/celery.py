@@ -13,6 +13,7 @@ from typing import Any
 
 from celery import Celery
 from celery.signals import celeryd_init, worker_init, worker_process_init
+from celery.concurrency import ALIASES as POOL_ALIASES
 from kombu import Queue
 from kombu.transport import TRANSPORT_ALIASES
 
@@ -21,6 +22,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 TRANSPORT_ALIASES["filesystem"] = "config.broker:Transport"
 # redis:// reuses one Redis client per channel: see config/broker_redis.py.
 TRANSPORT_ALIASES["redis"] = TRANSPORT_ALIASES["rediss"] = "config.broker_redis:Transport"
+# prefork's children survive a sibling killed while idle: see config/pool.py.
+POOL_ALIASES["prefork"] = POOL_ALIASES["processes"] = "config.pool:TaskPool"
 
 app = Celery("splitlab")
 app.config_from_object("django.conf:settings", namespace="CELERY")

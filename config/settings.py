@@ -180,6 +180,9 @@ CELERY_WORKER_CONCURRENCY = env.int("CELERY_WORKER_CONCURRENCY", default=1)
 # to reuse it: a serving worker then reconnected to PostgreSQL for each request that reads a
 # profile. Reused here for this many tasks (health-checked by Django, CONN_HEALTH_CHECKS).
 CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
+# A pool child that replaces a dead one imports torch and warms the serving models before it
+# reports up; Celery's 4 s default killed every replacement on a loaded host, for ever.
+CELERY_WORKER_PROC_ALIVE_TIMEOUT = env.float("CELERY_WORKER_PROC_ALIVE_TIMEOUT", default=60.0)
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Beat's local state file (Celery's default is ./celerybeat-schedule, wherever it starts).
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
