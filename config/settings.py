@@ -237,6 +237,10 @@ CELERY_REDIS_SOCKET_TIMEOUT = env.float("CELERY_REDIS_SOCKET_TIMEOUT", default=5
 SPLITLAB_SERVING_BROKER_RETRY_SECONDS = env.float(
     "SPLITLAB_SERVING_BROKER_RETRY_SECONDS", default=1.0
 )
+# Serving workers' heartbeats (config/heartbeat.py): how often each process beats, and how old
+# the newest may be before /healthz reports the serving workers down.
+SPLITLAB_HEARTBEAT_SECONDS = env.float("SPLITLAB_HEARTBEAT_SECONDS", default=1.0)
+SPLITLAB_HEARTBEAT_STALE_SECONDS = env.float("SPLITLAB_HEARTBEAT_STALE_SECONDS", default=5.0)
 CELERY_BEAT_SCHEDULE = {
     "analytics-rollup": {
         "task": "analytics.tasks.run_rollups",
