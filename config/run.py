@@ -9,7 +9,8 @@ beat, and gunicorn with two sync workers on http://127.0.0.1:8000.
 Supervision: a child that exits is restarted, after a back-off that doubles with each quick
 death (1 s up to 30 s; a child that ran a minute starts again at 1 s), and its whole process
 group is killed first, so that no orphan (a pool child, a gunicorn worker) outlives it; the
-others keep running. Ctrl-C or SIGTERM stops every group (SIGTERM, then SIGKILL after 20 s).
+others keep running. Ctrl-C or SIGTERM stops every child (SIGTERM, then SIGKILL to its whole
+group after 20 s).
 Beat runs alone, so killing the worker never leaves a second beat behind; a rollup still
 takes a lock (``analytics.services.rollup_lock``), so two never run at once.
 """
@@ -157,11 +158,14 @@ class Supervisor:
             self.log(f"{child.name}: exited with status {code}; restarting in {delay:g} s")
 
     def stop(self, timeout_seconds: float = STOP_TIMEOUT_SECONDS) -> None:
-        """SIGTERM every child's process group, then SIGKILL what is left after the timeout."""
+        """SIGTERM every child (each stops its own workers: Celery's warm shutdown, gunicorn's
+        graceful one), then SIGKILL each child's process group after the timeout, so that
+        nothing of it is left."""
         self.stopping = True
         processes = [c.process for c in self.children.values() if c.process is not None]
         for process in processes:
-            _kill_group(process.pid, signal.SIGTERM)
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
         deadline = self.clock() + timeout_seconds
         for process in processes:
             with contextlib.suppress(subprocess.TimeoutExpired):
