@@ -226,3 +226,49 @@ def serving_answers(client: Client, users: list[str], seconds: float = 120) -> b
         if streak == 0:
             time.sleep(0.2)
     return streak >= 5
+
+
+@contextlib.contextmanager
+def killing_worker(
+    env: support.BenchEnvironment, queues: str, kill_tasks: list[str], kill_dir: Path
+) -> Iterator[subprocess.Popen]:
+    """A prefork worker (one child) of ``tests.faults.killing_worker``: each task named in
+    ``kill_tasks`` is SIGKILLed once, in the middle of its first run."""
+    kill_dir.mkdir(parents=True, exist_ok=True)
+    process_env = {
+        **env.env(),
+        "SPLITLAB_FAULTS_KILL_TASKS": ",".join(kill_tasks),
+        "SPLITLAB_FAULTS_KILL_DIR": str(kill_dir),
+    }
+    log = (env.var_dir / f"killing-worker-{queues.replace(',', '-')}.log").open("w")
+    command = [
+        PYTHON, "-m", "celery", "-A", "tests.faults.killing_worker", "worker",
+        "--queues", queues, "--concurrency", "1", "--pool", "prefork", "--loglevel", "INFO",
+        "--without-gossip", "--without-mingle", "--without-heartbeat",
+    ]  # fmt: skip
+    process = subprocess.Popen(
+        command,
+        cwd=REPO,
+        env=process_env,
+        stdout=log,
+        stderr=log,
+        preexec_fn=support._die_with_parent,
+    )
+    try:
+        yield process
+    finally:
+        support.stop_process(process)
+        log.close()
+
+
+def version_state(database_url: str, version_id: int) -> dict:
+    """A model version's row, read straight from the scenario's PostgreSQL database."""
+    import psycopg
+    from psycopg.rows import dict_row
+
+    with psycopg.connect(database_url, row_factory=dict_row) as conn:
+        return conn.execute(
+            "SELECT id, status, stage, artifact_path, error FROM recommenders_modelversion "
+            "WHERE id = %s",
+            [version_id],
+        ).fetchone()
