@@ -272,3 +272,50 @@ def version_state(database_url: str, version_id: int) -> dict:
             "WHERE id = %s",
             [version_id],
         ).fetchone()
+
+
+class DelayProxy:
+    """A TCP proxy on 127.0.0.1 that delays every chunk from the server by ``delay_seconds``
+    (a slow network to the database: each query's round trip costs that much more)."""
+
+    def __init__(self, target_port: int, delay_seconds: float) -> None:
+        self.target_port = target_port
+        self.delay_seconds = delay_seconds
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self._stopped = False
+
+    def __enter__(self) -> DelayProxy:
+        import threading
+
+        threading.Thread(target=self._accept, daemon=True).start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stopped = True
+        self.listener.close()
+
+    def _accept(self) -> None:
+        import threading
+
+        while not self._stopped:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(("127.0.0.1", self.target_port))
+            threading.Thread(target=self._pipe, args=(client, server, False), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(server, client, True), daemon=True).start()
+
+    def _pipe(self, source: socket.socket, sink: socket.socket, delayed: bool) -> None:
+        try:
+            while chunk := source.recv(65536):
+                if delayed and self.delay_seconds:
+                    time.sleep(self.delay_seconds)
+                sink.sendall(chunk)
+        except OSError:
+            pass
+        finally:
+            for sock in (source, sink):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
