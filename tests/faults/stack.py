@@ -232,8 +232,9 @@ def serving_answers(client: Client, users: list[str], seconds: float = 120) -> b
 def killing_worker(
     env: support.BenchEnvironment, queues: str, kill_tasks: list[str], kill_dir: Path
 ) -> Iterator[subprocess.Popen]:
-    """A prefork worker (one child) of ``tests.faults.killing_worker``: each task named in
-    ``kill_tasks`` is SIGKILLed once, in the middle of its first run."""
+    """A prefork worker (two children) of ``tests.faults.killing_worker``: each task named in
+    ``kill_tasks`` is SIGKILLed once, in the middle of its first run. The surviving child takes
+    the requeued task at once while the pool forks and warms a replacement."""
     kill_dir.mkdir(parents=True, exist_ok=True)
     process_env = {
         **env.env(),
@@ -243,7 +244,7 @@ def killing_worker(
     log = (env.var_dir / f"killing-worker-{queues.replace(',', '-')}.log").open("w")
     command = [
         PYTHON, "-m", "celery", "-A", "tests.faults.killing_worker", "worker",
-        "--queues", queues, "--concurrency", "1", "--pool", "prefork", "--loglevel", "INFO",
+        "--queues", queues, "--concurrency", "2", "--pool", "prefork", "--loglevel", "INFO",
         "--without-gossip", "--without-mingle", "--without-heartbeat",
     ]  # fmt: skip
     process = subprocess.Popen(
