@@ -107,7 +107,7 @@ def live_serving_processes(now: float | None = None) -> int:
             continue
         if age > FORGET_AFTER_SECONDS:
             path.unlink(missing_ok=True)
-        elif now - path.stat().st_mtime <= settings.SPLITLAB_HEARTBEAT_STALE_SECONDS:
+        elif age <= settings.SPLITLAB_HEARTBEAT_STALE_SECONDS:
             live += 1
     return live
 
