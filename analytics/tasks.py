@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from analytics.services.rollup_lock import rollup_lock
 from analytics.services.rollups import do_run_rollups
 
 
@@ -16,7 +17,14 @@ from analytics.services.rollups import do_run_rollups
     max_retries=3,
 )
 def run_rollups(full: bool = False) -> dict:
-    """Roll events up into per-user and per-arm statistics (incremental unless ``full``)."""
+    """Roll events up into per-user and per-arm statistics (incremental unless ``full``).
+
+    Skipped, saying so, while another rollup runs (``rollup_lock``): the next beat tick
+    catches up, as a run re-reads everything since the last one.
+    """
     from dataclasses import asdict
 
-    return asdict(do_run_rollups(full=full))
+    with rollup_lock() as held:
+        if not held:
+            return {"skipped": "another rollup is running"}
+        return asdict(do_run_rollups(full=full))

@@ -60,7 +60,7 @@ def production_env() -> dict[str, str]:
     """This process's environment with production Django settings (no TLS redirect)."""
     env = dict(os.environ)
     env.update(
-        DJANGO_SECRET_KEY="benchmark-secret-key-not-for-production",
+        DJANGO_SECRET_KEY="benchmark-secret-key-not-for-production-only-for-benchmarks",
         DJANGO_DEBUG="false",
         DJANGO_SECURE_SSL_REDIRECT="false",
         DJANGO_SECURE_COOKIES="false",

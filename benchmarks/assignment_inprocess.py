@@ -34,7 +34,7 @@ def setup_django(var_dir: str) -> None:
     os.environ.pop("DATABASE_URL", None)
     os.environ.update(
         DJANGO_SETTINGS_MODULE="config.settings",
-        DJANGO_SECRET_KEY="benchmark-secret-key-not-for-production",
+        DJANGO_SECRET_KEY="benchmark-secret-key-not-for-production-only-for-benchmarks",
         DJANGO_DEBUG="false",
         DJANGO_LOG_LEVEL="WARNING",
         SPLITLAB_VAR_DIR=var_dir,

@@ -12,7 +12,13 @@ import os
 from typing import Any
 
 from celery import Celery
-from celery.signals import celeryd_init, worker_init, worker_process_init
+from celery.concurrency import ALIASES as POOL_ALIASES
+from celery.signals import (
+    celeryd_init,
+    worker_init,
+    worker_process_init,
+    worker_process_shutdown,
+)
 from kombu import Queue
 from kombu.transport import TRANSPORT_ALIASES
 
@@ -23,6 +29,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 TRANSPORT_ALIASES["filesystem"] = "ops.broker:Transport"
 # redis:// reuses one Redis client per channel: see ops/broker_redis.py.
 TRANSPORT_ALIASES["redis"] = TRANSPORT_ALIASES["rediss"] = "ops.broker_redis:Transport"
+# prefork's children survive a sibling killed while idle: see ops/pool.py.
+POOL_ALIASES["prefork"] = POOL_ALIASES["processes"] = "ops.pool:TaskPool"
 
 app = Celery("splitlab")
 app.config_from_object("django.conf:settings", namespace="CELERY")
@@ -50,6 +58,19 @@ def configure_worker_process(**_: object) -> None:
     for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[variable] = threads
     on_worker_process_start(int(threads))
+    from ops import heartbeat
+
+    if heartbeat.consumes_serving:
+        heartbeat.start_beating()
+
+
+@worker_process_shutdown.connect
+def stop_heartbeat(**_: object) -> None:
+    """A child leaving cleanly removes its heartbeat (a killed one's goes stale)."""
+    from ops import heartbeat
+
+    if heartbeat.consumes_serving:
+        heartbeat.forget()
 
 
 @worker_init.connect
@@ -60,6 +81,18 @@ def configure_single_process_worker(sender: Any = None, **_: object) -> None:
     name = pool if isinstance(pool, str) else getattr(pool, "__module__", "")
     if str(name).rsplit(".", 1)[-1] in ("solo", "threads"):
         configure_worker_process()
+
+
+@celeryd_init.connect
+def note_serving_worker(options: dict, **_: object) -> None:
+    """Before the fork: whether this worker consumes the serving queue (its processes then
+    send heartbeats, ``ops.heartbeat``); no ``--queues`` means every queue."""
+    from ops import heartbeat
+
+    queues = options.get("queues") or []
+    if isinstance(queues, str):
+        queues = queues.split(",")
+    heartbeat.consumes_serving = not queues or "serving" in {str(q).strip() for q in queues}
 
 
 @celeryd_init.connect

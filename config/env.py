@@ -28,6 +28,13 @@ SUPPORTED_DATABASE_SCHEMES = {"sqlite", "postgres", "postgresql", "pgsql", "psql
 SUPPORTED_BROKER_SCHEMES = {"filesystem", "redis", "rediss", "memory"}
 
 
+# SQLite: a transaction that reads and then writes (every ``atomic`` block that updates) holds
+# a shared lock and must upgrade it; two such transactions deadlock and SQLite answers one
+# with "database is locked" at once, whatever the busy timeout. ``BEGIN IMMEDIATE`` takes the
+# write lock at the start, so writers queue for up to ``timeout`` seconds instead.
+SQLITE_OPTIONS = {"timeout": 30, "transaction_mode": "IMMEDIATE"}
+
+
 def database_from_env(default_sqlite_path: str) -> dict:
     """The ``DATABASES['default']`` entry for ``DATABASE_URL`` (SQLite under var/ if unset)."""
     url = os.environ.get("DATABASE_URL", "").strip()
@@ -35,7 +42,7 @@ def database_from_env(default_sqlite_path: str) -> dict:
         return {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": default_sqlite_path,
-            "OPTIONS": {"timeout": 30},
+            "OPTIONS": SQLITE_OPTIONS,
         }
     scheme = urlparse(url).scheme
     if scheme not in SUPPORTED_DATABASE_SCHEMES:
@@ -46,6 +53,8 @@ def database_from_env(default_sqlite_path: str) -> dict:
         config = environ.Env.db_url_config(url)
     except Exception as exc:  # django-environ raises several types for malformed URLs
         raise ConfigurationError("DATABASE_URL", f"cannot parse {url!r}: {exc}") from None
+    if config["ENGINE"].endswith("sqlite3"):
+        config["OPTIONS"] = {**SQLITE_OPTIONS, **config.get("OPTIONS", {})}
     if config["ENGINE"].endswith("postgresql"):
         config["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=600)
         config["CONN_HEALTH_CHECKS"] = True

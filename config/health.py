@@ -1,4 +1,10 @@
-"""``GET /healthz``: is the database answering, is the broker answering."""
+"""``GET /healthz``: is the database answering, is the broker answering, are serving
+workers alive (their heartbeats, ``ops.heartbeat``).
+
+503 when the database or the broker is down (this process cannot do its work); 200 with
+``status: degraded: serving`` when no serving worker beat recently (recommendations are then
+answered from the fallback lists, marked).
+"""
 
 from __future__ import annotations
 
@@ -36,9 +42,29 @@ def check_broker() -> str | None:
     return None
 
 
+def check_serving_workers() -> tuple[str | None, int]:
+    """(None, live processes) when at least one serving process beat within the staleness
+    bound, else (the problem in one line, 0)."""
+    from ops import heartbeat
+
+    try:
+        live = heartbeat.live_serving_processes()
+    except Exception as exc:
+        return f"heartbeats unreadable: {type(exc).__name__}: {exc}".splitlines()[0], 0
+    if not live:
+        stale = settings.SPLITLAB_HEARTBEAT_STALE_SECONDS
+        return f"no serving worker heartbeat within {stale:g} s", 0
+    return None, live
+
+
 def healthz(request: HttpRequest) -> JsonResponse:
     errors = {"database": check_database(), "broker": check_broker()}
     body = {name: ("ok" if error is None else f"down: {error}") for name, error in errors.items()}
     down = [name for name, error in errors.items() if error is not None]
-    body["status"] = "ok" if not down else f"down: {', '.join(down)}"
+    serving_error, live = check_serving_workers() if not errors["broker"] else ("unknown", 0)
+    body["serving"] = f"ok: {live} processes" if serving_error is None else f"down: {serving_error}"
+    if down:
+        body["status"] = f"down: {', '.join(down)}"
+    else:
+        body["status"] = "ok" if serving_error is None else "degraded: serving"
     return JsonResponse(body, status=503 if down else 200)

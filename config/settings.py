@@ -18,6 +18,7 @@ from config.env import (
     env,
     result_backend_from_env,
 )
+from config.security import secret_key_from_env
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env.str("SPLITLAB_VAR_DIR", default=str(BASE_DIR / "var")))
@@ -25,13 +26,7 @@ VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 # --- Core ---------------------------------------------------------------------------------
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
-SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="")
-if not SECRET_KEY:
-    if not DEBUG:
-        raise ConfigurationError(
-            "DJANGO_SECRET_KEY", "must be set when DJANGO_DEBUG is off (it signs sessions)"
-        )
-    SECRET_KEY = "insecure-development-key-only-used-with-DJANGO_DEBUG-on"  # noqa: S105
+SECRET_KEY = secret_key_from_env(DEBUG)
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -65,6 +60,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+if not DEBUG:
+    MIDDLEWARE.insert(1, "config.security.ContentSecurityPolicyMiddleware")
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -186,7 +183,12 @@ CELERY_WORKER_CONCURRENCY = env.int("CELERY_WORKER_CONCURRENCY", default=1)
 # to reuse it: a serving worker then reconnected to PostgreSQL for each request that reads a
 # profile. Reused here for this many tasks (health-checked by Django, CONN_HEALTH_CHECKS).
 CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
+# A pool child that replaces a dead one imports torch and warms the serving models before it
+# reports up; Celery's 4 s default killed every replacement on a loaded host, for ever.
+CELERY_WORKER_PROC_ALIVE_TIMEOUT = env.float("CELERY_WORKER_PROC_ALIVE_TIMEOUT", default=60.0)
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Beat's local state file (Celery's default is ./celerybeat-schedule, wherever it starts).
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 # --- Splitlab -------------------------------------------------------------------------------
 # Where model versions write their artifacts (a folder per version).
@@ -254,6 +256,10 @@ CELERY_REDIS_SOCKET_TIMEOUT = env.float("CELERY_REDIS_SOCKET_TIMEOUT", default=5
 SPLITLAB_SERVING_BROKER_RETRY_SECONDS = env.float(
     "SPLITLAB_SERVING_BROKER_RETRY_SECONDS", default=1.0
 )
+# Serving workers' heartbeats (ops/heartbeat.py): how often each process beats, and how old
+# the newest may be before /healthz reports the serving workers down.
+SPLITLAB_HEARTBEAT_SECONDS = env.float("SPLITLAB_HEARTBEAT_SECONDS", default=1.0)
+SPLITLAB_HEARTBEAT_STALE_SECONDS = env.float("SPLITLAB_HEARTBEAT_STALE_SECONDS", default=5.0)
 CELERY_BEAT_SCHEDULE = {
     "analytics-rollup": {
         "task": "analytics.tasks.run_rollups",

@@ -12,7 +12,9 @@ import re
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")  # "gw0", "gw1", ... or ""
 
-os.environ.setdefault("DJANGO_SECRET_KEY", "test-secret-key-not-for-production")
+os.environ.setdefault(
+    "DJANGO_SECRET_KEY", "test-secret-key-not-for-production-only-for-the-test-suite"
+)
 os.environ.setdefault("DJANGO_SECURE_SSL_REDIRECT", "false")
 os.environ.setdefault(
     "SPLITLAB_VAR_DIR", os.path.join(_REPO, "var", "test", _XDIST_WORKER or "main")

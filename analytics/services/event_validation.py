@@ -27,6 +27,18 @@ EVENT_TYPES = frozenset(
 )
 MAX_ITEMS_PER_IMPRESSION = 1000
 MAX_ATTRIBUTES = 50
+# Documented ranges of the numbers events carry (README, "Sending events"). The rollups sum
+# them and their squares per user: an unbounded value (a watch of 1e200 s squares past the
+# float range) poisoned every later rollup. A watch or a time to first interaction longer
+# than a day is not one event; a conversion is worth at most a billion either way.
+MAX_SECONDS = 86_400.0
+MAX_CONVERSION_VALUE = 1e9
+# type -> (lowest, highest) accepted ``value``; the rollup skips stored rows outside them.
+VALUE_RANGES = {
+    "watch": (0.0, MAX_SECONDS),
+    "first_interaction": (0.0, MAX_SECONDS),
+    "conversion": (-MAX_CONVERSION_VALUE, MAX_CONVERSION_VALUE),
+}
 SHORT_TEXT = 100
 # PostgreSQL text and jsonb cannot hold NUL: one such event would fail its whole batch.
 NO_NUL = "must not contain NUL (\\u0000) characters"
@@ -115,7 +127,10 @@ def _text(
     return value
 
 
-def _number(event: dict, field: str, errors: dict, *, required: bool) -> float | None:
+def _number(
+    event: dict, field: str, errors: dict, *, required: bool, bounds: tuple[float, float]
+) -> float | None:
+    """A finite number within ``bounds`` (inclusive), or None with the reason in ``errors``."""
     value = event.get(field)
     if value is None:
         if required:
@@ -130,6 +145,10 @@ def _number(event: dict, field: str, errors: dict, *, required: bool) -> float |
         value = math.inf
     if not math.isfinite(value):
         errors[field] = "must be a finite number"
+        return None
+    low, high = bounds
+    if not low <= value <= high:
+        errors[field] = f"must be between {low:g} and {high:g}"
         return None
     return value
 
@@ -272,11 +291,9 @@ def check_event(event: Any, window: TimeWindow) -> tuple:
     items = _impression_items(event, errors) if kind == "impression" else None
     value = None
     if kind in ("watch", "first_interaction"):
-        value = _number(event, "seconds", errors, required=True)
-        if value is not None and value < 0:
-            errors["seconds"] = "must not be negative"
+        value = _number(event, "seconds", errors, required=True, bounds=VALUE_RANGES[kind])
     elif kind == "conversion":
-        value = _number(event, "value", errors, required=False)
+        value = _number(event, "value", errors, required=False, bounds=VALUE_RANGES[kind])
         value = 0.0 if value is None else value
     surface = _text(event, "surface", errors, required=False)
     experiment = _text(event, "experiment", errors, required=False)

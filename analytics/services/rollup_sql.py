@@ -21,6 +21,8 @@ from datetime import UTC, date, datetime
 
 from writebehind.bulk import is_postgresql
 
+from analytics.services.event_validation import VALUE_RANGES
+
 INTERACTION_TYPES = "('click', 'watch', 'conversion', 'first_interaction')"
 SESSION_MAX_DAYS = 1
 
@@ -77,6 +79,20 @@ def date_param(value: date) -> date | str:
     return value if is_postgresql() else value.isoformat()
 
 
+def bad_event_sql(alias: str = "e") -> str:
+    """True for a stored event whose ``value`` lies outside its type's accepted range
+    (``VALUE_RANGES``), or is NaN or infinite (PostgreSQL orders NaN above every number).
+
+    Ingestion refuses such values; rows stored before the bounds existed, or written around
+    the API, are skipped by the rollups and reported instead of stopping every run.
+    """
+    checks = " OR ".join(
+        f"({alias}.type = '{kind}' AND ({alias}.value < {low!r} OR {alias}.value > {high!r}))"
+        for kind, (low, high) in sorted(VALUE_RANGES.items())
+    )
+    return f"({alias}.value IS NOT NULL AND ({checks}))"
+
+
 def _abandoned_sql(session_end: str) -> str:
     """True when no interaction of the same user and ``session_id`` lies in the day up to
     the session end ``session_end`` (an alias of ``analytics_event``)."""
@@ -107,6 +123,7 @@ def insert_user_rollups_sql(
     if all_events:
         events = f"""(
         SELECT a.user_id, a.ts, a.type, a.item_count, a.value FROM analytics_event a
+        WHERE NOT {bad_event_sql("a")}
         UNION ALL
         SELECT a.user_id, a.ts, 'abandoned', NULL, NULL FROM analytics_event a
         WHERE a.type = 'session_end' AND {_abandoned_sql("a")}
@@ -115,6 +132,7 @@ def insert_user_rollups_sql(
     else:
         events = "analytics_event e"
         abandoned = f"e.type = 'session_end' AND {_abandoned_sql('e')}"
+        where_events = f"({where_events}) AND NOT {bad_event_sql('e')}"
     return f"""
     INSERT INTO analytics_userdailyrollup ({ROLLUP_COLUMNS})
     SELECT xp.scope, xp.scope_id, xp.phase, xp.arm_id, xp.user_id, {day}, {pre},

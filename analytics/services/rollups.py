@@ -17,6 +17,11 @@ Each run, in one transaction holding the rollup state row's lock:
 
 Every step deletes what it rebuilds, so running twice, or over an overlapping window, gives
 the same tables. ``full=True`` rebuilds everything.
+
+A stored event whose value lies outside its documented range (``rollup_sql.bad_event_sql``:
+stored before ingestion bounded it, or written around the API) is left out of every sum and
+reported (count and first event ids, in the summary and the log): one such row used to
+overflow a sum of squares and stop every later run.
 """
 
 from __future__ import annotations
@@ -50,6 +55,8 @@ class RollupSummary:
     scopes: int = 0
     seconds: float = 0.0
     step_seconds: dict[str, float] = field(default_factory=dict)
+    skipped_events: int = 0
+    skipped_event_ids: list[str] = field(default_factory=list)
 
     def lap(self, step: str, started: float) -> float:
         """Record the seconds since ``started`` for ``step``; return the clock now."""
@@ -82,6 +89,31 @@ def _touched_days(since: datetime) -> list[date]:
     with connection.cursor() as cursor:
         cursor.execute(sql, [q.time_param(since)])
         return [_as_date(row[0]) for row in cursor.fetchall()]
+
+
+# How many skipped event ids a run's summary lists (the count covers them all).
+SKIPPED_IDS_REPORTED = 20
+
+
+def _skipped_events(since: datetime | None) -> tuple[int, list[str]]:
+    """Events with a value outside their range received after ``since`` (None: all), which
+    the rollup leaves out: their count and the first ``SKIPPED_IDS_REPORTED`` event ids."""
+    where = q.bad_event_sql("e")
+    params: list = []
+    if since is not None:
+        where += " AND e.received_at > %s"
+        params.append(q.time_param(since))
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT COUNT(*) FROM analytics_event e WHERE {where}", params)
+        count = int(cursor.fetchone()[0])
+        if not count:
+            return 0, []
+        cursor.execute(
+            f"SELECT e.event_id FROM analytics_event e WHERE {where} "
+            "ORDER BY e.received_at, e.event_id LIMIT %s",
+            [*params, SKIPPED_IDS_REPORTED],
+        )
+        return count, [str(row[0]) for row in cursor.fetchall()]
 
 
 def _max_ids() -> tuple[int, int]:
@@ -437,6 +469,19 @@ def do_run_rollups(*, full: bool = False, now: datetime | None = None) -> Rollup
                     rebuild_arm_stats(scope, scope_id, phase, first_changed)
             summary.scopes = len(scopes)
             summary.lap("arm_stats", clock)
+        skipped_since = (
+            None
+            if full
+            else state.events_received_until
+            - timedelta(seconds=settings.SPLITLAB_ROLLUP_OVERLAP_SECONDS)
+        )
+        summary.skipped_events, summary.skipped_event_ids = _skipped_events(skipped_since)
+        if summary.skipped_events:
+            logger.warning(
+                "rollup skipped %d event(s) with a value outside its range, e.g. %s",
+                summary.skipped_events,
+                ", ".join(summary.skipped_event_ids),
+            )
         summary.seconds = round(time.monotonic() - started, 3)
         state.events_received_until = now
         _settle(state, now, max_exposure, max_holdout)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
+from analytics.services.rollup_lock import rollup_lock
 from analytics.services.rollups import do_run_rollups, rollup_row_count
+
+# How long the command waits for a rollup already running (beat's) before giving up.
+LOCK_WAIT_SECONDS = 3600.0
 
 
 class Command(BaseCommand):
@@ -18,7 +22,10 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, full: bool = False, **options) -> None:
-        summary = do_run_rollups(full=full)
+        with rollup_lock(wait_seconds=LOCK_WAIT_SECONDS) as held:
+            if not held:
+                raise CommandError("another rollup kept running for an hour; try again later")
+            summary = do_run_rollups(full=full)
         mode = "full" if summary.full else "incremental"
         self.stdout.write(
             f"rollup ({mode}): {summary.seconds:.2f} s, {summary.new_exposures} new exposures, "
