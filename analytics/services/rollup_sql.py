@@ -19,9 +19,8 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-from writebehind.bulk import is_postgresql
-
 from analytics.services.event_validation import VALUE_RANGES
+from writebehind.bulk import is_postgresql
 
 INTERACTION_TYPES = "('click', 'watch', 'conversion', 'first_interaction')"
 SESSION_MAX_DAYS = 1
