@@ -179,6 +179,20 @@ def _kill_group(pgid: int, sig: int) -> None:
         os.killpg(pgid, sig)
 
 
+def _answers_health() -> bool:
+    """Whether the web server answers ``/healthz`` (any status: it is up, maybe degraded)."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://{HOST}:{PORT}/healthz", timeout=1):
+            return True
+    except urllib.error.HTTPError:
+        return True
+    except OSError:
+        return False
+
+
 def serve() -> int:
     """Run the supervised children until SIGINT or SIGTERM."""
     from django.conf import settings
@@ -191,13 +205,17 @@ def serve() -> int:
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
     supervisor.start()
-    print(
-        f"Splitlab is running on http://{HOST}:{PORT}/ (admin: /admin/, API docs: /api/docs/)."
-        " Ctrl-C stops it.",
-        flush=True,
-    )
+    announced = False
     try:
         while not supervisor.stopping:
+            if not announced and _answers_health():
+                # Said only once /healthz answers: before that the address refuses connections.
+                print(
+                    f"Splitlab is running on http://{HOST}:{PORT}/ (sign in as admin / admin; "
+                    "API docs: /api/docs/). Ctrl-C stops it.",
+                    flush=True,
+                )
+                announced = True
             supervisor.check()
             time.sleep(0.5)
     finally:
