@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "assignment",
     "analytics",
     "recommenders",
+    "simulator",  # only for ``manage.py simulate``; no models, imports no other app
 ]
 
 MIDDLEWARE = [
