@@ -76,6 +76,7 @@ class Traffic:
 
     user_lists: np.ndarray  # (users, k): every session of a user is shown its list
     session_users: np.ndarray
+    session_days: np.ndarray  # when each session happens, in days since the start
     noise: SessionNoise
     pre_session_users: np.ndarray
     pre_noise: SessionNoise
@@ -101,6 +102,7 @@ def draw_traffic(
     return Traffic(
         user_lists=lists,
         session_users=users,
+        session_days=rng.random(len(users)) * days,
         noise=SessionNoise.draw(len(users), k, rng),
         pre_session_users=pre,
         pre_noise=SessionNoise.draw(len(pre), k, rng),
@@ -108,16 +110,25 @@ def draw_traffic(
 
 
 def user_totals(
-    pop: Population, model: BehaviourModel, traffic: Traffic, effect: Effect = NO_EFFECT
+    pop: Population,
+    model: BehaviourModel,
+    traffic: Traffic,
+    effect: Effect = NO_EFFECT,
+    *,
+    until_day: float | None = None,
 ) -> UserTotals:
-    """Play the traffic under ``effect`` and sum it per user (pre-period under no effect)."""
+    """Play the traffic under ``effect`` and sum it per user (pre-period under no effect);
+    ``until_day``: only the sessions before that day (a daily look at the experiment)."""
     n = pop.n_users
     base = model.attraction(pop, np.arange(n), traffic.user_lists)
     users, pre_users = traffic.session_users, traffic.pre_session_users
     lists = traffic.user_lists
-    out = play_sessions(
-        pop, model, users, lists[users], traffic.noise, effect, attraction=base[users]
-    )
+    noise = traffic.noise
+    if until_day is not None:
+        keep = traffic.session_days < until_day
+        users = users[keep]
+        noise = SessionNoise(*(getattr(noise, f.name)[keep] for f in fields(noise)))
+    out = play_sessions(pop, model, users, lists[users], noise, effect, attraction=base[users])
     pre = play_sessions(
         pop, model, pre_users, lists[pre_users], traffic.pre_noise, attraction=base[pre_users]
     )
@@ -177,7 +188,9 @@ METRICS = ("ctr", "conversion_rate", "watch_time", "session_abandonment", "tfi")
 
 
 def metric_values(totals: UserTotals) -> dict[str, float]:
-    """Each metric as the report computes it over these users (ratios of sums, means)."""
+    """Each metric as the report computes it (ratios of sums, means) over the exposed users:
+    those with at least one session (the others never asked for a list)."""
+    totals = totals.select(totals.sessions > 0)
     tfi = totals.tfi_mean
     return {
         "ctr": totals.clicks.sum() / totals.impressions.sum(),
