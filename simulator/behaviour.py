@@ -72,12 +72,15 @@ class BehaviourModel:
         return (np.arange(k) + 1.0) ** -self.examination_decay
 
     def attraction(self, pop: Population, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-        """True attraction a(u, i) for each user row and its items (shape of ``items``)."""
+        """True attraction a(u, i) for each user row and its items (shape of ``items``);
+        item -1 (unknown to the population) is neutral: ``sigmoid(base_logit)``."""
         users = np.asarray(users)
         items = np.asarray(items)
-        scores = np.einsum("sd,skd->sk", pop.user_factors[users], pop.item_factors[items])
-        logits = self.base_logit + self.taste_scale * scores + pop.item_bias[items]
-        return _sigmoid(logits)
+        known = items >= 0
+        rows = np.where(known, items, 0)
+        scores = np.einsum("sd,skd->sk", pop.user_factors[users], pop.item_factors[rows])
+        logits = self.base_logit + self.taste_scale * scores + pop.item_bias[rows]
+        return _sigmoid(np.where(known, logits, self.base_logit))
 
     def click_probability(
         self, pop: Population, users: np.ndarray, items: np.ndarray, effect: Effect = NO_EFFECT

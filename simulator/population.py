@@ -15,7 +15,6 @@ population's tastes have MovieLens' structure while the click model stays the on
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -65,14 +64,12 @@ class Population:
         return len(self.item_ids)
 
     def item_indices(self, item_ids: list[str]) -> np.ndarray:
-        """Rows of the given external item ids. An id the population does not know (a
-        catalogue generated elsewhere) maps to a fixed row chosen by CRC32 of the id, so the
-        same item always has the same true relevance."""
+        """Rows of the given external item ids; -1 for an id the population does not know
+        (a catalogue loaded from elsewhere): the behaviour model treats those as neutral
+        items (taste score 0, no popularity bias), so a list of unknown items has the base
+        click rate whatever the recommender, and a planted effect is the only difference."""
         index = self._item_index
-        return np.array(
-            [index.get(x, zlib.crc32(x.encode()) % self.n_items) for x in map(str, item_ids)],
-            dtype=np.int64,
-        )
+        return np.array([index.get(x, -1) for x in map(str, item_ids)], dtype=np.int64)
 
     def attributes(self, user: int) -> dict[str, str]:
         """The user's demographics as assignment targeting attributes."""

@@ -153,8 +153,11 @@ def test_population_fitted_from_ratings_keeps_ids_and_maps_unknown_items(tmp_pat
     assert set(pop.user_ids) == {str(u + 1) for u in range(60)}
     known = pop.item_indices([pop.item_ids[3]])
     assert known.tolist() == [3]
-    unknown = pop.item_indices(["not-in-the-file", "not-in-the-file"])
-    assert unknown[0] == unknown[1] and 0 <= unknown[0] < pop.n_items
+    unknown = pop.item_indices(["not-in-the-file", pop.item_ids[5]])
+    assert unknown.tolist() == [-1, 5]
+    neutral = MODEL.attraction(pop, np.array([0, 1]), np.array([[-1, 5], [-1, 5]]))
+    assert neutral[0, 0] == neutral[1, 0] == pytest.approx(1 / (1 + np.exp(-MODEL.base_logit)))
+    assert neutral[0, 1] != neutral[1, 1]  # known items: the users' own tastes
     # The factorisation separates the groups: a user's own group's items score higher.
     odd = pop.user_ids.astype(int) % 2 == 0  # user ids u + 1: even id -> u odd -> items 1..40
     group_a = np.isin(pop.item_ids.astype(int), np.arange(1, 41))
