@@ -1,6 +1,7 @@
 """What the simulator sent and the platform acknowledged, written as it happens (JSON lines).
 
-Every line is one fact: ``start`` (the run's parameters), ``exposure`` (a user the API put in
+Every line is one fact: ``start`` (the run's parameters), ``experiment`` (the target's
+key), ``exposure`` (a user the API put in
 an experiment variant), ``batch`` (an event batch the platform acknowledged, with what it
 adds to each variant's totals), ``unacknowledged`` (a batch whose answer never came: it may
 or may not be stored; re-sending it is safe, ids are idempotency keys) and ``end``. A run that
@@ -65,6 +66,11 @@ class Ledger:
     def start(self, **parameters: Any) -> None:
         with self._lock:
             self._write({"line": "start", "at": time.time(), **parameters})
+
+    def target(self, experiment: str) -> None:
+        """The experiment the run drives (known once the server was asked)."""
+        with self._lock:
+            self._write({"line": "experiment", "key": experiment})
 
     def exposure(self, user_id: str, experiment: str, variant: str) -> None:
         with self._lock:

@@ -142,3 +142,27 @@ def test_run_settings_name_the_bad_parameter():
         RunSettings(users=0).check()
     with pytest.raises(SimulationError, match="^base-url: "):
         SplitlabApi("localhost:8000", "t")
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_simulate_live_runs_until_its_duration_and_closes_the_ledger(live_server, tmp_path):
+    import json
+
+    from accounts.services import create_api_client
+
+    _running_experiment()
+    token, _ = create_api_client("simulator")
+    ledger = tmp_path / "live.jsonl"
+    out = StringIO()
+    call_command(
+        "simulate", "--base-url", live_server.url, "--token", token, "--live", "--rate", "20",
+        "--duration", "1.5", "--ledger", str(ledger), "--planted-lift", "0.25",
+        "--population", "50", "--items", "30", stdout=out, stderr=StringIO(),
+    )  # fmt: skip
+    assert out.getvalue().startswith("finished: ")
+    lines = [json.loads(line) for line in ledger.read_text().splitlines()]
+    assert lines[0]["line"] == "start" and lines[0]["planted_lift"] == 0.25
+    assert {"line": "experiment", "key": "sim-exp"} in lines
+    assert lines[-1]["line"] == "end" and lines[-1]["batches_acknowledged"] >= 1
+    totals = Ledger.load(ledger).totals("sim-exp")
+    assert sum(v["exposed_users"] for v in totals.values()) >= 5

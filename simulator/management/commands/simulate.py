@@ -21,6 +21,8 @@ from simulator.ledger import Ledger
 from simulator.population import fit_population, generate_population
 
 LIFT_TARGETS = ("attraction", "watch", "first_interaction")
+RECORDED = ("base_url", "surface", "experiment", "users", "rate", "days", "planted_lift",
+            "lift_on", "control_variant", "seed", "live", "duration")  # fmt: skip
 
 
 class Command(BaseCommand):
@@ -97,23 +99,9 @@ class Command(BaseCommand):
         stop = threading.Event()
         reason = "finished"
         try:
+            ledger.start(**{k: o[k] for k in RECORDED})
             experiment = simulation.prepare()
-            ledger.start(
-                experiment=experiment,
-                **{
-                    k: o[k]
-                    for k in (
-                        "surface",
-                        "users",
-                        "rate",
-                        "days",
-                        "planted_lift",
-                        "lift_on",
-                        "seed",
-                        "live",
-                    )
-                },
-            )
+            ledger.target(experiment)
             self.stderr.write(
                 f"Simulating on {o['surface']!r} against {experiment!r}; ledger {path}"
             )
