@@ -130,3 +130,10 @@ class SplitlabApi:
         if status not in (200, 400) or not isinstance(data, dict) or "stored" not in data:
             raise ApiFailure(f"events: {status} {str(data)[:200]}")
         return data
+
+    def analyze(self, body: dict) -> dict:
+        """The platform's analysis of one pair of per-arm sums (``/api/v1/stats/analyze``)."""
+        status, data = self._checked("POST", "/api/v1/stats/analyze", body=body)
+        if status != 200:
+            raise ApiFailure(f"stats/analyze: {status} {str(data)[:200]}")
+        return data

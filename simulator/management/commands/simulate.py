@@ -14,11 +14,12 @@ from pathlib import Path
 import numpy as np
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from simulator.api import SimulationError, SplitlabApi
+from simulator.api import ApiFailure, SimulationError, SplitlabApi
 from simulator.behaviour import BehaviourModel, Effect
 from simulator.client import RunSettings, Simulation
 from simulator.ledger import Ledger
 from simulator.population import fit_population, generate_population
+from simulator.rehearsal import rehearse
 
 LIFT_TARGETS = ("attraction", "watch", "first_interaction")
 RECORDED = ("base_url", "surface", "experiment", "users", "rate", "days", "planted_lift",
@@ -51,6 +52,9 @@ class Command(BaseCommand):
         add("--data", default=None, help="ratings file to fit tastes from (MovieLens)")
         add("--population", type=int, default=2000, help="distinct simulated users")
         add("--items", type=int, default=500, help="simulated items (generated population)")
+        add("--rehearse", action="store_true", help="rehearse an experiment (no traffic sent)")
+        add("--users-per-day", type=int, default=1000, help="rehearsal: new users a day")
+        add("--replicates", type=int, default=50, help="rehearsal: experiments simulated")
 
     def handle(self, *args: object, **o) -> None:
         if not np.isfinite(o["planted_lift"]) or o["planted_lift"] < -1:
@@ -78,11 +82,41 @@ class Command(BaseCommand):
             population = self._population(o)
         except (SimulationError, ValueError) as exc:
             raise CommandError(str(exc)) from None
+        if o["rehearse"]:
+            self._rehearse(api, population, settings.effect, o)
+            return
         ledger_path = Path(o["ledger"] or f"var/simulator/ledger-{int(time.time())}.jsonl")
         ledger_path.parent.mkdir(parents=True, exist_ok=True)
         ledger = Ledger(ledger_path)
         simulation = Simulation(api, population, BehaviourModel(), settings, ledger, seed=o["seed"])
         self._run(simulation, ledger, ledger_path, o)
+
+    def _rehearse(self, api: SplitlabApi, population, effect: Effect, o: dict) -> None:
+        days = int(o["days"])
+        if days < 1 or o["days"] != days:
+            raise CommandError("days: a rehearsal needs a whole number of days >= 1")
+        if o["users_per_day"] < 2 or o["replicates"] < 1:
+            raise CommandError("users-per-day: need >= 2 users a day and >= 1 replicate")
+        try:
+            api.check_access()
+            days_found = rehearse(
+                api.analyze, population, BehaviourModel(), effect,
+                users_per_day=o["users_per_day"], days=days, replicates=o["replicates"],
+                rng=np.random.default_rng(o["seed"]), k=o["k"],
+            )  # fmt: skip
+        except (SimulationError, ApiFailure) as exc:
+            raise CommandError(str(exc)) from None
+        for result in days_found:
+            self.stdout.write(
+                f"day {result.day}: {result.exposed_users:,.0f} users exposed, effect found "
+                f"in {result.detection_rate:.0%} of {o['replicates']} rehearsals"
+            )
+        enough = next((r.day for r in days_found if r.detection_rate >= 0.8), None)
+        self.stdout.write(
+            f"80% of rehearsals find the effect from day {enough}"
+            if enough
+            else f"fewer than 80% of rehearsals find the effect within {days} days"
+        )
 
     def _population(self, o: dict):
         rng = np.random.default_rng(o["seed"])
