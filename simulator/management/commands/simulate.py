@@ -41,6 +41,7 @@ class Command(BaseCommand):
         add("--planted-lift", type=float, default=0.0, help="relative effect, 0.1 = +10%%")
         add("--lift-on", choices=LIFT_TARGETS, default="attraction", help="what the lift changes")
         add("--control-variant", default="control", help="the variant without the lift")
+        add("--pre-days", type=float, default=5.0, help="pre-period days backdated (<= 6)")
         add("--seed", type=int, default=0)
         add("--duration", type=float, default=None, help="stop after these seconds")
         add("--ledger", default=None, help="ledger file (JSON lines; default under var/)")
@@ -67,6 +68,7 @@ class Command(BaseCommand):
             users=o["users"],
             rate=o["rate"],
             days=o["days"],
+            pre_days=o["pre_days"],
             k=o["k"],
             clients=o["clients"],
             batch_size=o["batch_size"],
