@@ -30,11 +30,18 @@ def test_simulation_accounting_and_aa_quick():
 @pytest.mark.bench
 def test_simulation_in_process_figures_smoke():
     lines = run_quick(
-        "simulation.py", "--only", "coverage,power,guardrails", "--replicates", "4", timeout=300
+        "simulation.py",
+        "--only",
+        "coverage,power,guardrails,holdout",
+        "--replicates",
+        "4",
+        timeout=300,
     )
     figures = [line for line in lines if line.startswith("simulation: (")]
     print("\n".join(figures))
-    for n, words in ((3, "coverage of the 95% CI"), (4, "power, conversion"), (5, "guardrails")):
+    expected = ((3, "coverage of the 95% CI"), (4, "power, conversion"), (5, "guardrails"),
+                (6, "holdout, two launches"))  # fmt: skip
+    for n, words in expected:
         line = next(x for x in figures if x.startswith(f"simulation: ({n})"))
         assert re.fullmatch(LINE.format(n=n), line) and words in line, line
-    assert any("(6) holdout" in x and "SKIP" in x for x in figures)
+    assert any("(7) two-tower" in x and "SKIP" in x for x in figures)
