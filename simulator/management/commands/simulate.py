@@ -53,6 +53,7 @@ class Command(BaseCommand):
         add("--data", default=None, help="ratings file to fit tastes from (MovieLens)")
         add("--population", type=int, default=2000, help="distinct simulated users")
         add("--items", type=int, default=500, help="simulated items (generated population)")
+        add("--wait", type=float, default=0.0, help="seconds to wait for the server to answer")
         add("--rehearse", action="store_true", help="rehearse an experiment (no traffic sent)")
         add("--users-per-day", type=int, default=1000, help="rehearsal: new users a day")
         add("--replicates", type=int, default=50, help="rehearsal: experiments simulated")
@@ -92,6 +93,18 @@ class Command(BaseCommand):
         ledger = Ledger(ledger_path)
         simulation = Simulation(api, population, BehaviourModel(), settings, ledger, seed=o["seed"])
         self._run(simulation, ledger, ledger_path, o)
+
+    def _wait_for_server(self, api: SplitlabApi, seconds: float) -> None:
+        """Retry the access check for ``seconds`` (a launcher may start us before the web)."""
+        deadline = time.monotonic() + max(seconds, 0.0)
+        while True:
+            try:
+                api.check_access()
+                return
+            except SimulationError as exc:
+                if exc.parameter != "base-url" or time.monotonic() >= deadline:
+                    raise
+                time.sleep(1.0)
 
     def _rehearse(self, api: SplitlabApi, population, effect: Effect, o: dict) -> None:
         days = int(o["days"])
@@ -135,6 +148,7 @@ class Command(BaseCommand):
         stop = threading.Event()
         reason = "finished"
         try:
+            self._wait_for_server(simulation.api, o["wait"])
             ledger.start(**{k: o[k] for k in RECORDED})
             experiment = simulation.prepare()
             ledger.target(experiment)
