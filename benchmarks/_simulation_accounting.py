@@ -133,6 +133,21 @@ def scratch_database(server_url: str, name: str) -> str:
     return url
 
 
+def impressions_before_first_exposure() -> tuple[int, int]:
+    """(users, impressions) whose impression events are stamped before the user's recorded
+    first exposure: the rollup counts them as pre-period (diagnosis of a mismatch)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT COUNT(DISTINCT e.user_id), COALESCE(SUM(e.item_count), 0)"
+            " FROM analytics_event e JOIN assignment_exposure x ON x.user_id = e.user_id"
+            " WHERE e.type = 'impression' AND e.ts < x.first_exposed_at"
+        )
+        users, impressions = cursor.fetchone()
+    return int(users), int(impressions)
+
+
 def run_accounting(server_url: str, *, users: int, clients: int, seed: int) -> tuple[bool, str]:
     """(passed, figure text) of the exact-accounting run."""
     from simulator.api import SplitlabApi
@@ -181,4 +196,10 @@ def run_accounting(server_url: str, *, users: int, clients: int, seed: int) -> t
     )
     if differences:
         text += " (" + "; ".join(differences[:4]) + ")"
+        users_early, early = impressions_before_first_exposure()
+        if early:
+            text += (
+                f"; {users_early} users have {early} impressions stamped before their recorded "
+                f"first exposure (a later exposure of another web process was kept)"
+            )
     return not differences and progress["batches_unacknowledged"] == 0, text
