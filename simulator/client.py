@@ -174,6 +174,7 @@ class Simulation:
         self.experiment: str | None = settings.experiment
         self.users_done = 0
         self.errors: list[str] = []
+        self.fatal: SimulationError | None = None
         self._lock = threading.Lock()
 
     # --- checks before the run ---------------------------------------------------------------
@@ -212,11 +213,16 @@ class Simulation:
         started = time.monotonic()
         try:
             self._dispatch(arrivals, stop, started)
+        except BaseException:  # Ctrl-C: clients skip the queued users and send what they hold
+            stop.set()
+            raise
         finally:
             for _ in workers:
                 arrivals.put(None)
             for worker in workers:
                 worker.join()
+        if self.fatal is not None:
+            raise self.fatal
         return {"users": self.users_done, "seconds": time.monotonic() - started}
 
     def _dispatch(self, arrivals: queue.Queue, stop: threading.Event, started: float) -> None:
@@ -246,9 +252,9 @@ class Simulation:
                     continue
                 try:
                     batcher.add(self._play_user(arrival, rng))
-                except SimulationError:
+                except SimulationError as exc:  # e.g. the token was revoked: stop the run
+                    self.fatal = exc
                     stop.set()
-                    raise
                 except ApiFailure as exc:
                     with self._lock:
                         self.errors.append(str(exc))

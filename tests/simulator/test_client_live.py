@@ -166,3 +166,30 @@ def test_simulate_live_runs_until_its_duration_and_closes_the_ledger(live_server
     assert lines[-1]["line"] == "end" and lines[-1]["batches_acknowledged"] >= 1
     totals = Ledger.load(ledger).totals("sim-exp")
     assert sum(v["exposed_users"] for v in totals.values()) >= 5
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_an_interrupted_run_stores_what_it_sent_once_and_its_ledger_says_so(live_server, tmp_path):
+    import threading
+
+    from accounts.services import create_api_client
+    from analytics.models import Event
+
+    _running_experiment()
+    token, _ = create_api_client("simulator")
+    ledger_path = tmp_path / "interrupted.jsonl"
+    ledger = Ledger(ledger_path)
+    settings = RunSettings(users=10_000, rate=0, clients=2, batch_size=30, retry_share=0.5)
+    population = generate_population(50, 30, rng=np.random.default_rng(4))
+    simulation = Simulation(
+        SplitlabApi(live_server.url, token), population, BehaviourModel(), settings, ledger
+    )
+    simulation.prepare()
+    stop = threading.Event()
+    threading.Timer(1.5, stop.set).start()
+    simulation.run(stop)  # returns once the clients have sent what they held
+    ledger.end("interrupted")
+    assert 0 < simulation.users_done < 10_000
+    loaded = Ledger.load(ledger_path)
+    assert loaded.events_stored == ledger.events_stored == Event.objects.count()
+    assert loaded.batches_unacknowledged == 0
