@@ -194,12 +194,18 @@ def figure_coverage(base, size: dict, rng: np.random.Generator) -> tuple[bool, s
 
 
 # --- 4. power ---------------------------------------------------------------------------------
-def _exposed_totals(base, n_exposed: int, rng, prefix: str, effects: list[Effect]):
+def _exposed_totals(base, n_exposed: int, rng, prefix: str, effects: list[Effect], looks=()):
+    """User ids, each effect's totals over the first ``n_exposed`` exposed users of fresh
+    traffic, and for each day in ``looks`` the totals until that day (per effect)."""
     pop = fresh_users(base, int(n_exposed * 1.4) + 50, rng, prefix)
     traffic = draw_traffic(pop, days=DAYS, k=K, policy=policy, rng=rng)
     worlds = [user_totals(pop, MODEL, traffic, e) for e in effects]
     keep = np.flatnonzero(worlds[0].sessions > 0)[:n_exposed]
-    return pop.user_ids[keep], [w.select(keep) for w in worlds]
+    daily = [
+        [user_totals(pop, MODEL, traffic, e, until_day=float(d)).select(keep) for e in effects]
+        for d in looks
+    ]
+    return pop.user_ids[keep], [w.select(keep) for w in worlds], daily
 
 
 def figure_power(base, size: dict, rng: np.random.Generator) -> tuple[bool, str]:
@@ -213,7 +219,7 @@ def figure_power(base, size: dict, rng: np.random.Generator) -> tuple[bool, str]
         plan = sample_size_proportions(p_c, mde, ratio=share / (1 - share))
         detected = 0
         for r in range(size["power"]):
-            ids, (c_world, t_world) = _exposed_totals(
+            ids, (c_world, t_world), _ = _exposed_totals(
                 base, plan.total, rng, f"pw{share}-{r}", [NO_EFFECT, effect]
             )
             arm = split(ids, [f"power-{share}-{r}"], share)
@@ -242,35 +248,43 @@ def figure_guardrails(base, size: dict, rng: np.random.Generator) -> tuple[bool,
     harms = (2 * margin, margin, 0.0)
     passes = np.zeros(len(harms))
     share_with_tfi = float((sample.first_interactions > 0).sum() / (sample.sessions > 0).sum())
+    passed_any_day = 0
+    looks = range(1, int(DAYS) + 1)
     for r in range(size["guard"]):
         effects = [NO_EFFECT] + [Effect(first_interaction=h) for h in harms]
         n_exposed = int(plan.total / share_with_tfi) + 1
-        ids, worlds = _exposed_totals(base, n_exposed, rng, f"g{r}", effects)
+        ids, worlds, daily = _exposed_totals(base, n_exposed, rng, f"g{r}", effects, looks)
         arm = split(ids, [f"guard-{r}"])
-        control = SufficientStats(
-            **{
-                k: float(v[0]) if k != "n" else int(v[0])
-                for k, v in columns(worlds[0], 1 - arm, "tfi").items()
-            }
-        )
         for i, world in enumerate(worlds[1:]):
-            t = {
-                k: float(v[0]) if k != "n" else int(v[0])
-                for k, v in columns(world, arm, "tfi").items()
-            }
-            result = noninferiority_test(
-                "mean", control, SufficientStats(**t), margin=margin, bad_direction="increase"
-            )
-            passes[i] += result.noninferior
+            passes[i] += _noninferior(worlds[0], world, arm, margin)
+        # The report read every day: does the harm = margin variant ever pass?
+        passed_any_day += any(_noninferior(day[0], day[2], arm, margin) for day in daily)
+    daily_rate = passed_any_day / size["guard"]
     rates = passes / size["guard"]
     flagged_2m, passed_m, passed_0 = 1 - rates[0], rates[1], rates[2]
     ok = flagged_2m >= 0.8 and passed_m <= 0.05 and abs(passed_0 - 0.8) <= 0.04
+    ok = ok and daily_rate <= 0.05
     return ok, (
         f"guardrails, time to first interaction, 5% relative margin, planner's one-sided size "
         f"{plan.control:,} per arm, {size['guard']} experiments each: harm 2x margin flagged "
-        f"{flagged_2m:.1%} (target >= 80%), harm = margin passed {passed_m:.1%} (target <= 5%), "
-        f"no harm passed {passed_0:.1%} (target 80% +/- 4, the planner's power)"
+        f"{flagged_2m:.1%} (target >= 80%), harm = margin passed {passed_m:.1%} at the end and "
+        f"{daily_rate:.1%} on some day of 7 daily reads (target <= 5% both), no harm passed "
+        f"{passed_0:.1%} (target 80% +/- 4, the planner's power)"
     )
+
+
+def _noninferior(control: UserTotals, treatment: UserTotals, arm: np.ndarray, margin: float):
+    """The report's guardrail verdict (non-inferiority of the mean, harm = increase)."""
+
+    def stats(totals: UserTotals, mask: np.ndarray) -> SufficientStats:
+        cols = columns(totals, mask, "tfi")
+        return SufficientStats(n=int(cols["n"][0]), sum_x=float(cols["sum_x"][0]),
+                               sum_x2=float(cols["sum_x2"][0]))  # fmt: skip
+
+    c, t = stats(control, 1 - arm), stats(treatment, arm)
+    if min(c.n, t.n) < 2:
+        return False
+    return noninferiority_test("mean", c, t, margin=margin, bad_direction="increase").noninferior
 
 
 # --- 6. holdout ------------------------------------------------------------------------------
