@@ -30,7 +30,8 @@ What goes through HTTP and what does not:
       count is too small for that band to be decisive: the line says how many ran).
    5. guardrails: time to first interaction with a 5% relative non-inferiority margin, at
       the planner's one-sided size: a harm of twice the margin flagged (>= 80%), exactly the
-      margin passed (<= 5%), no harm passed at the planner's power (80% +/- 4).
+      margin passed (<= 5%, also when the report is read on each of 7 days), no harm passed
+      at the planner's power (80% +/- 4).
    6. holdout: two launches against a 5% permanent holdout; how often the holdout report's
       95% interval (holdout as control) covers the true cumulative CTR impact (93-97%).
 7. the two-tower pipeline in the loop: not measured by this version (printed as SKIP).
