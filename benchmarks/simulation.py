@@ -235,7 +235,9 @@ def figure_power(base, size: dict, rng: np.random.Generator) -> tuple[bool, str]
     passed = all(abs(rate - 0.8) <= 0.04 for rate in rates)
     return passed, (
         f"power, conversion {p_c:.3f} -> {p_t:.3f} (planted MDE {mde:+.1%} relative), planner's "
-        f"sizes, {size['power']} experiments each: " + ", ".join(texts) + " (target 80% +/- 4)"
+        f"sizes, {size['power']} experiments each: "
+        + ", ".join(texts)
+        + f" (target 80% +/- 4; binomial s.e. {np.sqrt(0.16 / size['power']):.1%})"
     )
 
 
@@ -270,7 +272,8 @@ def figure_guardrails(base, size: dict, rng: np.random.Generator) -> tuple[bool,
         f"{plan.control:,} per arm, {size['guard']} experiments each: harm 2x margin flagged "
         f"{flagged_2m:.1%} (target >= 80%), harm = margin passed {passed_m:.1%} at the end and "
         f"{daily_rate:.1%} on some day of 7 daily reads (target <= 5% both), no harm passed "
-        f"{passed_0:.1%} (target 80% +/- 4, the planner's power)"
+        f"{passed_0:.1%} (target 80% +/- 4, the planner's power; binomial s.e. of a rate near "
+        f"5% {np.sqrt(0.0475 / size['guard']):.1%}, near 80% {np.sqrt(0.16 / size['guard']):.1%})"
     )
 
 
