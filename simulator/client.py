@@ -3,8 +3,9 @@
 ``Simulation.run`` starts ``clients`` threads; users arrive at ``rate`` per second (0: as fast
 as the clients go). Each user may first send pre-period activity (watch and conversion events
 backdated within the platform's accepted past window, before any exposure: what CUPED
-reads), then plays ``Poisson(sessions_per_day * days)`` sessions back to back: ask
-``/recommendations`` for the surface (this assigns and exposes the user), play the list
+reads), is assigned (``POST /assignments``, as a client app does), then plays
+``Poisson(sessions_per_day * days)`` sessions back to back: ask ``/recommendations`` for the
+surface (served in the variant of the assignment, else counted in ``inconsistent``), play the list
 through the behaviour model (the planted effect applies to the target experiment's
 non-control variants), and queue the session's events with the list's ``request_id``.
 
@@ -175,6 +176,7 @@ class Simulation:
         self.users_done = 0
         self.errors: list[str] = []
         self.fatal: SimulationError | None = None
+        self.inconsistent = 0  # lists served in another variant than the assignment said
         self._lock = threading.Lock()
 
     # --- checks before the run ---------------------------------------------------------------
@@ -278,9 +280,15 @@ class Simulation:
         out: list[_Pending] = []
         if not cold and rng.random() < self.settings.pre_period_share:
             out.extend(self._pre_period(row, user, rng))
+        assigned = None
+        if self.experiment:  # as a client app does: assign first, then ask for lists
+            (result,) = self.api.assign(user, self.pop.attributes(row), [self.experiment])
+            if result["in_experiment"]:
+                assigned = result["variant"]
+                self.ledger.exposure(user, result["experiment"], assigned)
         sessions = rng.poisson(self.pop.sessions_per_day[row] * self.settings.days)
         for _ in range(int(min(max(sessions, 1), self.settings.max_sessions))):
-            out.extend(self._session(row, user, rng))
+            out.extend(self._session(row, user, rng, assigned))
         return out
 
     def _pre_period(self, row: int, user: str, rng: np.random.Generator) -> list[_Pending]:
@@ -319,12 +327,17 @@ class Simulation:
             **fields,
         }
 
-    def _session(self, row: int, user: str, rng: np.random.Generator) -> list[_Pending]:
+    def _session(
+        self, row: int, user: str, rng: np.random.Generator, assigned: str | None
+    ) -> list[_Pending]:
         settings = self.settings
         device = self.pop.demographics["platform"][row]
         served = self.api.recommend(user, settings.surface, settings.k, device=str(device))
         experiment, variant = served.get("experiment"), served.get("variant")
         arm = (experiment, variant) if experiment else None
+        if experiment == self.experiment and assigned is not None and variant != assigned:
+            with self._lock:  # /assignments and /recommendations disagree: a platform bug
+                self.inconsistent += 1
         if arm:
             self.ledger.exposure(user, experiment, variant)
         item_ids = [it["item_id"] for it in served.get("items", [])]

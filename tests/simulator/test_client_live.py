@@ -79,6 +79,7 @@ def test_ledger_equals_stored_events_and_the_report(live_server, staff_client, t
     simulation.run()
     ledger.end("finished")
     assert simulation.users_done == 36 and not simulation.errors
+    assert simulation.inconsistent == 0
 
     progress = ledger.progress()
     assert progress["batches_retried"] > 0 and progress["rejected"] == 0
