@@ -148,7 +148,9 @@ def impressions_before_first_exposure() -> tuple[int, int]:
     return int(users), int(impressions)
 
 
-def run_accounting(server_url: str, *, users: int, clients: int, seed: int) -> tuple[bool, str]:
+def run_accounting(
+    server_url: str, *, users: int, clients: int, seed: int, web_workers: int = 2
+) -> tuple[bool, str]:
     """(passed, figure text) of the exact-accounting run."""
     from simulator.api import SplitlabApi
     from simulator.behaviour import BehaviourModel, Effect
@@ -171,7 +173,7 @@ def run_accounting(server_url: str, *, users: int, clients: int, seed: int) -> t
         retry_share=0.10, duplicate_share=0.02, late_share=0.05, cold_share=0.10,
         effect=Effect(attraction=0.10),
     )  # fmt: skip
-    with gunicorn(url, workers=2) as base:
+    with gunicorn(url, workers=web_workers) as base:
         simulation = Simulation(
             SplitlabApi(base, token), population, BehaviourModel(), settings, ledger, seed=seed
         )
@@ -187,7 +189,8 @@ def run_accounting(server_url: str, *, users: int, clients: int, seed: int) -> t
     progress = ledger.progress()
     checked = 2 * len(CHECKS)
     text = (
-        f"{simulation.users_done:,} users over HTTP (gunicorn 2 workers, {clients} clients; "
+        f"{simulation.users_done:,} users over HTTP (gunicorn {web_workers} workers, "
+        f"{clients} clients; "
         f"{progress['batches_acknowledged']:,} batches of which {progress['batches_retried']} "
         f"re-sent whole, 5% of events late, 2% duplicated, order shuffled; "
         f"{progress['events_stored']:,} events stored): exposed users, impressions, clicks, "

@@ -334,6 +334,7 @@ def main() -> int:
     parser.add_argument("--server-url", default="postgres://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--only", default="accounting,aa,coverage,power,guardrails,holdout")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--web-workers", type=int, default=2, help="gunicorn workers (figure 1)")
     parser.add_argument(
         "--replicates", type=int, default=None, help="experiments per figure (a smoke run)"
     )
@@ -356,7 +357,11 @@ def main() -> int:
 
         started = time.monotonic()
         passed, text = run_accounting(
-            args.server_url, users=size["accounting"], clients=4, seed=args.seed
+            args.server_url,
+            users=size["accounting"],
+            clients=4,
+            seed=args.seed,
+            web_workers=args.web_workers,
         )
         results.append(passed)
         seconds = time.monotonic() - started
