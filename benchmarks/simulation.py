@@ -343,7 +343,7 @@ def main() -> int:
     size = dict(SIZES["quick" if quick else "full"])
     if args.replicates:
         size.update(aa=args.replicates, cov=args.replicates, power=args.replicates)
-        size.update(guard=args.replicates, truth=20_000)
+        size.update(guard=args.replicates, truth=10_000)
     only = set(args.only.split(","))
     rng = np.random.default_rng(args.seed)
     results = []
