@@ -34,7 +34,7 @@ def test_simulation_in_process_figures_smoke():
         "--only",
         "coverage,power,guardrails,holdout",
         "--replicates",
-        "4",
+        "3",
         timeout=300,
     )
     figures = [line for line in lines if line.startswith("simulation: (")]
