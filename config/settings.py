@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "analytics",
     "recommenders",
     "workspace",
+    "simulator",  # only for ``manage.py simulate``; no models, imports no other app
 ]
 
 MIDDLEWARE = [

@@ -6,6 +6,8 @@ import csv
 import io
 
 from analytics.reports.experiment import ExperimentReport
+from analytics.reports.metrics import sufficient_stats
+from analytics.selectors import experiment_series
 
 HEADER = [
     "experiment",
@@ -29,6 +31,13 @@ HEADER = [
     "adjusted_p_value",
     "noninferiority_p_value",
     "verdict",
+    # The sums behind each value, so that counts can be reconciled exactly with what clients
+    # sent: numerator = sum of x (clicks, converted users, seconds), denominator = sum of y
+    # for a ratio (impressions, sessions), else the users the value is over.
+    "control_numerator",
+    "control_denominator",
+    "treatment_numerator",
+    "treatment_denominator",
 ]
 
 
@@ -40,13 +49,25 @@ def _cell(value) -> str:
     return str(value)
 
 
+def _sums(latest: dict[str, float], kind: str, statistic: str) -> tuple[float | None, ...]:
+    stats = sufficient_stats(latest, kind)
+    if stats is None:
+        return None, None
+    return stats.sum_x, stats.sum_y if statistic == "ratio" else float(stats.n)
+
+
 def report_csv(report: ExperimentReport) -> str:
     """CSV text of every metric row of ``report``."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(HEADER)
     sequential = report.experiment.sequential_testing
+    series = experiment_series(report.experiment.id, report.phase)
+    control_id = report.control.id if report.control else None
     for row in report.rows:
+        kind, statistic = row.metric.kind, row.metric.statistic
+        control_sums = series[control_id].latest if control_id in series else {}
+        treatment_sums = series[row.variant.id].latest if row.variant.id in series else {}
         analysis = row.analysis
         ci = row.series.ci if row.series else None
         p_kind = ""
@@ -79,6 +100,8 @@ def report_csv(report: ExperimentReport) -> str:
                     if row.guardrail and row.guardrail.result
                     else None,
                     row.verdict.text,
+                    *_sums(control_sums, kind, statistic),
+                    *_sums(treatment_sums, kind, statistic),
                 )
             ]
         )

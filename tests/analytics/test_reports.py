@@ -252,3 +252,20 @@ def test_ctr_by_model_version_is_attributed_by_request_id(staff_client, db):
         ("treatment", "tt@3"): (2, 2),
     }
     assert "model-version-table" in staff_client.get("/reports/attr/").content.decode()
+
+
+def test_csv_carries_the_sums_behind_each_value(staff_client, rolled):
+    """numerator/denominator columns: sum_x and sum_y (ratio) or n, from the rollup's sums."""
+    rows = {
+        (r["metric"], r["variant"]): r
+        for r in csv_rows(staff_client.get("/reports/exp/export.csv"))
+    }
+    series = experiment_series(rolled.experiment.id, 1)
+    for side, arm in (("control", rolled.control), ("treatment", rolled.treatment)):
+        ctr = sufficient_stats(series[arm.id].latest, "ctr")
+        row = rows[("ctr", "treatment")]
+        assert float(row[f"{side}_numerator"]) == ctr.sum_x
+        assert float(row[f"{side}_denominator"]) == ctr.sum_y
+        assert float(row[f"{side}_numerator"]) / ctr.sum_y == pytest.approx(
+            float(row[f"{side}_value"]), rel=1e-12
+        )

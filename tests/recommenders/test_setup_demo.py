@@ -42,3 +42,13 @@ def test_setup_demo_trains_configs_starts_an_experiment_and_is_idempotent(api_cl
     response = api_client.get("/api/v1/recommendations", {"user_id": "u1", "surface": "home"})
     assert response.status_code == 200
     assert response.json()["experiment"] in ("home-recs", None)
+
+
+def test_setup_demo_plans_the_size_its_own_power_inputs_require():
+    from experiments.selectors import power_estimate
+
+    load_planted_catalogue()
+    call_command("setup_demo", stdout=StringIO())
+    experiment = Experiment.objects.get(key="home-recs")
+    assert experiment.planned_sample_size == power_estimate(experiment).per_variant
+    assert (experiment.baseline_rate, experiment.mde_relative) == (0.02, 0.25)

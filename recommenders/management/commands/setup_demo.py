@@ -5,6 +5,14 @@ configuration, both trained in process and active; a running experiment ``home-r
 ``home`` surface that routes half of its users to each, with CTR as primary metric and the
 two guardrails; a 2% permanent holdout; and an API client whose token is printed. Every step
 is skipped when what it creates already exists, so re-running changes nothing.
+
+The demo's truth is planted by the simulator that ``make run`` starts against it
+(``manage.py simulate --live --planted-lift 0.25``): users served item-CF click 25% more
+often than users served most-popular. The simulator does not know the demo catalogue's items,
+so it finds every item equally attractive (base CTR about 2% per impression over a list of
+ten): the planted lift is the whole true effect. The plan asks for the sample size the
+experiment's own power inputs require (baseline 2%, relative MDE 25%), so the page's
+"required" and "planned" agree.
 """
 
 from __future__ import annotations
@@ -12,12 +20,16 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.services import create_api_client
+from analytics.stats import sample_size_proportions
 from experiments import services as experiments
 from experiments.models import Experiment, Holdout, MetricDefinition
 from recommenders.models import Interaction, Item, ModelVersion, RecommenderConfig
 from recommenders.services import training
 
 EXPERIMENT_KEY = "home-recs"
+DEMO_BASELINE_CTR = 0.02  # the simulator's true CTR of a ten-item list of unknown items
+DEMO_PLANTED_LIFT = 0.25  # item-CF's true relative CTR lift, planted by the simulator
+DEMO_USERS_PER_SECOND = 5  # the rate make run's simulator sends users at
 CONFIGS = (
     ("popular", "popular", {"is_default": True, "description": "Most popular items (default)"}),
     ("item-cf", "item_cf", {"description": "Item-based collaborative filtering (BM25)"}),
@@ -66,6 +78,8 @@ class Command(BaseCommand):
         guardrails = MetricDefinition.objects.filter(
             kind__in=["session_abandonment", "time_to_first_interaction"]
         )
+        # The same computation as the experiment page's "required per variant".
+        size = sample_size_proportions(DEMO_BASELINE_CTR, DEMO_PLANTED_LIFT, relative=True)
         experiment = experiments.do_create_experiment(
             key=EXPERIMENT_KEY,
             name="Item-CF against most popular on home",
@@ -78,7 +92,10 @@ class Command(BaseCommand):
             primary_metric=MetricDefinition.objects.filter(kind="ctr").first(),
             guardrail_metrics=guardrails,
             min_runtime_days=14,
-            planned_sample_size=20000,
+            baseline_rate=DEMO_BASELINE_CTR,
+            mde_relative=DEMO_PLANTED_LIFT,
+            planned_sample_size=max(size.control, size.treatment),
+            daily_traffic=DEMO_USERS_PER_SECOND * 86400,
         )
         experiments.do_start_experiment(experiment, None)
         self.stdout.write(f"Experiment {EXPERIMENT_KEY!r} is running on surface 'home'.")

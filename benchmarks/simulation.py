@@ -1,0 +1,387 @@
+"""Benchmark: the whole loop against planted truth (issue 12), one line per figure.
+
+    python benchmarks/simulation.py [--quick] [--server-url postgres://postgres@127.0.0.1:5432/postgres]
+        [--only accounting,aa,coverage,power,guardrails] [--seed 0]
+
+What goes through HTTP and what does not:
+
+1. accounting (HTTP, PostgreSQL, gunicorn): the simulator's clients drive the real API
+   (recommendations assign and expose users, events in batches with ``request_id``; 10% of
+   batches re-sent whole, 5% of events late, 2% duplicated, batches shuffled); after the
+   rollup, the report's CSV export (staff login) must show exactly the ledger's exposed users,
+   impressions, clicks, converted users, sessions, abandoned sessions and watch seconds.
+2.-5. in process, no HTTP: hundreds of experiments need millions of simulated users, so the
+   simulator's population plays its sessions in numpy, per-user totals are summed per arm
+   exactly as the rollup sums them (``analytics.selectors.METRIC_SUMS``: n, x, x^2, y, y^2,
+   xy and the CUPED covariate sums), users are split by the platform's GrowthBook hashing
+   (``assignment.hashing.hash_many``, one seed per experiment), and the platform's own
+   analysis runs on those sums: ``analyze_many`` (what the report calls), ``srm_test``,
+   ``noninferiority_test``, and the planner's ``sample_size_proportions`` /
+   ``sample_size_means``.
+   2. A/A: experiments with different seeds on the same simulated traffic (14 days): the
+      false-positive rate of CTR at the final look (target 5% +/- 1.5%), over 14 daily looks
+      with always-valid p-values (target <= 5%), and the SRM alarm rate (target about 0.1%).
+   3. coverage: fresh users per experiment, a planted +5% attraction lift; how often the 95%
+      CI covers the true effect (a 400,000-user Monte Carlo with common random numbers) for
+      conversion (proportion, CUPED), CTR (ratio, delta method), watch time (heavy-tailed
+      mean, CUPED); target 93-97%.
+   4. power: the planted effect equals the planner's MDE, the sample size is the planner's;
+      detection rate for 50/50 and 90/10 (target 80% +/- 4 points; at --quick the replicate
+      count is too small for that band to be decisive: the line says how many ran).
+   5. guardrails: time to first interaction with a 5% relative non-inferiority margin, at
+      the planner's one-sided size: a harm of twice the margin flagged (>= 80%), exactly the
+      margin passed (<= 5%, also when the report is read on each of 7 days), no harm passed
+      at the planner's power (80% +/- 4).
+   6. holdout: two launches against a 5% permanent holdout; how often the holdout report's
+      95% interval (holdout as control) covers the true cumulative CTR impact (93-97%).
+7. the two-tower pipeline in the loop: not measured by this version (printed as SKIP).
+
+Exit status 2 with "not found" when PostgreSQL is not reachable for figure 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from analytics.stats import (  # noqa: E402
+    SufficientStats,
+    analyze_many,
+    noninferiority_test,
+    sample_size_means,
+    sample_size_proportions,
+    srm_test,
+)
+from assignment.hashing import hash_many  # noqa: E402
+from simulator.behaviour import NO_EFFECT, BehaviourModel, Effect  # noqa: E402
+from simulator.population import generate_population  # noqa: E402
+from simulator.traffic import (  # noqa: E402
+    UserTotals,
+    draw_traffic,
+    fresh_users,
+    personalised_policy,
+    true_effects,
+    user_totals,
+)
+
+MODEL = BehaviourModel()
+K = 10
+DAYS = 7.0
+SIZES = {
+    "quick": dict(accounting=60, aa_users=3000, aa=200, cov_users=1000, cov=100, power=25,
+                  guard=25, truth=50_000),
+    "full": dict(accounting=3000, aa_users=30000, aa=400, cov_users=8000, cov=400, power=400,
+                 guard=400, truth=400_000),
+}  # fmt: skip
+
+
+def policy(pop, users, k, rng):
+    return personalised_policy(pop, users, k, rng, noise=1.5)
+
+
+def verdict(passed: bool) -> str:
+    return "PASS" if passed else "MISS"
+
+
+# --- sums per arm, as the rollup computes them ------------------------------------------------
+def columns(totals: UserTotals, arm: np.ndarray, metric: str) -> dict[str, np.ndarray]:
+    """Sufficient-statistic columns of ``metric`` for each row of the 0/1 matrix ``arm``
+    (experiments x users), over exposed users (at least one session)."""
+    arm = arm * (totals.sessions > 0)
+    if metric == "ctr":
+        x, y = totals.clicks, totals.impressions
+        return {"n": arm.sum(1), "sum_x": arm @ x, "sum_x2": arm @ x**2, "sum_y": arm @ y,
+                "sum_y2": arm @ y**2, "sum_xy": arm @ (x * y)}  # fmt: skip
+    if metric == "conversion":
+        x, c = (totals.conversions > 0) * 1.0, (totals.pre_conversions > 0) * 1.0
+    elif metric == "watch":
+        x, c = totals.watch_seconds, totals.pre_watch_seconds
+    else:  # time to first interaction: users with one, their mean
+        has = totals.first_interactions > 0
+        x = np.where(has, np.nan_to_num(totals.tfi_mean), 0.0)
+        return {"n": (arm * has).sum(1), "sum_x": arm @ x, "sum_x2": arm @ x**2}
+    return {"n": arm.sum(1), "sum_x": arm @ x, "sum_x2": arm @ x**2, "sum_c": arm @ c,
+            "sum_c2": arm @ c**2, "sum_xc": arm @ (x * c)}  # fmt: skip
+
+
+KIND = {"ctr": "ratio", "conversion": "proportion", "watch": "mean", "tfi": "mean"}
+
+
+def split(user_ids: np.ndarray, seeds: list[str], treatment_share: float = 0.5) -> np.ndarray:
+    """1.0 where the user is in treatment, per experiment seed (GrowthBook hash v2)."""
+    ids = user_ids.tolist()
+    return np.stack([(hash_many(seed, ids, 2) < treatment_share) * 1.0 for seed in seeds])
+
+
+def stack(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+
+
+# --- 2. A/A -----------------------------------------------------------------------------------
+def figure_aa(base, size: dict, rng: np.random.Generator) -> tuple[bool, str]:
+    days = 14.0
+    pop = fresh_users(base, size["aa_users"], rng, "aa")
+    traffic = draw_traffic(pop, days=days, k=K, policy=policy, rng=rng)
+    treatment = split(pop.user_ids, [f"aa-{i}" for i in range(size["aa"])])
+    final = user_totals(pop, MODEL, traffic)
+    c, t = columns(final, 1 - treatment, "ctr"), columns(final, treatment, "ctr")
+    p = analyze_many("ratio", c, t).columns["p_value"]
+    false_positive = float(np.mean(p < 0.05))
+    rejected_any = np.zeros(size["aa"], bool)
+    for day in range(1, int(days) + 1):
+        look = user_totals(pop, MODEL, traffic, until_day=float(day))
+        cl, tl = columns(look, 1 - treatment, "ctr"), columns(look, treatment, "ctr")
+        batch = analyze_many(
+            "ratio", cl, tl, sequential=True, planned_total=int(final.sessions.astype(bool).sum())
+        )
+        rejected_any |= batch.columns["sequential_p_value"] < 0.05
+    sequential_rate = float(rejected_any.mean())
+    srm = [
+        srm_test([int(a), int(b)], [0.5, 0.5]).flagged for a, b in zip(c["n"], t["n"], strict=True)
+    ]
+    srm_rate = float(np.mean(srm))
+    se = np.sqrt(0.05 * 0.95 / size["aa"])
+    passed = abs(false_positive - 0.05) <= 0.015 and sequential_rate <= 0.05 and srm_rate <= 0.01
+    return passed, (
+        f"A/A, {size['aa']} experiments (different seeds) on the same {pop.n_users:,} simulated "
+        f"users x 14 days, CTR: false positives at the final look {false_positive:.1%} "
+        f"(binomial s.e. {se:.1%}; target 5% +/- 1.5%), over 14 daily always-valid looks "
+        f"{sequential_rate:.1%} (target <= 5%), SRM alarms {srm_rate:.1%} (target ~0.1%, <= 1%)"
+    )
+
+
+# --- 3. coverage ------------------------------------------------------------------------------
+def figure_coverage(base, size: dict, rng: np.random.Generator) -> tuple[bool, str]:
+    effect = Effect(attraction=0.05)
+    truth = true_effects(base, MODEL, control=NO_EFFECT, treatment=effect, days=DAYS, k=K,
+                         policy=policy, rng=rng, n_users=size["truth"])  # fmt: skip
+    true_diff = {
+        "conversion": truth["conversion_rate"][1] - truth["conversion_rate"][0],
+        "ctr": truth["ctr"][1] - truth["ctr"][0],
+        "watch": truth["watch_time"][1] - truth["watch_time"][0],
+    }
+    parts: dict[str, tuple[list, list]] = {m: ([], []) for m in true_diff}
+    for r in range(size["cov"]):
+        pop = fresh_users(base, size["cov_users"], rng, f"cov{r}")
+        traffic = draw_traffic(pop, days=DAYS, k=K, policy=policy, rng=rng)
+        c_world = user_totals(pop, MODEL, traffic)
+        t_world = user_totals(pop, MODEL, traffic, effect)
+        arm = split(pop.user_ids, [f"cov-{r}"])
+        for metric, (cs, ts) in parts.items():
+            cs.append(columns(c_world, 1 - arm, metric))
+            ts.append(columns(t_world, arm, metric))
+    coverage = {}
+    for metric, (cs, ts) in parts.items():
+        out = analyze_many(KIND[metric], stack(cs), stack(ts)).columns
+        inside = (out["absolute_lower"] <= true_diff[metric]) & (
+            true_diff[metric] <= out["absolute_upper"]
+        )
+        coverage[metric] = float(inside.mean())
+    passed = all(0.93 <= v <= 0.97 for v in coverage.values())
+    shown = ", ".join(f"{m} {v:.1%}" for m, v in coverage.items())
+    return passed, (
+        f"coverage of the 95% CI over {size['cov']} experiments of {size['cov_users']:,} fresh "
+        f"users with a planted +5% attraction lift (true effects by a {size['truth']:,}-user "
+        f"Monte Carlo): {shown} (conversion: proportion+CUPED, ctr: ratio, watch: heavy-tailed "
+        f"mean+CUPED; target 93-97%)"
+    )
+
+
+# --- 4. power ---------------------------------------------------------------------------------
+def _exposed_totals(base, n_exposed: int, rng, prefix: str, effects: list[Effect], looks=()):
+    """User ids, each effect's totals over the first ``n_exposed`` exposed users of fresh
+    traffic, and for each day in ``looks`` the totals until that day (per effect)."""
+    pop = fresh_users(base, int(n_exposed * 1.4) + 50, rng, prefix)
+    traffic = draw_traffic(pop, days=DAYS, k=K, policy=policy, rng=rng)
+    worlds = [user_totals(pop, MODEL, traffic, e) for e in effects]
+    keep = np.flatnonzero(worlds[0].sessions > 0)[:n_exposed]
+    daily = [
+        [user_totals(pop, MODEL, traffic, e, until_day=float(d)).select(keep) for e in effects]
+        for d in looks
+    ]
+    return pop.user_ids[keep], [w.select(keep) for w in worlds], daily
+
+
+def figure_power(base, size: dict, rng: np.random.Generator) -> tuple[bool, str]:
+    effect = Effect(attraction=0.5)
+    truth = true_effects(base, MODEL, control=NO_EFFECT, treatment=effect, days=DAYS, k=K,
+                         policy=policy, rng=rng, n_users=size["truth"])  # fmt: skip
+    p_c, p_t = truth["conversion_rate"]
+    mde = p_t / p_c - 1
+    rates, texts = [], []
+    for share in (0.5, 0.1):
+        plan = sample_size_proportions(p_c, mde, ratio=share / (1 - share))
+        detected = 0
+        for r in range(size["power"]):
+            ids, (c_world, t_world), _ = _exposed_totals(
+                base, plan.total, rng, f"pw{share}-{r}", [NO_EFFECT, effect]
+            )
+            arm = split(ids, [f"power-{share}-{r}"], share)
+            c_cols = columns(c_world, 1 - arm, "conversion")
+            t_cols = columns(t_world, arm, "conversion")
+            out = analyze_many("proportion", c_cols, t_cols, cuped=False).columns
+            detected += int(out["p_value"][0] < 0.05 and out["absolute_effect"][0] > 0)
+        rate = detected / size["power"]
+        rates.append(rate)
+        split_name = f"{round(100 * (1 - share))}/{round(100 * share)}"
+        texts.append(f"{split_name} at n={plan.control:,}+{plan.treatment:,}: {rate:.1%}")
+    passed = all(abs(rate - 0.8) <= 0.04 for rate in rates)
+    return passed, (
+        f"power, conversion {p_c:.3f} -> {p_t:.3f} (planted MDE {mde:+.1%} relative), planner's "
+        f"sizes, {size['power']} experiments each: "
+        + ", ".join(texts)
+        + f" (target 80% +/- 4; binomial s.e. {np.sqrt(0.16 / size['power']):.1%})"
+    )
+
+
+# --- 5. guardrails ----------------------------------------------------------------------------
+def figure_guardrails(base, size: dict, rng: np.random.Generator) -> tuple[bool, str]:
+    margin = 0.05
+    big = fresh_users(base, size["truth"] // 4, rng, "gtruth")
+    sample = user_totals(big, MODEL, draw_traffic(big, days=DAYS, k=K, policy=policy, rng=rng))
+    tfi = sample.tfi_mean[sample.first_interactions > 0]
+    plan = sample_size_means(float(tfi.std()), margin * float(tfi.mean()), alternative="larger")
+    harms = (2 * margin, margin, 0.0)
+    passes = np.zeros(len(harms))
+    share_with_tfi = float((sample.first_interactions > 0).sum() / (sample.sessions > 0).sum())
+    passed_any_day = 0
+    looks = range(1, int(DAYS) + 1)
+    for r in range(size["guard"]):
+        effects = [NO_EFFECT] + [Effect(first_interaction=h) for h in harms]
+        n_exposed = int(plan.total / share_with_tfi) + 1
+        ids, worlds, daily = _exposed_totals(base, n_exposed, rng, f"g{r}", effects, looks)
+        arm = split(ids, [f"guard-{r}"])
+        for i, world in enumerate(worlds[1:]):
+            passes[i] += _noninferior(worlds[0], world, arm, margin)
+        # The report read every day: does the harm = margin variant ever pass?
+        passed_any_day += any(_noninferior(day[0], day[2], arm, margin) for day in daily)
+    daily_rate = passed_any_day / size["guard"]
+    rates = passes / size["guard"]
+    flagged_2m, passed_m, passed_0 = 1 - rates[0], rates[1], rates[2]
+    ok = flagged_2m >= 0.8 and passed_m <= 0.05 and abs(passed_0 - 0.8) <= 0.04
+    ok = ok and daily_rate <= 0.05
+    return ok, (
+        f"guardrails, time to first interaction, 5% relative margin, planner's one-sided size "
+        f"{plan.control:,} per arm, {size['guard']} experiments each: harm 2x margin flagged "
+        f"{flagged_2m:.1%} (target >= 80%), harm = margin passed {passed_m:.1%} at the end and "
+        f"{daily_rate:.1%} on some day of 7 daily reads (target <= 5% both), no harm passed "
+        f"{passed_0:.1%} (target 80% +/- 4, the planner's power; binomial s.e. of a rate near "
+        f"5% {np.sqrt(0.0475 / size['guard']):.1%}, near 80% {np.sqrt(0.16 / size['guard']):.1%})"
+    )
+
+
+def _noninferior(control: UserTotals, treatment: UserTotals, arm: np.ndarray, margin: float):
+    """The report's guardrail verdict (non-inferiority of the mean, harm = increase)."""
+
+    def stats(totals: UserTotals, mask: np.ndarray) -> SufficientStats:
+        cols = columns(totals, mask, "tfi")
+        return SufficientStats(n=int(cols["n"][0]), sum_x=float(cols["sum_x"][0]),
+                               sum_x2=float(cols["sum_x2"][0]))  # fmt: skip
+
+    c, t = stats(control, 1 - arm), stats(treatment, arm)
+    if min(c.n, t.n) < 2:
+        return False
+    return noninferiority_test("mean", c, t, margin=margin, bad_direction="increase").noninferior
+
+
+# --- 6. holdout ------------------------------------------------------------------------------
+def figure_holdout(base, size: dict, rng: np.random.Generator) -> tuple[bool, str]:
+    """Two launches (+6% and +4% attraction: +10.24% together) against a 5% holdout; the
+    holdout report's comparison (``analyze_many``, holdout as control) over fresh users."""
+    shipped = Effect(attraction=1.06 * 1.04 - 1)
+    truth = true_effects(base, MODEL, control=NO_EFFECT, treatment=shipped, days=DAYS, k=K,
+                         policy=policy, rng=rng, n_users=size["truth"])  # fmt: skip
+    true_diff = truth["ctr"][1] - truth["ctr"][0]
+    cs, ts = [], []
+    users = 4 * size["cov_users"]
+    for r in range(size["cov"]):
+        pop = fresh_users(base, users, rng, f"hold{r}")
+        traffic = draw_traffic(pop, days=DAYS, k=K, policy=policy, rng=rng)
+        held = split(pop.user_ids, [f"holdout-{r}"], 0.05)
+        cs.append(columns(user_totals(pop, MODEL, traffic), held, "ctr"))
+        ts.append(columns(user_totals(pop, MODEL, traffic, shipped), 1 - held, "ctr"))
+    out = analyze_many("ratio", stack(cs), stack(ts)).columns
+    inside = (out["absolute_lower"] <= true_diff) & (true_diff <= out["absolute_upper"])
+    coverage = float(inside.mean())
+    estimate = float(np.mean(out["absolute_effect"]))
+    return 0.93 <= coverage <= 0.97, (
+        f"holdout, two launches (+6% and +4% attraction) against a 5% holdout of "
+        f"{users:,} fresh users, {size['cov']} times: true CTR impact {true_diff:+.5f}, mean "
+        f"estimate {estimate:+.5f}, inside the report's 95% interval in {coverage:.1%} "
+        f"(target 93-97%)"
+    )
+
+
+FIGURES = {
+    "aa": figure_aa,
+    "coverage": figure_coverage,
+    "power": figure_power,
+    "guardrails": figure_guardrails,
+    "holdout": figure_holdout,
+}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--server-url", default="postgres://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--only", default="accounting,aa,coverage,power,guardrails,holdout")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--web-workers", type=int, default=2, help="gunicorn workers (figure 1)")
+    parser.add_argument(
+        "--replicates", type=int, default=None, help="experiments per figure (a smoke run)"
+    )
+    args = parser.parse_args()
+    quick = args.quick and os.environ.get("SPLITLAB_FULL") != "1"
+    size = dict(SIZES["quick" if quick else "full"])
+    if args.replicates:
+        size.update(aa=args.replicates, cov=args.replicates, power=args.replicates)
+        size.update(guard=args.replicates, truth=10_000)
+    only = set(args.only.split(","))
+    rng = np.random.default_rng(args.seed)
+    results = []
+    if "accounting" in only:
+        from benchmarks._serving_support import reachable
+
+        if not reachable(args.server_url):
+            print(f"PostgreSQL not found at {args.server_url}", file=sys.stderr)
+            return 2
+        from benchmarks._simulation_accounting import run_accounting
+
+        started = time.monotonic()
+        passed, text = run_accounting(
+            args.server_url,
+            users=size["accounting"],
+            clients=4,
+            seed=args.seed,
+            web_workers=args.web_workers,
+        )
+        results.append(passed)
+        seconds = time.monotonic() - started
+        print(
+            f"simulation: (1) accounting: {text} in {seconds:.0f} s (target: all equal) "
+            f"{verdict(passed)}",
+            flush=True,
+        )
+    base = generate_population(1000, 400, rng=np.random.default_rng(args.seed + 1))
+    for number, (name, figure) in enumerate(FIGURES.items(), start=2):
+        if name not in only:
+            continue
+        started = time.monotonic()
+        passed, text = figure(base, size, rng)
+        results.append(passed)
+        seconds = time.monotonic() - started
+        print(f"simulation: ({number}) {text}; {seconds:.0f} s in process {verdict(passed)}")
+    print("simulation: (7) two-tower pipeline vs most popular: SKIP (not built in this version)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
