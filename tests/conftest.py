@@ -13,6 +13,7 @@ from assignment import config_cache, exposure_log
 from recommenders.serving import log as serving_log
 from recommenders.serving import model_cache
 from recommenders.serving import selectors as serving_selectors
+from writebehind.buffer import stop_flusher
 
 # Tests that CI also runs on the embedded default (SQLite, filesystem broker), besides those
 # marked `embedded` one by one: the platform, every API's contract and robustness, the
@@ -55,6 +56,9 @@ def fresh_process_state():
     reuses ids across rolled-back tests."""
     reset_process_state()
     yield
+    # The flusher thread outlives the test whose records started it; stopped here, it never
+    # touches a database the next test has not opened (pytest-django forbids it).
+    stop_flusher()
     reset_process_state()
 
 

@@ -190,6 +190,7 @@ class _Flusher:
         self.thread: threading.Thread | None = None
         self.lock = threading.Lock()
         self.replayed_at = 0.0
+        self.stopping = False
 
     def ensure_running(self) -> None:
         if self.thread is not None and self.thread.is_alive():
@@ -197,6 +198,7 @@ class _Flusher:
         with self.lock:
             if self.thread is None or not self.thread.is_alive():
                 self.replayed_at = 0.0  # a new process (or fork) replays first
+                self.stopping = False
                 self.thread = threading.Thread(
                     target=self._run, name="write-behind-flusher", daemon=True
                 )
@@ -207,10 +209,22 @@ class _Flusher:
         ticks += [b.max_age_seconds() for b in _registry if b.in_thread]
         return max(min(ticks), 0.01)
 
+    def stop(self, timeout_seconds: float = 5.0) -> None:
+        """End the thread after its current pass (tests: a test's database goes away with it);
+        the next ``add`` starts a new one."""
+        thread = self.thread
+        if thread is None:
+            return
+        self.stopping = True
+        self.wake.set()
+        thread.join(timeout_seconds)
+
     def _run(self) -> None:
         while True:
             self.wake.wait(timeout=self._tick())
             self.wake.clear()
+            if self.stopping:
+                return
             try:
                 self._once()
             except Exception:  # the thread must outlive any single failure
@@ -257,6 +271,11 @@ def flush_due_after_response(buffers: Iterable[WriteBehindBuffer]) -> None:
     for buffer in buffers:
         if buffer.is_due():
             buffer.flush()
+
+
+def stop_flusher() -> None:
+    """Stop the process's flusher thread (tests, between tests); buffers are kept."""
+    _flusher.stop()
 
 
 def flush_all() -> None:
