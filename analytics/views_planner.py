@@ -28,11 +28,12 @@ DEFAULTS = {
     "alternative": "two-sided",
     "daily_users": "20000",
     "traffic_share": "100",
+    "sequential": "",
 }
 
 FIELD_GROUPS = (
     ("Metric", ("metric", "baseline", "std")),
-    ("Effect and test", ("mde", "mde_type", "alpha", "power", "alternative")),
+    ("Effect and test", ("mde", "mde_type", "alpha", "power", "alternative", "sequential")),
     ("Traffic", ("treatment_share", "daily_users", "traffic_share")),
 )
 
@@ -68,6 +69,11 @@ class PlannerForm(forms.Form):
     alternative = forms.ChoiceField(
         choices=[("two-sided", "two-sided"), ("larger", "one-sided (increase)")]
     )
+    sequential = forms.BooleanField(
+        label="Sequential testing",
+        required=False,
+        help_text="size for the always-valid test the report runs when results are watched daily",
+    )
     daily_users = forms.FloatField(required=False, min_value=1, help_text="new eligible users/day")
     traffic_share = forms.FloatField(
         min_value=0.01, max_value=100, help_text="% of eligible users enrolled"
@@ -101,6 +107,7 @@ class PlannerForm(forms.Form):
             "alternative": d["alternative"],
             "daily_users": d["daily_users"],
             "traffic_share": d["traffic_share"] / 100,
+            "sequential": bool(d.get("sequential")),
         }
 
 

@@ -33,6 +33,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import special
 
 from analytics.stats._inference import Array
 from analytics.stats._validation import check_choice, check_count, check_positive, check_unit_open
@@ -81,6 +82,28 @@ def mixing_variance(
     log_term = -2 * math.log(alpha)
     rho2 = (log_term + math.log(log_term + 1)) / planned
     return variance * n_total * rho2
+
+
+def final_look_critical(alpha: float) -> float:
+    """The |z| the asymptotic confidence sequence needs to reject at its tuning size ``t*``.
+
+    At ``t = t*`` the mixing variance is ``tau^2 = k V`` with ``k = -2 log alpha +
+    log(-2 log alpha + 1)`` (``mixing_variance``), so ``L >= 1/alpha`` reads
+    ``z^2 >= (1 + k) / k * (2 log(1/alpha) + log(1 + k))``, free of ``V``: the sequential test
+    at its planned size is a z-test with this critical value (3.03 at alpha 0.05, against
+    1.96 for a fixed horizon). Earlier looks can only add rejections, so a size planned with
+    it is a lower bound on the sequential test's power.
+    """
+    alpha = check_unit_open("alpha", alpha)
+    log_term = -2 * math.log(alpha)
+    k = log_term + math.log(log_term + 1)
+    return math.sqrt((1 + k) / k * (2 * math.log(1 / alpha) + math.log(1 + k)))
+
+
+def fixed_horizon_equivalent_alpha(alpha: float) -> float:
+    """Two-sided alpha of a fixed-horizon z-test with ``final_look_critical(alpha)``:
+    ``2 Phi(-c)``; sizing a fixed test at this alpha sizes the sequential one."""
+    return float(2 * special.ndtr(-final_look_critical(alpha)))
 
 
 def always_valid_arrays(

@@ -23,7 +23,9 @@ def test_sample_size_reference(api_client):
     )  # fmt: skip
     assert response.status_code == 200, response.json()
     body = response.json()
-    assert (body["control"], body["treatment"], body["total"]) == (122_121, 122_121, 244_242)
+    # The pooled z-test that the report runs (statsmodels' power_proportions_2indep: 0.8).
+    assert (body["control"], body["treatment"], body["total"]) == (122_124, 122_124, 244_248)
+    assert body["sequential"] is False and "pooled" in body["test"]
     assert body["expected_days"] == 49
     assert body["mde_absolute"] == pytest.approx(0.0025)
     assert body["achieved_power"] >= 0.8
