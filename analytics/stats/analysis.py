@@ -203,7 +203,8 @@ def _analyze_kind(kind: str, c: dict, t: dict, alpha: float, alternative: str, u
     return {
         "control_mean": mc.mean, "treatment_mean": mt.mean, "absolute_effect": effect,
         "absolute_lower": lo, "absolute_upper": hi, "relative_effect": lift,
-        "relative_lower": rlo, "relative_upper": rhi, "p_value": p, "statistic": stat,
+        "relative_lower": rlo, "relative_upper": rhi, "relative_std_error": lift_se,
+        "p_value": p, "statistic": stat,
         "std_error": se, "df": df, "cuped_theta": theta, "variance_reduction": reduction,
     }  # fmt: skip
 
@@ -273,6 +274,21 @@ def analyze_many(
         )
         p, lo, hi = always_valid_arrays(out["absolute_effect"], variance, tau2, alpha)
         out["sequential_p_value"], out["sequential_lower"], out["sequential_upper"] = p, lo, hi
+        # One interval per decision: beside an always-valid p, both intervals are the
+        # always-valid ones (the relative one from the lift's delta-method variance, with the
+        # mixing variance scaled alike: tau_rel = tau / |control mean|).
+        out["absolute_lower"], out["absolute_upper"] = lo, hi
+        lift_var = out["relative_std_error"] ** 2
+        if method == "msprt":
+            with np.errstate(divide="ignore", invalid="ignore"):
+                tau2_lift = tau2 / out["control_mean"] ** 2
+        else:
+            tau2_lift = mixing_variance(
+                lift_var, c["n"] + t["n"], alpha=alpha, method=method,
+                planned_total=planned_total, mixing_sd=mixing_sd,
+            )  # fmt: skip
+        _, rlo, rhi = always_valid_arrays(out["relative_effect"], lift_var, tau2_lift, alpha)
+        out["relative_lower"], out["relative_upper"] = rlo, rhi
         decisive = p
     out["significant"] = decisive < alpha
     if bayesian:
@@ -287,7 +303,7 @@ _OUTPUT = (
     "control_mean", "treatment_mean", "absolute_effect", "absolute_lower", "absolute_upper",
     "relative_effect", "relative_lower", "relative_upper", "p_value", "statistic",
     "std_error", "df", "cuped_theta", "variance_reduction", "sequential_p_value",
-    "sequential_lower", "sequential_upper", "probability_to_beat",
+    "sequential_lower", "sequential_upper", "probability_to_beat", "relative_std_error",
 )  # fmt: skip
 
 
@@ -325,7 +341,8 @@ def analyze_metric(
     ``variance_reduction`` reports the gain.
 
     ``sequential=True`` adds an always-valid p-value and confidence sequence for the
-    absolute effect (two-sided; ``sequential_method`` "asymptotic" tuned to
+    absolute effect, and makes ``absolute_ci`` and ``relative_ci`` the always-valid ones too
+    (one interval per decision; two-sided; ``sequential_method`` "asymptotic" tuned to
     ``planned_total`` users, or "msprt" with ``mixing_sd``); ``significant`` then follows the
     sequential p-value, which stays valid however often the report is looked at.
     ``bayesian`` adds the Beta(1, 1) probability that the treatment beats control

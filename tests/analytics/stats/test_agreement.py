@@ -87,3 +87,16 @@ def test_sequential_plan_refuses_one_sided_and_other_methods():
         plan_experiment(baseline=0.05, mde=0.1, alternative="larger", sequential=True)
     with pytest.raises(ValueError, match="^method: "):
         plan_experiment(baseline=0.05, mde=0.1, method="cohen_h", sequential=True)
+
+
+def test_sequential_mode_shows_only_always_valid_intervals():
+    from analytics.stats import SufficientStats, analyze_metric
+
+    control, treatment = SufficientStats(5000, 500), SufficientStats(5000, 575)
+    fixed = analyze_metric("proportion", control, treatment)
+    assert fixed.relative_ci[0] > 0 and fixed.significant  # the fixed interval excludes 0
+    seq = analyze_metric("proportion", control, treatment, sequential=True)
+    assert seq.sequential_p_value > 0.2 and not seq.significant
+    assert seq.absolute_ci == seq.sequential_ci
+    assert seq.relative_ci[0] < 0 < seq.relative_ci[1]
+    assert seq.relative_ci[1] - seq.relative_ci[0] > fixed.relative_ci[1] - fixed.relative_ci[0]
