@@ -157,3 +157,7 @@ class AnalyzeResponseSerializer(serializers.Serializer):
     sequential_p_value = FiniteFloatField()
     sequential_ci = IntervalField(allow_null=True)
     probability_to_beat = FiniteFloatField()
+    note = serializers.CharField(
+        help_text="what was done with degenerate data (exact test, not enough data, relative "
+        "effect not meaningful); empty otherwise"
+    )

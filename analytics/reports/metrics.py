@@ -164,6 +164,8 @@ def effect_verdict(
         return Verdict("invalid: sample ratio mismatch", "bad")
     if series.latest is None or series.p_value is None:
         return Verdict(series.problem or "not enough data yet", "neutral")
+    if series.latest.note.startswith("not enough data"):
+        return Verdict(series.latest.note.split(";")[0], "neutral")
     if (series.p_value if p_value is None else p_value) >= alpha:
         return Verdict("no significant difference", "neutral")
     better = (series.latest.absolute_effect > 0) == higher_is_better

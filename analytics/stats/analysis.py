@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from analytics.stats import _inference as inf
+from analytics.stats import degenerate
 from analytics.stats._validation import check_alternative, check_choice, check_unit_open
 from analytics.stats.bayes import probability_to_beat_control
 from analytics.stats.cuped import cuped_moments
@@ -43,7 +44,9 @@ class MetricAnalysis:
     Effects are treatment minus control (``absolute_*``) and ``treatment/control - 1``
     (``relative_*``, delta-method interval). ``significant`` is ``sequential_p_value < alpha``
     when the analysis is sequential, else ``p_value < alpha``. Sequential fields, CUPED fields
-    and ``probability_to_beat`` are ``None`` when not computed.
+    and ``probability_to_beat`` are ``None`` when not computed. ``note`` says what was done
+    with degenerate data (``degenerate``: exact test, borrowed variance, "not enough data",
+    relative effect not meaningful); "" for ordinary data.
     """
 
     kind: str
@@ -69,6 +72,7 @@ class MetricAnalysis:
     sequential_p_value: float | None = None
     sequential_ci: tuple[float, float] | None = None
     probability_to_beat: float | None = None
+    note: str = ""
 
     def __post_init__(self) -> None:
         check_choice("kind", self.kind, KINDS)
@@ -116,6 +120,11 @@ class BatchAnalysis:
     def _analysis(self, kind: str, c: dict[str, float]) -> MetricAnalysis:
         sequential = self.sequential_method is not None
         cuped = not math.isnan(c["cuped_theta"])
+        flags = int(c["flags"])
+        method = METHOD_NAMES[kind] + (" with CUPED" if cuped else "")
+        method += " (unpooled)" if cuped and kind == "proportion" else ""
+        if flags & degenerate.EXACT:
+            method = "Fisher's exact test"
         return MetricAnalysis(
             kind=kind,
             control_n=int(c["control_n"]),
@@ -133,15 +142,14 @@ class BatchAnalysis:
             significant=bool(c["significant"]),
             alpha=self.alpha,
             alternative=self.alternative,
-            method=METHOD_NAMES[kind]
-            + (" with CUPED" if cuped else "")
-            + (" (unpooled)" if cuped and kind == "proportion" else ""),
+            method=method,
             cuped_theta=_optional(c["cuped_theta"]),
             variance_reduction=_optional(c["variance_reduction"]),
             sequential_method=self.sequential_method,
             sequential_p_value=c["sequential_p_value"] if sequential else None,
             sequential_ci=(c["sequential_lower"], c["sequential_upper"]) if sequential else None,
             probability_to_beat=_optional(c["probability_to_beat"]),
+            note=degenerate.note_of(flags),
         )
 
 
@@ -166,25 +174,36 @@ def _columns(group: str, value: Sequence[SufficientStats] | Columns, size: int |
 
 
 def _analyze_kind(kind: str, c: dict, t: dict, alpha: float, alternative: str, use_cuped: bool):
-    """Effect, its variance parts, statistic, p-value and CI arrays for pairs of one kind."""
+    """Effect, its variance parts, statistic, p-value and CI arrays for pairs of one kind.
+
+    Degenerate rows (``degenerate``: an arm without variation, too few expected successes)
+    get an exact or conservative test and a ``flags`` bit mask naming what was done.
+    """
     mc, mt = moments(kind, c), moments(kind, t)
-    theta = np.full(len(c["n"]), np.nan)
+    size = len(c["n"])
+    flags = np.zeros(size, dtype=int)
+    if kind == "proportion":
+        flags = degenerate.proportion_flags(c, t)
+    theta = np.full(size, np.nan)
     reduction = theta.copy()
-    has_cov = np.zeros(len(c["n"]), dtype=bool)
+    has_cov = np.zeros(size, dtype=bool)
     if use_cuped and kind != "ratio":
         has_cov = ~np.isnan(
             np.column_stack(
                 [c["sum_c"], c["sum_c2"], c["sum_xc"], t["sum_c"], t["sum_c2"], t["sum_xc"]]
             )
         ).any(axis=1)
+        has_cov &= flags == 0  # no adjustment of a degenerate comparison
         if has_cov.any():
             ac, at, th, red = cuped_moments(c, t)
             theta, reduction = np.where(has_cov, th, np.nan), np.where(has_cov, red, np.nan)
             mc = _pick(has_cov, ac, mc)
             mt = _pick(has_cov, at, mt)
+    if kind != "proportion":
+        mc, mt, flags = degenerate.borrow_variance(mc, mt)
     effect = mt.mean - mc.mean
     se = np.sqrt(mc.var_mean + mt.var_mean)
-    df = np.full(len(effect), np.inf)
+    df = np.full(size, np.inf)
     if kind == "mean":
         df = inf.welch_df(mc.var_mean, mt.var_mean, mc.n, mt.n)
         stat, p = inf.t_test(effect, se, df, alternative)
@@ -195,16 +214,28 @@ def _analyze_kind(kind: str, c: dict, t: dict, alpha: float, alternative: str, u
             pooled = (c["sum_x"] + t["sum_x"]) / (c["n"] + t["n"])
             se_pooled = np.sqrt(pooled * (1 - pooled) * (1 / c["n"] + 1 / t["n"]))
             test_se = np.where(has_cov, se, se_pooled)
+            se = np.where(flags > 0, se_pooled, se)
         stat, p = inf.z_test(effect, test_se, alternative)
-        crit = np.full(len(effect), inf.z_critical(alpha, alternative))
-    lo, hi = inf.interval(effect, se, crit, alternative)
+        crit = np.full(size, inf.z_critical(alpha, alternative))
+    exact = np.flatnonzero(flags & degenerate.EXACT)
+    if exact.size:
+        p[exact] = degenerate.fisher_p_values(c, t, exact, alternative)
+    flat = (flags & degenerate.NO_VARIATION) > 0
+    p = np.where(flat, 1.0, p)
+    stat = np.where(flat, 0.0, stat)  # no evidence either way
+    lo, hi = inf.interval(effect, np.where(flat, np.nan, se), crit, alternative)
     lift, lift_se = inf.relative_effect(mc.mean, mt.mean, mc.var_mean, mt.var_mean)
+    flags = flags | degenerate.relative_flags(
+        mc.mean, mc.var_mean, inf.z_critical(alpha, "two-sided")
+    )
+    meaningful = (flags & degenerate.RELATIVE) == 0
+    lift, lift_se = np.where(meaningful, lift, np.nan), np.where(meaningful, lift_se, np.nan)
     rlo, rhi = inf.interval(lift, lift_se, crit, alternative)
     return {
         "control_mean": mc.mean, "treatment_mean": mt.mean, "absolute_effect": effect,
         "absolute_lower": lo, "absolute_upper": hi, "relative_effect": lift,
         "relative_lower": rlo, "relative_upper": rhi, "relative_std_error": lift_se,
-        "p_value": p, "statistic": stat,
+        "p_value": p, "statistic": stat, "flags": flags.astype(float),
         "std_error": se, "df": df, "cuped_theta": theta, "variance_reduction": reduction,
     }  # fmt: skip
 
@@ -273,6 +304,11 @@ def analyze_many(
             mixing_sd=mixing_sd,
         )
         p, lo, hi = always_valid_arrays(out["absolute_effect"], variance, tau2, alpha)
+        # Degenerate rows: never more confident than their exact / conservative fixed test.
+        flagged = (out["flags"].astype(int) & (degenerate.EXACT | degenerate.NO_VARIATION)) > 0
+        p = np.where(flagged, np.maximum(p, out["p_value"]), p)
+        flat = (out["flags"].astype(int) & degenerate.NO_VARIATION) > 0
+        lo, hi = np.where(flat, np.nan, lo), np.where(flat, np.nan, hi)
         out["sequential_p_value"], out["sequential_lower"], out["sequential_upper"] = p, lo, hi
         # One interval per decision: beside an always-valid p, both intervals are the
         # always-valid ones (the relative one from the lift's delta-method variance, with the
@@ -304,6 +340,7 @@ _OUTPUT = (
     "relative_effect", "relative_lower", "relative_upper", "p_value", "statistic",
     "std_error", "df", "cuped_theta", "variance_reduction", "sequential_p_value",
     "sequential_lower", "sequential_upper", "probability_to_beat", "relative_std_error",
+    "flags",
 )  # fmt: skip
 
 
