@@ -13,6 +13,9 @@ from typing import Any
 ALTERNATIVES = ("two-sided", "larger", "smaller")
 # Counts beyond 2^53 cannot be held exactly in a float (and no experiment has that many users).
 MAX_COUNT = 2**53
+# Sums beyond this overflow the variance formulas (their fourth powers pass 1.8e308); no real
+# experiment comes near it, so such input is refused by name instead of turning into inf/NaN.
+SUM_LIMIT = 1e75
 
 
 def argument_name(error: ValueError) -> str | None:
@@ -29,6 +32,14 @@ def check_real(name: str, value: Any) -> float:
     value = float(value)
     if not math.isfinite(value):
         raise ValueError(f"{name}: must be finite, got {value}")
+    return value
+
+
+def check_sum(name: str, value: Any) -> float:
+    """A finite sum within ``[-SUM_LIMIT, SUM_LIMIT]``."""
+    value = check_real(name, value)
+    if abs(value) > SUM_LIMIT:
+        raise ValueError(f"{name}: must lie within +-1e75, got {value}")
     return value
 
 

@@ -36,7 +36,13 @@ import numpy as np
 from scipy import special
 
 from analytics.stats._inference import Array
-from analytics.stats._validation import check_choice, check_count, check_positive, check_unit_open
+from analytics.stats._validation import (
+    check_choice,
+    check_count,
+    check_positive,
+    check_real,
+    check_unit_open,
+)
 
 METHODS = ("asymptotic", "msprt")
 DEFAULT_PLANNED_TOTAL = 5000
@@ -116,13 +122,15 @@ def always_valid_arrays(
     """
     effect = np.asarray(effect, dtype=float)
     variance = np.asarray(variance, dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        total = variance + tau2
-        log_l = 0.5 * np.log(variance / total) + tau2 * effect**2 / (2 * variance * total)
-        p = np.minimum(1.0, np.exp(-log_l))
-        half = np.sqrt(
-            variance * total / tau2 * (2 * math.log(1 / alpha) + np.log(total / variance))
-        )
+    # In terms of r = tau^2 / V and z^2 = d^2 / V (stable for tiny and huge V):
+    # log L = -log(1 + r) / 2 + r / (1 + r) * z^2 / 2, half = sqrt(V (1 + r) / r * (...)).
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
+        r = np.clip(np.where(variance > 0, tau2 / variance, 1.0), 1e-300, 1e300)
+        r = np.where(np.isnan(r), 1.0, r)
+        z2 = np.where(variance > 0, effect**2 / variance, 0.0)
+        log_l = -0.5 * np.log1p(r) + r / (1 + r) * z2 / 2
+        p = np.where(np.isnan(log_l), 1.0, np.minimum(1.0, np.exp(-log_l)))
+        half = np.sqrt(variance) * np.sqrt((1 + r) / r * (2 * math.log(1 / alpha) + np.log1p(r)))
     degenerate = variance <= 0
     p = np.where(degenerate, np.where(effect == 0, 1.0, 0.0), p)
     half = np.where(degenerate, 0.0, half)
@@ -150,9 +158,10 @@ def always_valid_test(
     ``always_valid_history`` (running minimum and intersection).
     """
     alpha, method = _check(alpha, method)
-    variance = float(variance)
-    if not math.isfinite(variance) or variance < 0:
-        raise ValueError(f"variance: must be finite and non-negative, got {variance}")
+    effect = check_real("effect", effect)
+    variance = check_real("variance", variance)
+    if variance < 0:
+        raise ValueError(f"variance: must be non-negative, got {variance}")
     n_total = check_count("n_total", n_total, minimum=1)
     tau2 = mixing_variance(
         np.float64(variance),
@@ -197,8 +206,12 @@ def always_valid_history(
     n_totals = np.asarray(n_totals, dtype=float)
     if not (effects.shape == variances.shape == n_totals.shape) or effects.ndim != 1:
         raise ValueError("variances: need one effect, variance and n_total per look")
-    if np.any(variances < 0) or np.any(n_totals < 1):
-        raise ValueError("variances: must be non-negative, with n_totals >= 1")
+    if not np.all(np.isfinite(effects)):
+        raise ValueError("effects: must be finite")
+    if not np.all(np.isfinite(variances)) or np.any(variances < 0):
+        raise ValueError("variances: must be finite and non-negative")
+    if not np.all(np.isfinite(n_totals)) or np.any(n_totals < 1):
+        raise ValueError("n_totals: must be whole numbers >= 1")
     tau2 = mixing_variance(
         variances,
         n_totals,
