@@ -77,9 +77,10 @@ def mixing_variance(
     if method == "msprt":
         if mixing_sd is None:
             raise ValueError("mixing_sd: required for method='msprt' (effect units)")
-        return np.full_like(
-            np.asarray(variance, dtype=float), check_positive("mixing_sd", mixing_sd) ** 2
-        )
+        sd = check_positive("mixing_sd", mixing_sd)
+        if sd > 1e150:  # its square would overflow
+            raise ValueError(f"mixing_sd: must be at most 1e150, got {sd}")
+        return np.full_like(np.asarray(variance, dtype=float), sd**2)
     planned = check_count(
         "planned_total",
         DEFAULT_PLANNED_TOTAL if planned_total is None else planned_total,
