@@ -60,10 +60,16 @@ def check_non_negative(name: str, value: Any) -> float:
 
 
 def check_unit_open(name: str, value: Any) -> float:
-    """A probability strictly inside (0, 1): alpha, power, a baseline rate."""
+    """A probability strictly inside (0, 1): alpha, power, a baseline rate.
+
+    Within 1e-12 of 0 or 1 a normal quantile is infinite in floating point (and no analysis
+    needs such a level), so those are refused too.
+    """
     value = check_real(name, value)
     if not 0.0 < value < 1.0:
         raise ValueError(f"{name}: must lie strictly between 0 and 1, got {value}")
+    if not 1e-12 <= value <= 1 - 1e-12:
+        raise ValueError(f"{name}: must lie within [1e-12, 1 - 1e-12], got {value}")
     return value
 
 

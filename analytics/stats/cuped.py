@@ -68,7 +68,10 @@ def cuped_adjust(
         adjusted = y - theta * (c - c.mean())
     if not (np.all(np.isfinite(adjusted)) and math.isfinite(theta) and np.isfinite(var_y)):
         raise ValueError("metric: values too large to adjust in floating point")
-    reduction = 1 - adjusted.var(ddof=1) / var_y if var_y > 0 else 0.0
+    with np.errstate(over="ignore", invalid="ignore"):
+        reduction = 1 - adjusted.var(ddof=1) / var_y if var_y > 0 else 0.0
+    if not np.isfinite(reduction):
+        raise ValueError("metric: values too large for their variance in floating point")
     corr = float(cov / np.sqrt(var_c * var_y)) if var_c > 0 and var_y > 0 else 0.0
     return CupedResult(adjusted, float(theta), float(max(reduction, 0.0)), corr)
 
