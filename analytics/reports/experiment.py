@@ -13,6 +13,7 @@ from datetime import datetime
 import numpy as np
 from django.utils import timezone
 
+from analytics.reports.decision import Decision, decide
 from analytics.reports.metrics import (
     GuardrailResult,
     MetricSeries,
@@ -73,6 +74,7 @@ class ExperimentReport:
     chart: dict
     rolled_up_at: datetime | None
     model_versions: list[ModelVersionCtr] = field(default_factory=list)
+    decision: Decision | None = None
 
     @property
     def confidence_percent(self) -> str:
@@ -261,6 +263,8 @@ def build_experiment_report(
             secondary.append(row)
     _correct_primary(primary, alpha, srm_flagged)
     _correct_secondary(secondary, alpha, srm_flagged)
+    preliminary = running < experiment.min_runtime_days
+    decision = decide(primary, guardrails, srm_flagged=srm_flagged, preliminary=preliminary)
     return ExperimentReport(
         experiment=experiment,
         phase=phase,
@@ -271,13 +275,14 @@ def build_experiment_report(
         srm=srm,
         srm_problem=srm_problem,
         days_running=running,
-        preliminary=running < experiment.min_runtime_days,
+        preliminary=preliminary,
         primary=primary,
         guardrails=guardrails,
         secondary=secondary,
         chart=_chart(primary, series, variants),
         rolled_up_at=getattr(rollup_state(), "last_run_at", None),
         model_versions=ctr_by_model_version(experiment.key),
+        decision=decision,
     )
 
 
