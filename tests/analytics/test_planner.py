@@ -103,3 +103,18 @@ def test_sequential_plan_is_sized_for_the_always_valid_test(staff_client):
     assert f'id="expected-days">{plan.expected_days} days' in sequential
     assert "always-valid sequential test" in sequential
     assert "always-valid" not in fixed.split('id="planned-test"')[1][:200]
+
+
+def test_guardrail_needs_and_power_are_shown(staff_client):
+    from analytics.stats import power_noninferiority, sample_size_noninferiority
+
+    params = {"metric": "proportion", "baseline": "5", "mde": "5", "mde_type": "relative",
+              "alpha": "0.05", "power": "0.8", "treatment_share": "50", "traffic_share": "100",
+              "alternative": "two-sided", "daily_users": "20000", "guardrail_baseline": "30",
+              "guardrail_margin": "2", "guardrail_direction": "increase"}  # fmt: skip
+    html = staff_client.get(URL, params).content.decode()
+    size = sample_size_noninferiority("proportion", 0.3, 0.02)
+    assert f'id="guardrail-control">{size.control:,}<' in html
+    plan = plan_experiment(baseline=0.05, mde=0.05)
+    power = power_noninferiority("proportion", 0.3, 0.02, plan.sample_size.control)
+    assert f'id="guardrail-power">{power:.3f}<' in html

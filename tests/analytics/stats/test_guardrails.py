@@ -84,3 +84,28 @@ def test_always_valid_guardrail_keeps_false_passes_under_alpha_at_every_look():
         sequential=True,
     )  # fmt: skip
     assert result.method == "always-valid"
+
+
+def _simulated_ni_power(size, sequential: bool, seed: int, runs: int = 1500) -> float:
+    rng = np.random.default_rng(seed)
+    wins = 0
+    for _ in range(runs):
+        xc = int(rng.binomial(size.control, 0.3))
+        xt = int(rng.binomial(size.treatment, 0.3))
+        result = noninferiority_test(
+            "proportion", SufficientStats(size.control, xc), SufficientStats(size.treatment, xt),
+            margin=0.05, sequential=sequential, planned_total=size.total,
+        )  # fmt: skip
+        wins += result.noninferior
+    return wins / runs
+
+
+def test_guardrail_sample_size_reaches_its_power_fixed_and_sequential():
+    from analytics.stats import power_noninferiority, sample_size_noninferiority
+
+    fixed = sample_size_noninferiority("proportion", 0.3, 0.05, ratio=1.0)
+    assert power_noninferiority("proportion", 0.3, 0.05, fixed.control) >= 0.8
+    assert abs(_simulated_ni_power(fixed, False, seed=11) - 0.8) < 0.04
+    sequential = sample_size_noninferiority("proportion", 0.3, 0.05, sequential=True)
+    assert sequential.total > 2 * fixed.total
+    assert abs(_simulated_ni_power(sequential, True, seed=12) - 0.8) < 0.04
