@@ -6,11 +6,16 @@ Both failed before issue 13: the bound used ``sqrt(v_t + v_c)`` while the test u
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from analytics.stats import SufficientStats, noninferiority_test
+
+FULL = os.environ.get("SPLITLAB_FULL") == "1"  # make bench: the full-size simulations
+RUNS = 2000 if FULL else 300
 
 
 def _mean_stats(n: int, mean: float, sd: float) -> SufficientStats:
@@ -73,11 +78,11 @@ def _any_look_passes(sequential: bool, runs: int, seed: int) -> float:
 
 
 def test_peeking_at_a_fixed_horizon_guardrail_passes_a_harmful_treatment_too_often():
-    assert _any_look_passes(False, 400, seed=5) > 0.12
+    assert _any_look_passes(False, RUNS, seed=5) > 0.12
 
 
 def test_always_valid_guardrail_keeps_false_passes_under_alpha_at_every_look():
-    rate = _any_look_passes(True, 600, seed=6)
+    rate = _any_look_passes(True, RUNS, seed=6)
     assert rate <= 0.05, rate
     result = noninferiority_test(
         "proportion", SufficientStats(1000, 100), SufficientStats(1000, 100), margin=0.05,
@@ -86,7 +91,7 @@ def test_always_valid_guardrail_keeps_false_passes_under_alpha_at_every_look():
     assert result.method == "always-valid"
 
 
-def _simulated_ni_power(size, sequential: bool, seed: int, runs: int = 1500) -> float:
+def _simulated_ni_power(size, sequential: bool, seed: int, runs: int = 1000) -> float:
     rng = np.random.default_rng(seed)
     wins = 0
     for _ in range(runs):
