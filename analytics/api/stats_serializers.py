@@ -157,6 +157,13 @@ class AnalyzeResponseSerializer(serializers.Serializer):
     sequential_p_value = FiniteFloatField()
     sequential_ci = IntervalField(allow_null=True)
     probability_to_beat = FiniteFloatField()
+    chance_to_win = FiniteFloatField(
+        help_text="GrowthBook's Gaussian posterior P(relative effect > 0), any metric kind"
+    )
+    risk = IntervalField(
+        allow_null=True,
+        help_text="expected relative loss of choosing [control, treatment] (GrowthBook's risk)",
+    )
     note = serializers.CharField(
         help_text="what was done with degenerate data (exact test, not enough data, relative "
         "effect not meaningful); empty otherwise"

@@ -6,6 +6,7 @@ with numpy (1,000 pairs in a few milliseconds). Both share one code path, so the
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from analytics.stats import _inference as inf
 from analytics.stats import degenerate
 from analytics.stats._validation import check_alternative, check_choice, check_unit_open
 from analytics.stats.bayes import probability_to_beat_control
+from analytics.stats.bayes_effect import EffectPrior, effect_posterior
 from analytics.stats.cuped import cuped_moments
 from analytics.stats.sequential import METHODS as SEQUENTIAL_METHODS
 from analytics.stats.sequential import always_valid_arrays, mixing_variance
@@ -73,6 +75,8 @@ class MetricAnalysis:
     sequential_ci: tuple[float, float] | None = None
     probability_to_beat: float | None = None
     note: str = ""
+    chance_to_win: float | None = None
+    risk: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         check_choice("kind", self.kind, KINDS)
@@ -85,6 +89,16 @@ class MetricAnalysis:
             raise ValueError("significant: must follow the (sequential) p-value and alpha")
         if self.probability_to_beat is not None and not 0 <= self.probability_to_beat <= 1:
             raise ValueError("probability_to_beat: must lie in [0, 1]")
+
+
+@functools.cache
+def _method_and_note(kind: str, cuped: bool, flags: int) -> tuple[str, str]:
+    """The test's name and the degenerate-data note of a row (few distinct values: cached)."""
+    method = METHOD_NAMES[kind] + (" with CUPED" if cuped else "")
+    method += " (unpooled)" if cuped and kind == "proportion" else ""
+    if flags & degenerate.EXACT:
+        method = "Fisher's exact test"
+    return method, degenerate.note_of(flags)
 
 
 def _optional(value: float) -> float | None:
@@ -119,12 +133,8 @@ class BatchAnalysis:
 
     def _analysis(self, kind: str, c: dict[str, float]) -> MetricAnalysis:
         sequential = self.sequential_method is not None
-        cuped = not math.isnan(c["cuped_theta"])
-        flags = int(c["flags"])
-        method = METHOD_NAMES[kind] + (" with CUPED" if cuped else "")
-        method += " (unpooled)" if cuped and kind == "proportion" else ""
-        if flags & degenerate.EXACT:
-            method = "Fisher's exact test"
+        theta = c["cuped_theta"]
+        method, note = _method_and_note(kind, theta == theta, int(c["flags"]))  # NaN != NaN
         return MetricAnalysis(
             kind=kind,
             control_n=int(c["control_n"]),
@@ -149,7 +159,11 @@ class BatchAnalysis:
             sequential_p_value=c["sequential_p_value"] if sequential else None,
             sequential_ci=(c["sequential_lower"], c["sequential_upper"]) if sequential else None,
             probability_to_beat=_optional(c["probability_to_beat"]),
-            note=degenerate.note_of(flags),
+            note=note,
+            chance_to_win=_optional(c["chance_to_win"]),
+            risk=None
+            if math.isnan(c["risk_control"])
+            else (c["risk_control"], c["risk_treatment"]),
         )
 
 
@@ -259,6 +273,8 @@ def analyze_many(
     mixing_sd: float | None = None,
     cuped: bool = True,
     bayesian: bool = False,
+    bayesian_effect: bool | None = None,
+    prior: EffectPrior | None = None,
 ) -> BatchAnalysis:
     """Analyse many treatment-vs-control pairs at once (vectorised; see ``analyze_metric``).
 
@@ -266,7 +282,11 @@ def analyze_many(
     mappings of column arrays named like its fields (``n``, ``sum_x``, ...; absent or NaN
     sums mean "not collected"). ``kind`` is one kind for all pairs or one per pair.
     ``bayesian`` adds ``probability_to_beat`` for proportion pairs (exact, one pair at a time:
-    slower). Index the result (``batch[i]``) or call ``batch.results()`` for dataclasses.
+    slower). ``bayesian_effect`` adds GrowthBook's Gaussian posterior of the relative effect
+    for every kind (``bayes_effect``: ``chance_to_win``, ``risk`` of choosing control /
+    the treatment, in relative units; ``prior`` an informative prior, default flat),
+    vectorised; ``None`` follows ``bayesian``. Index the result (``batch[i]``) or call
+    ``batch.results()`` for dataclasses.
     """
     alpha = check_unit_open("alpha", alpha)
     alternative = check_alternative(alternative)
@@ -327,6 +347,17 @@ def analyze_many(
         out["relative_lower"], out["relative_upper"] = rlo, rhi
         decisive = p
     out["significant"] = decisive < alpha
+    if bayesian if bayesian_effect is None else bayesian_effect:
+        prior = prior or EffectPrior()
+        posterior = effect_posterior(
+            out["relative_effect"], out["relative_std_error"], prior_mean=prior.mean,
+            prior_variance=prior.variance, proper=prior.proper, alpha=alpha,
+        )  # fmt: skip
+        out["chance_to_win"] = posterior.chance_to_win
+        out["risk_control"], out["risk_treatment"] = (
+            posterior.risk_control,
+            posterior.risk_treatment,
+        )
     if bayesian:
         for i in np.flatnonzero(kinds == "proportion"):
             out["probability_to_beat"][i] = probability_to_beat_control(
@@ -340,7 +371,7 @@ _OUTPUT = (
     "relative_effect", "relative_lower", "relative_upper", "p_value", "statistic",
     "std_error", "df", "cuped_theta", "variance_reduction", "sequential_p_value",
     "sequential_lower", "sequential_upper", "probability_to_beat", "relative_std_error",
-    "flags",
+    "flags", "chance_to_win", "risk_control", "risk_treatment",
 )  # fmt: skip
 
 
@@ -357,6 +388,7 @@ def analyze_metric(
     mixing_sd: float | None = None,
     cuped: bool = True,
     bayesian: bool = True,
+    prior: EffectPrior | None = None,
 ) -> MetricAnalysis:
     """Analyse one metric for one treatment variant against control, from per-variant sums.
 
@@ -383,7 +415,9 @@ def analyze_metric(
     ``planned_total`` users, or "msprt" with ``mixing_sd``); ``significant`` then follows the
     sequential p-value, which stays valid however often the report is looked at.
     ``bayesian`` adds the Beta(1, 1) probability that the treatment beats control
-    (proportions only). Invalid input raises ``ValueError`` naming the argument, e.g.
+    (proportions only) and, for every kind, GrowthBook's ``chance_to_win`` and ``risk`` of the
+    relative effect (``prior``: an informative ``EffectPrior``; default flat). Invalid input
+    raises ``ValueError`` naming the argument, e.g.
     ``"treatment.sum_x: successes must be whole numbers within [0, n]"``.
     """
     for name, value in (("control", control), ("treatment", treatment)):
@@ -393,5 +427,6 @@ def analyze_metric(
         kind, [control], [treatment], alpha=alpha, alternative=alternative,
         sequential=sequential, sequential_method=sequential_method,
         planned_total=planned_total, mixing_sd=mixing_sd, cuped=cuped, bayesian=bayesian,
+        prior=prior,
     )  # fmt: skip
     return batch[0]

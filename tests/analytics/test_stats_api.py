@@ -168,3 +168,16 @@ def test_sums_too_large_for_the_variance_formulas_are_refused_by_name(api_client
     response = api_client.post("/api/v1/stats/analyze", body, format="json")
     assert response.status_code == 400
     assert "sum_x" in response.json()["control"]
+
+
+def test_analyze_returns_growthbook_chance_to_win_and_risk_for_a_mean(api_client):
+    body = {
+        "kind": "mean",
+        "control": {"n": 5000, "sum_x": 50_000, "sum_x2": 50_000 * 10 + 4999 * 25},
+        "treatment": {"n": 5000, "sum_x": 51_500, "sum_x2": 51_500 * 10.3 + 4999 * 25},
+    }
+    response = api_client.post(ANALYZE, body, format="json")
+    assert response.status_code == 200, response.json()
+    data = response.json()
+    assert data["chance_to_win"] > 0.9 and len(data["risk"]) == 2
+    assert data["risk"][0] > data["risk"][1] >= 0 and data["note"] == ""
