@@ -106,6 +106,7 @@ def analyze_series(
             alpha=alpha,
             sequential=sequential,
             planned_total=planned_total,
+            bayesian_effect=True,
         )
     except ValueError as exc:
         out.problem = f"cannot analyse: {exc}"

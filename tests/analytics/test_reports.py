@@ -307,3 +307,11 @@ def test_more_than_two_arms_correct_the_primary_across_arms(staff_client, db, se
         assert report.guardrails[0].guardrail.result.method == "always-valid"
     text = staff_client.get("/reports/three/").content.decode()
     assert "primary-correction" in text and "p (Holm)" in text
+
+
+def test_report_rows_carry_the_bayesian_chance_to_win(staff_client, rolled):
+    report = build_experiment_report(rolled.experiment)
+    analysis = report.primary[0].analysis
+    assert analysis.chance_to_win is not None and 0 <= analysis.chance_to_win <= 1
+    text = staff_client.get("/reports/exp/").content.decode()
+    assert "P(lift &gt; 0)" in text
