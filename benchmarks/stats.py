@@ -5,8 +5,9 @@ statistics engine per-variant sums (users, sum x, sum x^2, and for ratio metrics
 sum y^2, sum xy; a third of the pairs carry CUPED covariate sums). This script builds 1,000
 such pairs (a third proportions, a third means, a third CTR-like ratios), then times
 ``analyze_many`` end to end: from the list of ``SufficientStats`` the report holds to the
-list of ``MetricAnalysis`` results, sequential p-values included. It prints one line with
-the median over the runs, the target (50 ms) and PASS/MISS.
+list of ``MetricAnalysis`` results, sequential p-values, degenerate-data checks and the
+Bayesian chance to win and risk (GrowthBook's Gaussian effect posterior) included. It prints
+one line with the median over the runs, the target (50 ms) and PASS/MISS.
 
     python benchmarks/stats.py [--quick] [--pairs N] [--runs R]
 """
@@ -64,11 +65,15 @@ def build_pairs(pairs: int, seed: int = 0):
 def run(pairs: int, runs: int) -> float:
     """Median milliseconds of one full analysis of ``pairs`` pairs over ``runs`` runs."""
     kinds, control, treatment = build_pairs(pairs)
-    analyze_many(kinds, control, treatment, sequential=True).results()  # warm up
+    analyze_many(
+        kinds, control, treatment, sequential=True, bayesian_effect=True
+    ).results()  # warm up
     timings = []
     for _ in range(runs):
         start = time.perf_counter()
-        results = analyze_many(kinds, control, treatment, sequential=True).results()
+        results = analyze_many(
+            kinds, control, treatment, sequential=True, bayesian_effect=True
+        ).results()
         timings.append((time.perf_counter() - start) * 1000)
         assert len(results) == pairs
     return statistics.median(timings)

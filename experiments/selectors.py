@@ -69,23 +69,26 @@ class PowerEstimate:
 def power_estimate(
     experiment: Experiment, *, variants: int | None = None, holdout_share: float | None = None
 ) -> PowerEstimate:
-    """Sample size per variant to detect ``mde_relative`` on ``baseline_rate`` (two-sided
-    z-test of two proportions, unpooled variance, at ``alpha`` and ``power``; each treatment is
-    compared with the control), and the runtime ``ceil(total / (daily_traffic * share))``.
+    """Sample size per variant to detect ``mde_relative`` on ``baseline_rate`` with the test
+    the report runs (two-sided pooled z-test of two proportions at ``alpha`` and ``power``, or,
+    with sequential testing, the always-valid test: ``analytics.stats.plan_experiment``; each
+    treatment is compared with the control), and the runtime
+    ``ceil(total / (daily_traffic * share))``.
 
     Raises ``ValueError`` naming the field when the inputs admit no answer.
     """
     # Imported here: the stats package belongs to analytics, which imports this app.
-    from analytics.stats import runtime_days, sample_size_proportions
+    from analytics.stats import plan_experiment, runtime_days
 
     k = variants if variants is not None else max(experiment.variants.count(), 2)
-    size = sample_size_proportions(
-        experiment.baseline_rate,
-        experiment.mde_relative,
-        relative=True,
+    size = plan_experiment(
+        baseline=experiment.baseline_rate,
+        mde=experiment.mde_relative,
         alpha=experiment.alpha,
         power=experiment.power,
-    )
+        sequential=experiment.sequential_testing,
+        curve_points=2,
+    ).sample_size
     per_variant = max(size.control, size.treatment)
     total = per_variant * k
     share = traffic_share(experiment, holdout_share)

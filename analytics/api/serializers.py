@@ -121,8 +121,12 @@ class SampleSizeRequestSerializer(serializers.Serializer):
     alternative = serializers.ChoiceField(choices=ALTERNATIVES, default="two-sided")
     method = serializers.ChoiceField(
         choices=PROPORTION_METHODS + MEAN_METHODS, required=False,
-        help_text="unpooled | cohen_h (proportion); t | z (mean)",
+        help_text="pooled (default: the report's test) | unpooled | cohen_h (proportion); "
+        "t | z (mean)",
     )  # fmt: skip
+    sequential = serializers.BooleanField(
+        default=False, help_text="size for the always-valid test of a sequential experiment"
+    )
     daily_users = serializers.FloatField(required=False, help_text="eligible users a day")
     traffic_share = serializers.FloatField(default=1.0, help_text="share of them enrolled")
 
@@ -143,6 +147,8 @@ class SampleSizeResponseSerializer(serializers.Serializer):
     mde_relative = FiniteFloatField()
     achieved_power = FiniteFloatField()
     expected_days = serializers.IntegerField(allow_null=True)
+    sequential = serializers.BooleanField()
+    test = serializers.CharField(help_text="the test the size is planned for")
     power_curve = PowerCurvePointSerializer(source="curve", many=True)
 
 
@@ -219,3 +225,14 @@ class AnalyzeResponseSerializer(serializers.Serializer):
     sequential_p_value = FiniteFloatField()
     sequential_ci = IntervalField(allow_null=True)
     probability_to_beat = FiniteFloatField()
+    chance_to_win = FiniteFloatField(
+        help_text="GrowthBook's Gaussian posterior P(relative effect > 0), any metric kind"
+    )
+    risk = IntervalField(
+        allow_null=True,
+        help_text="expected relative loss of choosing [control, treatment] (GrowthBook's risk)",
+    )
+    note = serializers.CharField(
+        help_text="what was done with degenerate data (exact test, not enough data, relative "
+        "effect not meaningful); empty otherwise"
+    )

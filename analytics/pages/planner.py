@@ -14,7 +14,13 @@ from django.contrib.admin.views.decorators import staff_member_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from analytics.stats import ExperimentPlan, argument_name, plan_experiment
+from analytics.stats import (
+    ExperimentPlan,
+    argument_name,
+    plan_experiment,
+    power_noninferiority,
+    sample_size_noninferiority,
+)
 
 DEFAULTS = {
     "metric": "proportion",
@@ -28,16 +34,22 @@ DEFAULTS = {
     "alternative": "two-sided",
     "daily_users": "20000",
     "traffic_share": "100",
+    "sequential": "",
+    "guardrail_baseline": "",
+    "guardrail_margin": "",
+    "guardrail_direction": "increase",
 }
 
 FIELD_GROUPS = (
     ("Metric", ("metric", "baseline", "std")),
-    ("Effect and test", ("mde", "mde_type", "alpha", "power", "alternative")),
+    ("Effect and test", ("mde", "mde_type", "alpha", "power", "alternative", "sequential")),
     ("Traffic", ("treatment_share", "daily_users", "traffic_share")),
+    ("Guardrail (optional)", ("guardrail_baseline", "guardrail_margin", "guardrail_direction")),
 )
 
 # Library argument -> form field (where the names differ).
-FIELD_OF_ARGUMENT = {"ratio": "treatment_share", "n_control": "mde", "sample_size": "mde"}
+FIELD_OF_ARGUMENT = {"ratio": "treatment_share", "n_control": "mde", "sample_size": "mde",
+                     "margin": "guardrail_margin"}  # fmt: skip
 
 
 class PlannerForm(forms.Form):
@@ -68,9 +80,26 @@ class PlannerForm(forms.Form):
     alternative = forms.ChoiceField(
         choices=[("two-sided", "two-sided"), ("larger", "one-sided (increase)")]
     )
+    sequential = forms.BooleanField(
+        label="Sequential testing",
+        required=False,
+        help_text="size for the always-valid test the report runs when results are watched daily",
+    )
     daily_users = forms.FloatField(required=False, min_value=1, help_text="new eligible users/day")
     traffic_share = forms.FloatField(
         min_value=0.01, max_value=100, help_text="% of eligible users enrolled"
+    )
+    guardrail_baseline = forms.FloatField(
+        required=False, help_text="a guardrail rate's control value in %"
+    )
+    guardrail_margin = forms.FloatField(
+        required=False, min_value=0.01, max_value=99,
+        help_text="non-inferiority margin, % of the guardrail's baseline",
+    )  # fmt: skip
+    guardrail_direction = forms.ChoiceField(
+        label="Guardrail harm is",
+        choices=[("increase", "a rise"), ("decrease", "a fall")],
+        required=False,
     )
 
     def clean(self) -> dict[str, Any]:
@@ -101,7 +130,27 @@ class PlannerForm(forms.Form):
             "alternative": d["alternative"],
             "daily_users": d["daily_users"],
             "traffic_share": d["traffic_share"] / 100,
+            "sequential": bool(d.get("sequential")),
         }
+
+
+def guardrail_plan(form: PlannerForm, plan: ExperimentPlan) -> dict[str, Any] | None:
+    """Users a rate guardrail needs for its margin, and its power at the primary's size."""
+    d = form.cleaned_data
+    if d.get("guardrail_baseline") is None or d.get("guardrail_margin") is None:
+        return None
+    arguments = {
+        "kind": "proportion",
+        "baseline": d["guardrail_baseline"] / 100,
+        "margin": d["guardrail_margin"] / 100,
+        "bad_direction": d.get("guardrail_direction") or "increase",
+        "alpha": d["alpha"],
+        "ratio": form.plan_arguments()["ratio"],
+        "sequential": bool(d.get("sequential")),
+    }
+    size = sample_size_noninferiority(**arguments, power=d["power"])
+    power = power_noninferiority(**arguments, n_control=plan.sample_size.control)
+    return {"control": f"{size.control:,}", "total": f"{size.total:,}", "power": power}
 
 
 def chart_data(plan: ExperimentPlan, power_target: float, relative_axis: bool) -> dict[str, Any]:
@@ -162,10 +211,11 @@ def summary(plan: ExperimentPlan) -> dict[str, str]:
 def planner(request: HttpRequest) -> HttpResponse:
     """``GET /planner/``: the form, and the plan for its values (defaults on first visit)."""
     form = PlannerForm(request.GET if request.GET else DEFAULTS)
-    plan = chart = None
+    plan = chart = guardrail = None
     if form.is_valid():
         try:
             plan = plan_experiment(**form.plan_arguments())
+            guardrail = guardrail_plan(form, plan)
         except ValueError as error:
             name = argument_name(error) or ""
             field = FIELD_OF_ARGUMENT.get(name, name)
@@ -182,5 +232,6 @@ def planner(request: HttpRequest) -> HttpResponse:
         "summary": summary(plan) if plan else None,
         "chart": chart,
         "table": curve_table(chart) if chart else [],
+        "guardrail": guardrail,
     }
     return render(request, "analytics/planner.html", context)

@@ -13,6 +13,7 @@ from datetime import datetime
 import numpy as np
 from django.utils import timezone
 
+from analytics.reports.decision import Decision, decide
 from analytics.reports.metrics import (
     GuardrailResult,
     MetricSeries,
@@ -73,6 +74,17 @@ class ExperimentReport:
     chart: dict
     rolled_up_at: datetime | None
     model_versions: list[ModelVersionCtr] = field(default_factory=list)
+    decision: Decision | None = None
+
+    @property
+    def confidence_percent(self) -> str:
+        """The experiment's own confidence level, ``100 (1 - alpha)``, as the page prints it."""
+        return f"{100 * (1 - float(self.experiment.alpha)):.4g}"
+
+    @property
+    def primary_adjusted(self) -> bool:
+        """More than one treatment: the primary p-values are Holm-adjusted across arms."""
+        return len(self.primary) > 1
 
     @property
     def total_exposed(self) -> int:
@@ -138,9 +150,11 @@ def _metric_row(
     )
 
 
-def _planned_total(experiment: Experiment, variants: list[Variant]) -> int | None:
+def _planned_total(experiment: Experiment) -> int | None:
+    """Users planned for one comparison (control plus one treatment): the sequential tuning
+    size of each treatment-vs-control test, whatever the number of arms."""
     if experiment.planned_sample_size:
-        return int(experiment.planned_sample_size) * max(len(variants), 2)
+        return int(experiment.planned_sample_size) * 2
     return None
 
 
@@ -197,7 +211,7 @@ def build_experiment_report(
     srm_flagged = bool(srm and srm.flagged)
     running = days_running(experiment, now)
     alpha = float(experiment.alpha)
-    planned = _planned_total(experiment, variants)
+    planned = _planned_total(experiment)
     treatments = [v for v in variants if v is not control]
     control_series = series.get(control.id, empty) if control else empty
 
@@ -218,12 +232,6 @@ def build_experiment_report(
                 sequential=experiment.sequential_testing,
                 planned_total=planned,
             )
-            row.verdict = effect_verdict(
-                row.series,
-                higher_is_better=metric.higher_is_better,
-                alpha=alpha,
-                srm_flagged=srm_flagged,
-            )
             primary.append(row)
         for g in experiment.guardrail_metrics.all():
             row = _metric_row("guardrail", g, control_series, treatment_series, variant)
@@ -236,6 +244,8 @@ def build_experiment_report(
                 margin_is_relative=g.margin_is_relative,
                 higher_is_better=g.higher_is_better,
                 alpha=alpha,
+                sequential=experiment.sequential_testing,
+                planned_total=planned,
             )
             row.verdict = row.guardrail.verdict
             guardrails.append(row)
@@ -251,7 +261,10 @@ def build_experiment_report(
                 planned_total=planned,
             )
             secondary.append(row)
+    _correct_primary(primary, alpha, srm_flagged)
     _correct_secondary(secondary, alpha, srm_flagged)
+    preliminary = running < experiment.min_runtime_days
+    decision = decide(primary, guardrails, srm_flagged=srm_flagged, preliminary=preliminary)
     return ExperimentReport(
         experiment=experiment,
         phase=phase,
@@ -262,14 +275,34 @@ def build_experiment_report(
         srm=srm,
         srm_problem=srm_problem,
         days_running=running,
-        preliminary=running < experiment.min_runtime_days,
+        preliminary=preliminary,
         primary=primary,
         guardrails=guardrails,
         secondary=secondary,
         chart=_chart(primary, series, variants),
         rolled_up_at=getattr(rollup_state(), "last_run_at", None),
         model_versions=ctr_by_model_version(experiment.key),
+        decision=decision,
     )
+
+
+def _correct_primary(rows: list[MetricRow], alpha: float, srm_flagged: bool) -> None:
+    """Verdicts of the primary metric; with several treatments, on Holm-adjusted p-values
+    across the arms (family-wise error of "some arm wins" at ``alpha``; Holm is valid for
+    always-valid p-values too, so it applies to sequential experiments alike)."""
+    tested = [r for r in rows if r.series and r.series.p_value is not None]
+    if len(rows) > 1 and tested:
+        adjusted = adjust_pvalues(np.array([r.series.p_value for r in tested]), method="holm")
+        for row, p in zip(tested, adjusted, strict=True):
+            row.adjusted_p_value = float(p)
+    for row in rows:
+        row.verdict = effect_verdict(
+            row.series,
+            higher_is_better=row.metric.higher_is_better,
+            alpha=alpha,
+            srm_flagged=srm_flagged,
+            p_value=row.adjusted_p_value,
+        )
 
 
 def _correct_secondary(rows: list[MetricRow], alpha: float, srm_flagged: bool) -> None:

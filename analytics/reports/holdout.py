@@ -34,6 +34,11 @@ class HoldoutReport:
     holdout: Holdout | None
     rows: list[HoldoutRow]
     chart: dict
+    alpha: float = 0.05
+
+    @property
+    def confidence_percent(self) -> str:
+        return f"{100 * (1 - self.alpha):.4g}"
 
     @property
     def held_out_users(self) -> int:
@@ -48,7 +53,7 @@ def build_holdout_report(holdout: Holdout | None = None, alpha: float = 0.05) ->
     """Each metric: the held-out users as control, everyone else as treatment."""
     holdout = holdout or Holdout.objects.filter(is_active=True).first()
     if holdout is None:
-        return HoldoutReport(None, [], {"days": [], "lines": []})
+        return HoldoutReport(None, [], {"days": [], "lines": []}, alpha)
     series = holdout_series(holdout.id)
     held, rest = series.get(HELD_OUT, ArmSeries(HELD_OUT)), series.get(EXPOSED, ArmSeries(EXPOSED))
     rows = []
@@ -88,4 +93,5 @@ def build_holdout_report(holdout: Holdout | None = None, alpha: float = 0.05) ->
         for row in rows
         if row.series.days
     ]
-    return HoldoutReport(holdout, rows, {"days": [d.isoformat() for d in days], "lines": lines})
+    chart = {"days": [d.isoformat() for d in days], "lines": lines}
+    return HoldoutReport(holdout, rows, chart, alpha)

@@ -165,6 +165,7 @@ def analyze_series(
             alpha=alpha,
             sequential=sequential,
             planned_total=planned_total,
+            bayesian_effect=True,
         )
     except ValueError as exc:
         out.problem = f"cannot analyse: {exc}"
@@ -210,14 +211,22 @@ class Verdict:
 
 
 def effect_verdict(
-    series: MetricSeries, *, higher_is_better: bool, alpha: float, srm_flagged: bool
+    series: MetricSeries,
+    *,
+    higher_is_better: bool,
+    alpha: float,
+    srm_flagged: bool,
+    p_value: float | None = None,
 ) -> Verdict:
-    """A plain verdict on a primary or secondary metric."""
+    """A plain verdict on a primary or secondary metric (``p_value``: an adjusted one to
+    decide on instead of the series' own)."""
     if srm_flagged:
         return Verdict("invalid: sample ratio mismatch", "bad")
     if series.latest is None or series.p_value is None:
         return Verdict(series.problem or "not enough data yet", "neutral")
-    if series.p_value >= alpha:
+    if series.latest.note.startswith("not enough data"):
+        return Verdict(series.latest.note.split(";")[0], "neutral")
+    if (series.p_value if p_value is None else p_value) >= alpha:
         return Verdict("no significant difference", "neutral")
     better = (series.latest.absolute_effect > 0) == higher_is_better
     return Verdict("treatment better", "good") if better else Verdict("treatment worse", "bad")
@@ -239,8 +248,14 @@ def guardrail(
     margin_is_relative: bool,
     higher_is_better: bool,
     alpha: float,
+    sequential: bool = False,
+    planned_total: int | None = None,
 ) -> GuardrailResult:
-    """Non-inferiority of the treatment on a guardrail metric: pass, fail or no data."""
+    """Non-inferiority of the treatment on a guardrail metric: pass, fail or no data.
+
+    ``sequential`` (an experiment watched daily): the always-valid test, so that no look
+    shows a false "pass" more often than ``alpha``; ``result.method`` names the kind.
+    """
     if not margin or margin <= 0:
         return GuardrailResult(None, Verdict("no margin set", "warn"))
     c = sufficient_stats(control_sums, kind)
@@ -256,6 +271,8 @@ def guardrail(
             margin_relative=margin_is_relative,
             bad_direction="decrease" if higher_is_better else "increase",
             alpha=alpha,
+            sequential=sequential,
+            planned_total=planned_total,
         )
     except ValueError as exc:
         return GuardrailResult(None, Verdict(f"cannot test: {exc}", "warn"))

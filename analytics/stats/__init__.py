@@ -20,6 +20,7 @@ from analytics.stats.frequentist import (
     two_proportion_ztest,
     welch_ttest,
 )
+from analytics.stats.guardrail_power import power_noninferiority, sample_size_noninferiority
 from analytics.stats.planning import ExperimentPlan, PowerCurvePoint, plan_experiment
 from analytics.stats.power import (
     MinimumDetectableEffect,
@@ -69,11 +70,13 @@ __all__ = [
     "noninferiority_test",
     "plan_experiment",
     "power_means",
+    "power_noninferiority",
     "power_proportions",
     "probability_to_beat_control",
     "ratio_metric_test",
     "runtime_days",
     "sample_size_means",
+    "sample_size_noninferiority",
     "sample_size_proportions",
     "srm_test",
     "two_proportion_ztest",

@@ -13,6 +13,9 @@ from typing import Any
 ALTERNATIVES = ("two-sided", "larger", "smaller")
 # Counts beyond 2^53 cannot be held exactly in a float (and no experiment has that many users).
 MAX_COUNT = 2**53
+# Sums beyond this overflow the variance formulas (their fourth powers pass 1.8e308); no real
+# experiment comes near it, so such input is refused by name instead of turning into inf/NaN.
+SUM_LIMIT = 1e75
 
 
 def argument_name(error: ValueError) -> str | None:
@@ -29,6 +32,14 @@ def check_real(name: str, value: Any) -> float:
     value = float(value)
     if not math.isfinite(value):
         raise ValueError(f"{name}: must be finite, got {value}")
+    return value
+
+
+def check_sum(name: str, value: Any) -> float:
+    """A finite sum within ``[-SUM_LIMIT, SUM_LIMIT]``."""
+    value = check_real(name, value)
+    if abs(value) > SUM_LIMIT:
+        raise ValueError(f"{name}: must lie within +-1e75, got {value}")
     return value
 
 
@@ -49,10 +60,16 @@ def check_non_negative(name: str, value: Any) -> float:
 
 
 def check_unit_open(name: str, value: Any) -> float:
-    """A probability strictly inside (0, 1): alpha, power, a baseline rate."""
+    """A probability strictly inside (0, 1): alpha, power, a baseline rate.
+
+    Within 1e-12 of 0 or 1 a normal quantile is infinite in floating point (and no analysis
+    needs such a level), so those are refused too.
+    """
     value = check_real(name, value)
     if not 0.0 < value < 1.0:
         raise ValueError(f"{name}: must lie strictly between 0 and 1, got {value}")
+    if not 1e-12 <= value <= 1 - 1e-12:
+        raise ValueError(f"{name}: must lie within [1e-12, 1 - 1e-12], got {value}")
     return value
 
 

@@ -6,15 +6,16 @@ with numpy (1,000 pairs in a few milliseconds). Both share one code path, so the
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
 from analytics.stats import _inference as inf
+from analytics.stats import degenerate
 from analytics.stats._validation import check_alternative, check_choice, check_unit_open
+from analytics.stats.analysis_results import BatchAnalysis, MetricAnalysis
 from analytics.stats.bayes import probability_to_beat_control
+from analytics.stats.bayes_effect import EffectPrior, effect_posterior
 from analytics.stats.cuped import cuped_moments
 from analytics.stats.sequential import METHODS as SEQUENTIAL_METHODS
 from analytics.stats.sequential import always_valid_arrays, mixing_variance
@@ -29,120 +30,16 @@ from analytics.stats.sufficient import (
 )
 
 Columns = Mapping[str, np.ndarray]
-METHOD_NAMES = {
-    "proportion": "two-proportion z-test (pooled)",
-    "mean": "Welch t-test",
-    "ratio": "delta-method z-test",
-}
 
 
-@dataclass(frozen=True)
-class MetricAnalysis:
-    """Result for one treatment-vs-control metric pair.
-
-    Effects are treatment minus control (``absolute_*``) and ``treatment/control - 1``
-    (``relative_*``, delta-method interval). ``significant`` is ``sequential_p_value < alpha``
-    when the analysis is sequential, else ``p_value < alpha``. Sequential fields, CUPED fields
-    and ``probability_to_beat`` are ``None`` when not computed.
-    """
-
-    kind: str
-    control_n: int
-    treatment_n: int
-    control_mean: float
-    treatment_mean: float
-    absolute_effect: float
-    absolute_ci: tuple[float, float]
-    relative_effect: float
-    relative_ci: tuple[float, float]
-    p_value: float
-    statistic: float
-    std_error: float
-    df: float
-    significant: bool
-    alpha: float
-    alternative: str
-    method: str
-    cuped_theta: float | None = None
-    variance_reduction: float | None = None
-    sequential_method: str | None = None
-    sequential_p_value: float | None = None
-    sequential_ci: tuple[float, float] | None = None
-    probability_to_beat: float | None = None
-
-    def __post_init__(self) -> None:
-        check_choice("kind", self.kind, KINDS)
-        if not 0.0 <= self.p_value <= 1.0:
-            raise ValueError(f"p_value: must lie in [0, 1], got {self.p_value}")
-        if self.absolute_ci[0] > self.absolute_ci[1]:
-            raise ValueError("absolute_ci: lower bound above upper bound")
-        decisive = self.p_value if self.sequential_p_value is None else self.sequential_p_value
-        if self.significant != (decisive < self.alpha):
-            raise ValueError("significant: must follow the (sequential) p-value and alpha")
-        if self.probability_to_beat is not None and not 0 <= self.probability_to_beat <= 1:
-            raise ValueError("probability_to_beat: must lie in [0, 1]")
-
-
-def _optional(value: float) -> float | None:
-    return None if math.isnan(value) else float(value)
-
-
-@dataclass(frozen=True)
-class BatchAnalysis:
-    """Column arrays of ``analyze_many``; ``batch[i]`` is the ``MetricAnalysis`` of pair i."""
-
-    kind: np.ndarray
-    columns: Mapping[str, np.ndarray]
-    alpha: float
-    alternative: str
-    sequential_method: str | None
-
-    def __len__(self) -> int:
-        return len(self.kind)
-
-    def __getitem__(self, i: int) -> MetricAnalysis:
-        row = {name: values[i].item() for name, values in self.columns.items()}
-        return self._analysis(str(self.kind[i]), row)
-
-    def results(self) -> list[MetricAnalysis]:
-        """All pairs as dataclasses (columns turned into Python floats once: fast)."""
-        lists = {name: values.tolist() for name, values in self.columns.items()}
-        names = list(lists)
-        return [
-            self._analysis(kind, dict(zip(names, row, strict=True)))
-            for kind, row in zip(self.kind.tolist(), zip(*lists.values(), strict=True), strict=True)
-        ]
-
-    def _analysis(self, kind: str, c: dict[str, float]) -> MetricAnalysis:
-        sequential = self.sequential_method is not None
-        cuped = not math.isnan(c["cuped_theta"])
-        return MetricAnalysis(
-            kind=kind,
-            control_n=int(c["control_n"]),
-            treatment_n=int(c["treatment_n"]),
-            control_mean=c["control_mean"],
-            treatment_mean=c["treatment_mean"],
-            absolute_effect=c["absolute_effect"],
-            absolute_ci=(c["absolute_lower"], c["absolute_upper"]),
-            relative_effect=c["relative_effect"],
-            relative_ci=(c["relative_lower"], c["relative_upper"]),
-            p_value=c["p_value"],
-            statistic=c["statistic"],
-            std_error=c["std_error"],
-            df=c["df"],
-            significant=bool(c["significant"]),
-            alpha=self.alpha,
-            alternative=self.alternative,
-            method=METHOD_NAMES[kind]
-            + (" with CUPED" if cuped else "")
-            + (" (unpooled)" if cuped and kind == "proportion" else ""),
-            cuped_theta=_optional(c["cuped_theta"]),
-            variance_reduction=_optional(c["variance_reduction"]),
-            sequential_method=self.sequential_method,
-            sequential_p_value=c["sequential_p_value"] if sequential else None,
-            sequential_ci=(c["sequential_lower"], c["sequential_upper"]) if sequential else None,
-            probability_to_beat=_optional(c["probability_to_beat"]),
-        )
+def _one_sided(alternative: str, effect, p, lower, upper):
+    """A one-sided always-valid test from the two-sided mixture: reject only on the side of
+    the alternative (``p = 1`` on the other), with a half-line sequence. Its error stays below
+    ``alpha`` at every look, since ``{p_one <= alpha}`` lies inside ``{p_two <= alpha}``
+    (conservative: the mixture spends part of ``alpha`` on the other side)."""
+    if alternative == "larger":
+        return np.where(effect > 0, p, 1.0), lower, np.full_like(upper, np.inf)
+    return np.where(effect < 0, p, 1.0), np.full_like(lower, -np.inf), upper
 
 
 def _columns(group: str, value: Sequence[SufficientStats] | Columns, size: int | None) -> dict:
@@ -166,25 +63,36 @@ def _columns(group: str, value: Sequence[SufficientStats] | Columns, size: int |
 
 
 def _analyze_kind(kind: str, c: dict, t: dict, alpha: float, alternative: str, use_cuped: bool):
-    """Effect, its variance parts, statistic, p-value and CI arrays for pairs of one kind."""
+    """Effect, its variance parts, statistic, p-value and CI arrays for pairs of one kind.
+
+    Degenerate rows (``degenerate``: an arm without variation, too few expected successes)
+    get an exact or conservative test and a ``flags`` bit mask naming what was done.
+    """
     mc, mt = moments(kind, c), moments(kind, t)
-    theta = np.full(len(c["n"]), np.nan)
+    size = len(c["n"])
+    flags = np.zeros(size, dtype=int)
+    if kind == "proportion":
+        flags = degenerate.proportion_flags(c, t)
+    theta = np.full(size, np.nan)
     reduction = theta.copy()
-    has_cov = np.zeros(len(c["n"]), dtype=bool)
+    has_cov = np.zeros(size, dtype=bool)
     if use_cuped and kind != "ratio":
         has_cov = ~np.isnan(
             np.column_stack(
                 [c["sum_c"], c["sum_c2"], c["sum_xc"], t["sum_c"], t["sum_c2"], t["sum_xc"]]
             )
         ).any(axis=1)
+        has_cov &= flags == 0  # no adjustment of a degenerate comparison
         if has_cov.any():
             ac, at, th, red = cuped_moments(c, t)
             theta, reduction = np.where(has_cov, th, np.nan), np.where(has_cov, red, np.nan)
             mc = _pick(has_cov, ac, mc)
             mt = _pick(has_cov, at, mt)
+    if kind != "proportion":
+        mc, mt, flags = degenerate.borrow_variance(mc, mt)
     effect = mt.mean - mc.mean
     se = np.sqrt(mc.var_mean + mt.var_mean)
-    df = np.full(len(effect), np.inf)
+    df = np.full(size, np.inf)
     if kind == "mean":
         df = inf.welch_df(mc.var_mean, mt.var_mean, mc.n, mt.n)
         stat, p = inf.t_test(effect, se, df, alternative)
@@ -195,15 +103,28 @@ def _analyze_kind(kind: str, c: dict, t: dict, alpha: float, alternative: str, u
             pooled = (c["sum_x"] + t["sum_x"]) / (c["n"] + t["n"])
             se_pooled = np.sqrt(pooled * (1 - pooled) * (1 / c["n"] + 1 / t["n"]))
             test_se = np.where(has_cov, se, se_pooled)
+            se = np.where(flags > 0, se_pooled, se)
         stat, p = inf.z_test(effect, test_se, alternative)
-        crit = np.full(len(effect), inf.z_critical(alpha, alternative))
-    lo, hi = inf.interval(effect, se, crit, alternative)
+        crit = np.full(size, inf.z_critical(alpha, alternative))
+    exact = np.flatnonzero(flags & degenerate.EXACT)
+    if exact.size:
+        p[exact] = degenerate.fisher_p_values(c, t, exact, alternative)
+    flat = (flags & degenerate.NO_VARIATION) > 0
+    p = np.where(flat, 1.0, p)
+    stat = np.where(flat, 0.0, stat)  # no evidence either way
+    lo, hi = inf.interval(effect, np.where(flat, np.nan, se), crit, alternative)
     lift, lift_se = inf.relative_effect(mc.mean, mt.mean, mc.var_mean, mt.var_mean)
+    flags = flags | degenerate.relative_flags(
+        mc.mean, mc.var_mean, inf.z_critical(alpha, "two-sided")
+    )
+    meaningful = (flags & degenerate.RELATIVE) == 0
+    lift, lift_se = np.where(meaningful, lift, np.nan), np.where(meaningful, lift_se, np.nan)
     rlo, rhi = inf.interval(lift, lift_se, crit, alternative)
     return {
         "control_mean": mc.mean, "treatment_mean": mt.mean, "absolute_effect": effect,
         "absolute_lower": lo, "absolute_upper": hi, "relative_effect": lift,
-        "relative_lower": rlo, "relative_upper": rhi, "p_value": p, "statistic": stat,
+        "relative_lower": rlo, "relative_upper": rhi, "relative_std_error": lift_se,
+        "p_value": p, "statistic": stat, "flags": flags.astype(float),
         "std_error": se, "df": df, "cuped_theta": theta, "variance_reduction": reduction,
     }  # fmt: skip
 
@@ -227,6 +148,8 @@ def analyze_many(
     mixing_sd: float | None = None,
     cuped: bool = True,
     bayesian: bool = False,
+    bayesian_effect: bool | None = None,
+    prior: EffectPrior | None = None,
 ) -> BatchAnalysis:
     """Analyse many treatment-vs-control pairs at once (vectorised; see ``analyze_metric``).
 
@@ -234,15 +157,17 @@ def analyze_many(
     mappings of column arrays named like its fields (``n``, ``sum_x``, ...; absent or NaN
     sums mean "not collected"). ``kind`` is one kind for all pairs or one per pair.
     ``bayesian`` adds ``probability_to_beat`` for proportion pairs (exact, one pair at a time:
-    slower). Index the result (``batch[i]``) or call ``batch.results()`` for dataclasses.
+    slower). ``bayesian_effect`` adds GrowthBook's Gaussian posterior of the relative effect
+    for every kind (``bayes_effect``: ``chance_to_win``, ``risk`` of choosing control /
+    the treatment, in relative units; ``prior`` an informative prior, default flat),
+    vectorised; ``None`` follows ``bayesian``. Index the result (``batch[i]``) or call
+    ``batch.results()`` for dataclasses.
     """
     alpha = check_unit_open("alpha", alpha)
     alternative = check_alternative(alternative)
     method: str | None = None
     if sequential:
         method = check_choice("sequential_method", sequential_method, SEQUENTIAL_METHODS)
-        if alternative != "two-sided":
-            raise ValueError("alternative: sequential analysis is two-sided only")
     c = _columns("control", control, None)
     size = len(c["n"])
     t = _columns("treatment", treatment, size)
@@ -272,9 +197,46 @@ def analyze_many(
             mixing_sd=mixing_sd,
         )
         p, lo, hi = always_valid_arrays(out["absolute_effect"], variance, tau2, alpha)
+        # Degenerate rows: never more confident than their exact / conservative fixed test.
+        flagged = (out["flags"].astype(int) & (degenerate.EXACT | degenerate.NO_VARIATION)) > 0
+        p = np.where(flagged, np.maximum(p, out["p_value"]), p)
+        flat = (out["flags"].astype(int) & degenerate.NO_VARIATION) > 0
+        lo, hi = np.where(flat, np.nan, lo), np.where(flat, np.nan, hi)
         out["sequential_p_value"], out["sequential_lower"], out["sequential_upper"] = p, lo, hi
+        # One interval per decision: beside an always-valid p, both intervals are the
+        # always-valid ones (the relative one from the lift's delta-method variance, with the
+        # mixing variance scaled alike: tau_rel = tau / |control mean|).
+        out["absolute_lower"], out["absolute_upper"] = lo, hi
+        lift_var = out["relative_std_error"] ** 2
+        if method == "msprt":
+            with np.errstate(divide="ignore", invalid="ignore"):
+                tau2_lift = tau2 / out["control_mean"] ** 2
+        else:
+            tau2_lift = mixing_variance(
+                lift_var, c["n"] + t["n"], alpha=alpha, method=method,
+                planned_total=planned_total, mixing_sd=mixing_sd,
+            )  # fmt: skip
+        _, rlo, rhi = always_valid_arrays(out["relative_effect"], lift_var, tau2_lift, alpha)
+        out["relative_lower"], out["relative_upper"] = rlo, rhi
+        if alternative != "two-sided":
+            p, lo, hi = _one_sided(alternative, out["absolute_effect"], p, lo, hi)
+            _, rlo, rhi = _one_sided(alternative, out["relative_effect"], p, rlo, rhi)
+            out["sequential_p_value"], out["sequential_lower"], out["sequential_upper"] = p, lo, hi
+            out["absolute_lower"], out["absolute_upper"] = lo, hi
+            out["relative_lower"], out["relative_upper"] = rlo, rhi
         decisive = p
     out["significant"] = decisive < alpha
+    if bayesian if bayesian_effect is None else bayesian_effect:
+        prior = prior or EffectPrior()
+        posterior = effect_posterior(
+            out["relative_effect"], out["relative_std_error"], prior_mean=prior.mean,
+            prior_variance=prior.variance, proper=prior.proper, alpha=alpha,
+        )  # fmt: skip
+        out["chance_to_win"] = posterior.chance_to_win
+        out["risk_control"], out["risk_treatment"] = (
+            posterior.risk_control,
+            posterior.risk_treatment,
+        )
     if bayesian:
         for i in np.flatnonzero(kinds == "proportion"):
             out["probability_to_beat"][i] = probability_to_beat_control(
@@ -287,7 +249,8 @@ _OUTPUT = (
     "control_mean", "treatment_mean", "absolute_effect", "absolute_lower", "absolute_upper",
     "relative_effect", "relative_lower", "relative_upper", "p_value", "statistic",
     "std_error", "df", "cuped_theta", "variance_reduction", "sequential_p_value",
-    "sequential_lower", "sequential_upper", "probability_to_beat",
+    "sequential_lower", "sequential_upper", "probability_to_beat", "relative_std_error",
+    "flags", "chance_to_win", "risk_control", "risk_treatment",
 )  # fmt: skip
 
 
@@ -304,6 +267,7 @@ def analyze_metric(
     mixing_sd: float | None = None,
     cuped: bool = True,
     bayesian: bool = True,
+    prior: EffectPrior | None = None,
 ) -> MetricAnalysis:
     """Analyse one metric for one treatment variant against control, from per-variant sums.
 
@@ -325,11 +289,15 @@ def analyze_metric(
     ``variance_reduction`` reports the gain.
 
     ``sequential=True`` adds an always-valid p-value and confidence sequence for the
-    absolute effect (two-sided; ``sequential_method`` "asymptotic" tuned to
+    absolute effect, and makes ``absolute_ci`` and ``relative_ci`` the always-valid ones too
+    (one interval per decision; one-sided alternatives reject on their side only, with
+    half-line sequences; ``sequential_method`` "asymptotic" tuned to
     ``planned_total`` users, or "msprt" with ``mixing_sd``); ``significant`` then follows the
     sequential p-value, which stays valid however often the report is looked at.
     ``bayesian`` adds the Beta(1, 1) probability that the treatment beats control
-    (proportions only). Invalid input raises ``ValueError`` naming the argument, e.g.
+    (proportions only) and, for every kind, GrowthBook's ``chance_to_win`` and ``risk`` of the
+    relative effect (``prior``: an informative ``EffectPrior``; default flat). Invalid input
+    raises ``ValueError`` naming the argument, e.g.
     ``"treatment.sum_x: successes must be whole numbers within [0, n]"``.
     """
     for name, value in (("control", control), ("treatment", treatment)):
@@ -339,5 +307,6 @@ def analyze_metric(
         kind, [control], [treatment], alpha=alpha, alternative=alternative,
         sequential=sequential, sequential_method=sequential_method,
         planned_total=planned_total, mixing_sd=mixing_sd, cuped=cuped, bayesian=bayesian,
+        prior=prior,
     )  # fmt: skip
     return batch[0]

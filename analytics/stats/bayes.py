@@ -19,6 +19,7 @@ METHODS = ("exact", "monte_carlo")
 # posteriors, whose error (skewness ~ 1/sqrt(alpha)) is then below 1e-3 and shrinking.
 EXACT_MAX_TERMS = 2_000_000
 MAX_DRAWS = 10_000_000
+PRIOR_RANGE = (1e-6, 1e9)
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,9 @@ def probability_to_beat_control(
     x_t = check_successes("x_treatment", x_treatment, n_t)
     prior_alpha = check_positive("prior_alpha", prior_alpha)
     prior_beta = check_positive("prior_beta", prior_beta)
+    for name, value in (("prior_alpha", prior_alpha), ("prior_beta", prior_beta)):
+        if not PRIOR_RANGE[0] <= value <= PRIOR_RANGE[1]:  # samplers and sums fail beyond
+            raise ValueError(f"{name}: must lie within [1e-6, 1e9], got {value}")
     method = check_choice("method", method, METHODS)
     a_c, b_c = prior_alpha + x_c, prior_beta + n_c - x_c
     a_t, b_t = prior_alpha + x_t, prior_beta + n_t - x_t

@@ -9,8 +9,10 @@ unbiased. The variance of the metric shrinks by the factor ``1 - corr(y, c)^2``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from numbers import Real
 
 import numpy as np
 
@@ -52,13 +54,24 @@ def cuped_adjust(
         raise ValueError("covariate: needs one value per user of metric")
     if not (np.all(np.isfinite(y)) and np.all(np.isfinite(c))):
         raise ValueError("metric: values and covariates must be finite")
-    var_c = c.var(ddof=1)
-    var_y = y.var(ddof=1)
-    cov = np.cov(y, c, ddof=1)[0, 1]
+    with np.errstate(over="ignore", invalid="ignore"):
+        var_c = c.var(ddof=1)
+        var_y = y.var(ddof=1)
+        cov = np.cov(y, c, ddof=1)[0, 1]
+    if not (np.isfinite(var_c) and np.isfinite(var_y) and np.isfinite(cov)):
+        raise ValueError("metric: values too large for their variance in floating point")
     if theta is None:
         theta = float(cov / var_c) if var_c > 0 else 0.0
-    adjusted = y - theta * (c - c.mean())
-    reduction = 1 - adjusted.var(ddof=1) / var_y if var_y > 0 else 0.0
+    elif isinstance(theta, bool) or not isinstance(theta, Real) or not math.isfinite(theta):
+        raise ValueError(f"theta: must be a finite number, got {theta!r}")
+    with np.errstate(over="ignore", invalid="ignore"):
+        adjusted = y - theta * (c - c.mean())
+    if not (np.all(np.isfinite(adjusted)) and math.isfinite(theta) and np.isfinite(var_y)):
+        raise ValueError("metric: values too large to adjust in floating point")
+    with np.errstate(over="ignore", invalid="ignore"):
+        reduction = 1 - adjusted.var(ddof=1) / var_y if var_y > 0 else 0.0
+    if not np.isfinite(reduction):
+        raise ValueError("metric: values too large for their variance in floating point")
     corr = float(cov / np.sqrt(var_c * var_y)) if var_c > 0 and var_y > 0 else 0.0
     return CupedResult(adjusted, float(theta), float(max(reduction, 0.0)), corr)
 

@@ -25,6 +25,7 @@ from analytics.stats._validation import (
     check_successes,
     check_unit_open,
 )
+from analytics.stats.sequential import always_valid_arrays, mixing_variance
 from analytics.stats.sufficient import KINDS, SufficientStats, check_kind, moments, stack
 
 
@@ -199,9 +200,11 @@ def ratio_metric_test(
 class NonInferiorityResult:
     """One-sided test that the treatment is not worse than control by more than the margin.
 
-    ``bound`` is the one-sided ``1 - alpha`` confidence bound of the absolute effect on the
-    bad side (upper when a rise is bad); ``threshold`` the effect at which harm starts
-    (``margin`` in metric units, or ``margin * control_mean`` for relative margins).
+    ``bound`` is the confidence bound of the absolute effect on the bad side (upper when a rise
+    is bad), built from the same standard error and critical value as the test, so that
+    ``noninferior`` is exactly "bound on the good side of ``threshold``"; ``threshold`` the
+    effect at which harm starts (``margin`` in metric units, or ``margin * control_mean`` for
+    relative margins). ``method``: ``fixed-horizon`` or ``always-valid`` (sequential).
     """
 
     p_value: float
@@ -211,6 +214,7 @@ class NonInferiorityResult:
     bound: float
     noninferior: bool
     alpha: float = 0.05
+    method: str = "fixed-horizon"
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.p_value <= 1.0:
@@ -228,6 +232,8 @@ def noninferiority_test(
     margin_relative: bool = True,
     bad_direction: str = "increase",
     alpha: float = 0.05,
+    sequential: bool = False,
+    planned_total: int | None = None,
 ) -> NonInferiorityResult:
     """Guardrail test: H0 "the treatment harms the metric by at least the margin".
 
@@ -237,7 +243,15 @@ def noninferiority_test(
     The statistic is ``(m_t - a m_c - b) / sqrt(v_t + a^2 v_c)`` and the p-value its lower
     tail (upper tail when a decrease is bad, with ``a = 1 - margin`` or ``b = -margin``):
     normal for proportions (Wald, unpooled: statsmodels' ``test_proportions_2indep(...,
-    method="wald")``) and ratios, Welch's t for means. Reject -> non-inferior.
+    method="wald")``) and ratios, Welch's t for means. Reject -> non-inferior. The bound is
+    ``m_t - m_c + crit * sqrt(v_t + a^2 v_c)`` (the gap's standard error: with a relative
+    margin the control's variance counts ``a^2`` times), so bound and decision agree.
+
+    ``sequential=True`` (experiments watched daily) makes the test always valid: the gap's
+    normal-mixture confidence sequence (``sequential``, asymptotic, tuned to
+    ``planned_total`` users) must exclude harm, i.e. the p-value is ``min(1, 1/L)`` when the gap
+    lies on the good side (1 otherwise); a one-sided use of the two-sided sequence, so the
+    chance that any look shows a false "pass" stays below ``alpha``.
     """
     kind = check_choice("kind", kind, KINDS)
     margin = check_positive("margin", margin)
@@ -252,15 +266,27 @@ def noninferiority_test(
     gap = t.mean - a * c.mean - b
     se = np.sqrt(t.var_mean + a**2 * c.var_mean)
     alternative = "smaller" if sign > 0 else "larger"
-    if kind == "mean":
+    effect = t.mean - c.mean
+    if sequential:
+        tau2 = mixing_variance(
+            se**2, c.n + t.n, alpha=alpha, method="asymptotic",
+            planned_total=planned_total, mixing_sd=None,
+        )  # fmt: skip
+        p_two, lower, upper = always_valid_arrays(gap, se**2, tau2, alpha)
+        good_side = gap * sign < 0
+        p = np.where(good_side, p_two, 1.0)
+        stat = inf._statistic(gap, se)
+        half = (upper - lower) / 2
+        bound = effect + sign * half
+    elif kind == "mean":
         df = inf.welch_df(a**2 * c.var_mean, t.var_mean, c.n, t.n)
         stat, p = inf.t_test(gap, se, df, alternative)
         crit = inf.t_critical(df, alpha, alternative)
     else:
         stat, p = inf.z_test(gap, se, alternative)
         crit = np.asarray(inf.z_critical(alpha, alternative))
-    effect = t.mean - c.mean
-    bound = effect + sign * np.asarray(crit) * np.sqrt(t.var_mean + c.var_mean)
+    if not sequential:
+        bound = effect + sign * np.asarray(crit) * se
     p_value = float(p[0])
     return NonInferiorityResult(
         p_value=p_value,
@@ -270,4 +296,5 @@ def noninferiority_test(
         bound=float(np.asarray(bound).ravel()[0]),
         noninferior=p_value < alpha,
         alpha=alpha,
+        method="always-valid" if sequential else "fixed-horizon",
     )

@@ -10,7 +10,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from analytics.stats._validation import check_choice, check_count, check_positive, check_real
+from analytics.stats._validation import (
+    check_alpha_power,
+    check_alternative,
+    check_choice,
+    check_count,
+    check_positive,
+    check_real,
+)
 from analytics.stats.power import (
     SampleSize,
     power_means,
@@ -19,6 +26,7 @@ from analytics.stats.power import (
     sample_size_means,
     sample_size_proportions,
 )
+from analytics.stats.sequential import fixed_horizon_equivalent_alpha
 
 METRICS = ("proportion", "mean")
 
@@ -43,6 +51,8 @@ class ExperimentPlan:
     achieved_power: float
     expected_days: int | None
     curve: tuple[PowerCurvePoint, ...]
+    sequential: bool = False
+    test: str = ""
 
     def __post_init__(self) -> None:
         if not 0 < self.achieved_power <= 1:
@@ -66,6 +76,7 @@ def plan_experiment(
     daily_users: float | None = None,
     traffic_share: float = 1.0,
     curve_points: int = 41,
+    sequential: bool = False,
 ) -> ExperimentPlan:
     """Plan a two-group test of a rate (``metric="proportion"``, ``baseline`` the rate) or a
     mean (``metric="mean"``: ``std`` required, ``baseline`` the mean, needed for a relative
@@ -76,14 +87,32 @@ def plan_experiment(
     when ``daily_users`` is given. The curve gives the power at the planned control size for
     ``curve_points`` effects from 0 to 2.5 times the MDE (in the MDE's direction; for rates
     capped where the treated rate would leave (0, 1)).
+
+    The size is that of the test the report runs: for rates the pooled two-proportion z-test
+    (``method="pooled"`` by default). ``sequential=True`` plans for the always-valid test of a
+    sequential experiment (two-sided, asymptotic confidence sequence tuned to the planned
+    total): at its planned size that test is a z-test with critical value
+    ``sequential.final_look_critical(alpha)`` on the unpooled standard error, so the plan is a
+    fixed-horizon z plan at ``fixed_horizon_equivalent_alpha(alpha)`` (0.0024 for 0.05): about
+    1.9 times the users of a fixed test at power 0.8. ``test`` says which test was planned.
     """
     metric = check_choice("metric", metric, METRICS)
     mde = check_real("mde", mde)
     curve_points = check_count("curve_points", curve_points, minimum=2)
+    alpha, power = check_alpha_power(alpha, power)
+    alternative = check_alternative(alternative)
+    nominal_alpha = alpha
+    if sequential:
+        if alternative != "two-sided":
+            raise ValueError("alternative: sequential tests are planned two-sided")
+        if method not in (None, "unpooled", "z"):
+            raise ValueError("method: a sequential plan uses the always-valid z-test")
+        alpha = fixed_horizon_equivalent_alpha(alpha)
+        method = "unpooled" if metric == "proportion" else "z"
     if metric == "proportion":
         if baseline is None:
             raise ValueError("baseline: required for a proportion metric (the control rate)")
-        proportion_method: str = method or "unpooled"
+        proportion_method: str = method or "pooled"
         size = sample_size_proportions(
             baseline, mde, relative=mde_relative, alpha=alpha, power=power, ratio=ratio,
             alternative=alternative, method=proportion_method,
@@ -128,10 +157,25 @@ def plan_experiment(
         PowerCurvePoint(
             float(e),
             float(e / baseline) if baseline else math.nan,
-            power_at(float(e)) if e != 0 else alpha,  # no effect: rejections are false alarms
+            # no effect: rejections are false alarms
+            power_at(float(e)) if e != 0 else nominal_alpha,
         )
         for e in effects
     )
+    if sequential:
+        test = (
+            f"always-valid sequential test (asymptotic confidence sequence tuned to "
+            f"{size.total:,} users; at that size it rejects where a fixed test at "
+            f"alpha {alpha:.4f} would)"
+        )
+    elif metric == "proportion":
+        test = {
+            "pooled": "two-proportion z-test (pooled), as the report runs it",
+            "unpooled": "two-proportion z-test (unpooled variance)",
+            "cohen_h": "arcsine (Cohen's h) approximation",
+        }[proportion_method]
+    else:
+        test = "Welch t-test" if mean_method == "t" else "z-test"
     return ExperimentPlan(
         metric=metric,
         sample_size=size,
@@ -140,4 +184,6 @@ def plan_experiment(
         achieved_power=power_at(absolute),
         expected_days=days,
         curve=curve,
+        sequential=sequential,
+        test=test,
     )

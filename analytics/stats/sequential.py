@@ -33,9 +33,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import special
 
 from analytics.stats._inference import Array
-from analytics.stats._validation import check_choice, check_count, check_positive, check_unit_open
+from analytics.stats._validation import (
+    check_choice,
+    check_count,
+    check_positive,
+    check_real,
+    check_unit_open,
+)
 
 METHODS = ("asymptotic", "msprt")
 DEFAULT_PLANNED_TOTAL = 5000
@@ -70,9 +77,10 @@ def mixing_variance(
     if method == "msprt":
         if mixing_sd is None:
             raise ValueError("mixing_sd: required for method='msprt' (effect units)")
-        return np.full_like(
-            np.asarray(variance, dtype=float), check_positive("mixing_sd", mixing_sd) ** 2
-        )
+        sd = check_positive("mixing_sd", mixing_sd)
+        if sd > 1e150:  # its square would overflow
+            raise ValueError(f"mixing_sd: must be at most 1e150, got {sd}")
+        return np.full_like(np.asarray(variance, dtype=float), sd**2)
     planned = check_count(
         "planned_total",
         DEFAULT_PLANNED_TOTAL if planned_total is None else planned_total,
@@ -81,6 +89,28 @@ def mixing_variance(
     log_term = -2 * math.log(alpha)
     rho2 = (log_term + math.log(log_term + 1)) / planned
     return variance * n_total * rho2
+
+
+def final_look_critical(alpha: float) -> float:
+    """The |z| the asymptotic confidence sequence needs to reject at its tuning size ``t*``.
+
+    At ``t = t*`` the mixing variance is ``tau^2 = k V`` with ``k = -2 log alpha +
+    log(-2 log alpha + 1)`` (``mixing_variance``), so ``L >= 1/alpha`` reads
+    ``z^2 >= (1 + k) / k * (2 log(1/alpha) + log(1 + k))``, free of ``V``: the sequential test
+    at its planned size is a z-test with this critical value (3.03 at alpha 0.05, against
+    1.96 for a fixed horizon). Earlier looks can only add rejections, so a size planned with
+    it is a lower bound on the sequential test's power.
+    """
+    alpha = check_unit_open("alpha", alpha)
+    log_term = -2 * math.log(alpha)
+    k = log_term + math.log(log_term + 1)
+    return math.sqrt((1 + k) / k * (2 * math.log(1 / alpha) + math.log(1 + k)))
+
+
+def fixed_horizon_equivalent_alpha(alpha: float) -> float:
+    """Two-sided alpha of a fixed-horizon z-test with ``final_look_critical(alpha)``:
+    ``2 Phi(-c)``; sizing a fixed test at this alpha sizes the sequential one."""
+    return float(2 * special.ndtr(-final_look_critical(alpha)))
 
 
 def always_valid_arrays(
@@ -93,13 +123,15 @@ def always_valid_arrays(
     """
     effect = np.asarray(effect, dtype=float)
     variance = np.asarray(variance, dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        total = variance + tau2
-        log_l = 0.5 * np.log(variance / total) + tau2 * effect**2 / (2 * variance * total)
-        p = np.minimum(1.0, np.exp(-log_l))
-        half = np.sqrt(
-            variance * total / tau2 * (2 * math.log(1 / alpha) + np.log(total / variance))
-        )
+    # In terms of r = tau^2 / V and z^2 = d^2 / V (stable for tiny and huge V):
+    # log L = -log(1 + r) / 2 + r / (1 + r) * z^2 / 2, half = sqrt(V (1 + r) / r * (...)).
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
+        r = np.clip(np.where(variance > 0, tau2 / variance, 1.0), 1e-300, 1e300)
+        r = np.where(np.isnan(r), 1.0, r)
+        z2 = np.where(variance > 0, effect**2 / variance, 0.0)
+        log_l = -0.5 * np.log1p(r) + r / (1 + r) * z2 / 2
+        p = np.where(np.isnan(log_l), 1.0, np.minimum(1.0, np.exp(-log_l)))
+        half = np.sqrt(variance) * np.sqrt((1 + r) / r * (2 * math.log(1 / alpha) + np.log1p(r)))
     degenerate = variance <= 0
     p = np.where(degenerate, np.where(effect == 0, 1.0, 0.0), p)
     half = np.where(degenerate, 0.0, half)
@@ -127,9 +159,10 @@ def always_valid_test(
     ``always_valid_history`` (running minimum and intersection).
     """
     alpha, method = _check(alpha, method)
-    variance = float(variance)
-    if not math.isfinite(variance) or variance < 0:
-        raise ValueError(f"variance: must be finite and non-negative, got {variance}")
+    effect = check_real("effect", effect)
+    variance = check_real("variance", variance)
+    if variance < 0:
+        raise ValueError(f"variance: must be non-negative, got {variance}")
     n_total = check_count("n_total", n_total, minimum=1)
     tau2 = mixing_variance(
         np.float64(variance),
@@ -174,8 +207,12 @@ def always_valid_history(
     n_totals = np.asarray(n_totals, dtype=float)
     if not (effects.shape == variances.shape == n_totals.shape) or effects.ndim != 1:
         raise ValueError("variances: need one effect, variance and n_total per look")
-    if np.any(variances < 0) or np.any(n_totals < 1):
-        raise ValueError("variances: must be non-negative, with n_totals >= 1")
+    if not np.all(np.isfinite(effects)):
+        raise ValueError("effects: must be finite")
+    if not np.all(np.isfinite(variances)) or np.any(variances < 0):
+        raise ValueError("variances: must be finite and non-negative")
+    if not np.all(np.isfinite(n_totals)) or np.any(n_totals < 1):
+        raise ValueError("n_totals: must be whole numbers >= 1")
     tau2 = mixing_variance(
         variances,
         n_totals,

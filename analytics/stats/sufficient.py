@@ -15,7 +15,7 @@ from operator import attrgetter
 
 import numpy as np
 
-from analytics.stats._validation import check_count, check_non_negative, check_real
+from analytics.stats._validation import MAX_COUNT, SUM_LIMIT, check_count, check_sum
 
 KINDS = ("proportion", "mean", "ratio")
 
@@ -40,19 +40,14 @@ class SufficientStats:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "n", check_count("n", self.n))
-        object.__setattr__(self, "sum_x", check_real("sum_x", self.sum_x))
+        object.__setattr__(self, "sum_x", check_sum("sum_x", self.sum_x))
         for name in ("sum_x2", "sum_y", "sum_y2", "sum_xy", "sum_c", "sum_c2", "sum_xc"):
             value = getattr(self, name)
             if value is not None:
-                check = check_non_negative if name in ("sum_x2", "sum_y2", "sum_c2") else check_real
-                object.__setattr__(self, name, check(name, value))
+                object.__setattr__(self, name, check_sum(name, value))
         if self.sum_x2 is None:  # 0/1 values; the proportion check bounds sum_x by n
             object.__setattr__(self, "sum_x2", self.sum_x)
-        # Cauchy-Schwarz: n * sum(x^2) >= sum(x)^2, up to rounding of the sums.
-        elif self.n and self.n * self.sum_x2 < self.sum_x * self.sum_x * (1 - 1e-9):
-            raise ValueError("sum_x2: smaller than sum_x^2 / n, impossible for real values")
-        if self.sum_y is not None and self.sum_y < 0:
-            raise ValueError("sum_y: a denominator sum must not be negative")
+        check_consistent(stack([self]), "")
 
     @property
     def has_ratio(self) -> bool:
@@ -127,8 +122,51 @@ def moments(kind: str, s: dict[str, np.ndarray]) -> Moments:
     return Moments(mean, var_mean, n)
 
 
+# (sum of squares, sum, its name) and (cross sum, squares a, squares b) checked for every row.
+_SQUARES = (("sum_x2", "sum_x"), ("sum_y2", "sum_y"), ("sum_c2", "sum_c"))
+_CROSS = (("sum_xy", "sum_x2", "sum_y2"), ("sum_xc", "sum_x2", "sum_c2"))
+
+
+def check_consistent(s: dict[str, np.ndarray], group: str) -> None:
+    """Raise ``ValueError`` naming the field if a row's sums are impossible for real values.
+
+    Every given sum finite and within ``+-SUM_LIMIT``; ``n`` a whole number in ``[0, 2^53]``;
+    by Cauchy-Schwarz ``n sum(x^2) >= sum(x)^2`` (and so for ``y`` and ``c``) and
+    ``sum(xy)^2 <= sum(x^2) sum(y^2)`` (and for ``xc``), up to rounding of the sums; a ratio's
+    denominator sum not negative. Missing sums are NaN and skipped. ``group`` prefixes the
+    field (``"treatment.sum_x2"``); the scalar ``SufficientStats`` uses the same checks.
+    """
+    prefix = f"{group}." if group else ""
+    n = s["n"]
+    if np.any(~np.isfinite(n) | (n < 0) | (n != np.round(n)) | (n > MAX_COUNT)):
+        raise ValueError(f"{prefix}n: must be a whole number within [0, 2^53]")
+    for name in FIELDS[1:]:
+        column = s[name]
+        if np.any(np.isinf(column) | (np.abs(np.nan_to_num(column)) > SUM_LIMIT)):
+            raise ValueError(f"{prefix}{name}: must be finite and within +-1e75")
+    slack = 1 - 1e-9
+    with np.errstate(invalid="ignore", over="ignore"):
+        for squares, total in _SQUARES:
+            bad = n * s[squares] < s[total] * s[total] * slack
+            if squares == "sum_x2" and np.any(bad & (s["sum_x2"] == s["sum_x"])):
+                # 0/1 values (sum_x2 defaults to sum_x): the count itself is impossible.
+                raise ValueError(f"{prefix}sum_x: successes must be whole numbers within [0, n]")
+            if np.any(bad | (s[squares] < 0)):
+                raise ValueError(
+                    f"{prefix}{squares}: smaller than {total}^2 / n, impossible for real values"
+                )
+        for cross, a, b in _CROSS:
+            if np.any(s[cross] * s[cross] * slack > s[a] * s[b]):
+                raise ValueError(
+                    f"{prefix}{cross}: its square exceeds {a} * {b}, impossible for real values"
+                )
+        if np.any(s["sum_y"] < 0):
+            raise ValueError(f"{prefix}sum_y: a denominator sum must not be negative")
+
+
 def check_kind(kind: str, s: dict[str, np.ndarray], group: str) -> None:
     """Raise ``ValueError`` naming ``group`` if its sums cannot carry a metric of ``kind``."""
+    check_consistent(s, group)
     n = s["n"]
     if np.any(np.isnan(s["sum_x"])) or np.any(np.isnan(s["sum_x2"])):
         raise ValueError(f"{group}.sum_x: required (a finite number)")

@@ -35,8 +35,9 @@ def test_default_plan_is_the_reference(staff_client):
     response = staff_client.get(URL)
     assert response.status_code == 200
     html = response.content.decode()
-    assert 'id="size-control">122,121<' in html
-    assert 'id="size-total"><strong>244,242<' in html
+    # The pooled z-test's size (statsmodels' power_proportions_2indep gives 0.8 at it).
+    assert 'id="size-control">122,124<' in html
+    assert 'id="size-total"><strong>244,248<' in html
     assert "+5% relative, +0.25 percentage points" in html
     expected = plan_experiment(baseline=0.05, mde=0.05, daily_users=20_000)
     assert f'id="expected-days">{expected.expected_days} days' in html
@@ -89,3 +90,31 @@ def test_library_error_is_mapped_to_its_field(staff_client):
     )  # fmt: skip
     form = response.context["form"]
     assert "mde: must not be zero" in form.errors["mde"][0]
+
+
+def test_sequential_plan_is_sized_for_the_always_valid_test(staff_client):
+    params = {"metric": "proportion", "baseline": "5", "mde": "5", "mde_type": "relative",
+              "alpha": "0.05", "power": "0.8", "treatment_share": "50", "traffic_share": "100",
+              "alternative": "two-sided", "daily_users": "20000"}  # fmt: skip
+    fixed = staff_client.get(URL, params).content.decode()
+    sequential = staff_client.get(URL, {**params, "sequential": "on"}).content.decode()
+    plan = plan_experiment(baseline=0.05, mde=0.05, daily_users=20_000, sequential=True)
+    assert f'id="size-control">{plan.sample_size.control:,}<' in sequential
+    assert f'id="expected-days">{plan.expected_days} days' in sequential
+    assert "always-valid sequential test" in sequential
+    assert "always-valid" not in fixed.split('id="planned-test"')[1][:200]
+
+
+def test_guardrail_needs_and_power_are_shown(staff_client):
+    from analytics.stats import power_noninferiority, sample_size_noninferiority
+
+    params = {"metric": "proportion", "baseline": "5", "mde": "5", "mde_type": "relative",
+              "alpha": "0.05", "power": "0.8", "treatment_share": "50", "traffic_share": "100",
+              "alternative": "two-sided", "daily_users": "20000", "guardrail_baseline": "30",
+              "guardrail_margin": "2", "guardrail_direction": "increase"}  # fmt: skip
+    html = staff_client.get(URL, params).content.decode()
+    size = sample_size_noninferiority("proportion", 0.3, 0.02)
+    assert f'id="guardrail-control">{size.control:,}<' in html
+    plan = plan_experiment(baseline=0.05, mde=0.05)
+    power = power_noninferiority("proportion", 0.3, 0.02, plan.sample_size.control)
+    assert f'id="guardrail-power">{power:.3f}<' in html

@@ -269,3 +269,67 @@ def test_csv_carries_the_sums_behind_each_value(staff_client, rolled):
         assert float(row[f"{side}_numerator"]) / ctr.sum_y == pytest.approx(
             float(row[f"{side}_value"]), rel=1e-12
         )
+
+
+def test_page_shows_the_experiments_own_confidence_level(staff_client, rolled):
+    rolled.experiment.alpha = 0.1
+    rolled.experiment.save()
+    text = staff_client.get("/reports/exp/").content.decode()
+    assert "90% CI" in text and "95% CI" not in text
+
+
+def _add_arm(data, key: str, users: int, lift: float, seed: int):
+    from experiments.models import Variant
+
+    rng = random.Random(seed)
+    variant = Variant.objects.create(
+        experiment=data.experiment, key=key, name=key, weight=1, position=2
+    )
+    exposures, events = [], []
+    for i in range(users):
+        user = f"{key}-u{i}"
+        seen = START + timedelta(seconds=rng.uniform(0, 3 * 86400 - 1))
+        exposures.append(Exposure(experiment=data.experiment, phase=1, variant=variant,
+                                  user_id=user, first_exposed_at=seen))  # fmt: skip
+        events.extend(user_events(rng, user, seen, lift))
+    Exposure.objects.bulk_create(exposures)
+    store_events(events)
+    return variant
+
+
+@pytest.mark.parametrize("sequential", [False, True])
+def test_more_than_two_arms_correct_the_primary_across_arms(staff_client, db, sequential):
+    from analytics.reports.metrics import analyze_series
+    from analytics.stats import adjust_pvalues
+
+    data = generate(users=160, seed=31, key="three", lift=1.6)
+    data.experiment.sequential_testing = sequential
+    data.experiment.save()
+    _add_arm(data, "treatment2", 80, 1.6, seed=32)
+    do_run_rollups()
+    report = build_experiment_report(data.experiment)
+    assert report.primary_adjusted and len(report.primary) == 2
+    raw = [row.series.p_value for row in report.primary]
+    expected = adjust_pvalues(raw, method="holm")
+    assert [row.adjusted_p_value for row in report.primary] == pytest.approx(expected)
+    for row, p in zip(report.primary, expected, strict=True):
+        assert (row.verdict.css == "neutral") == (p >= 0.05)
+    if sequential:  # tuned to one comparison's planned users (2 x 1,000), not three arms'
+        series = experiment_series(data.experiment.id, 1)
+        control = series[data.control.id]
+        again = analyze_series(
+            "ctr", "ratio", control, series[data.treatment.id], alpha=0.05, sequential=True,
+            planned_total=2000,
+        )  # fmt: skip
+        assert report.primary[0].series.sequential_p_value == again.sequential_p_value
+        assert report.guardrails[0].guardrail.result.method == "always-valid"
+    text = staff_client.get("/reports/three/").content.decode()
+    assert "primary-correction" in text and "p (Holm)" in text
+
+
+def test_report_rows_carry_the_bayesian_chance_to_win(staff_client, rolled):
+    report = build_experiment_report(rolled.experiment)
+    analysis = report.primary[0].analysis
+    assert analysis.chance_to_win is not None and 0 <= analysis.chance_to_win <= 1
+    text = staff_client.get("/reports/exp/").content.decode()
+    assert "P(lift &gt; 0)" in text

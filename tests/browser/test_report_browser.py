@@ -84,3 +84,39 @@ def test_report_shows_table_and_charts(live_server, browser, django_user_model):
     page.goto(f"{live_server.url}/reports/")
     assert "browser-exp" in page.locator("#experiment-list").inner_text()
     page.close()
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_sequential_three_arm_report_shows_decision_and_guardrail_tests(
+    live_server, browser, django_user_model
+):
+    """Issue 13's report: recommendation, Holm across arms, always-valid guardrails, the
+    experiment's own confidence level."""
+    from analytics.services.rollups import do_run_rollups
+    from tests.analytics.factories import generate
+    from tests.analytics.test_reports import _add_arm
+
+    data = generate(users=160, seed=31, lift=1.6, key="browser-seq")
+    data.experiment.sequential_testing = True
+    data.experiment.alpha = 0.1
+    data.experiment.save()
+    _add_arm(data, "treatment2", 80, 1.6, seed=32)
+    do_run_rollups()
+    django_user_model.objects.create_superuser("analyst", "analyst@example.com", "pw-analyst")
+
+    page = browser.new_page(viewport={"width": 1280, "height": 1800})
+    page.goto(f"{live_server.url}/admin/login/?next=/reports/browser-seq/")
+    page.fill("#id_username", "analyst")
+    page.fill("#id_password", "pw-analyst")
+    page.click("input[type=submit]")
+    page.wait_for_url("**/reports/browser-seq/")
+
+    assert "Recommendation" in page.locator("#decision-banner").inner_text()
+    assert page.locator("#primary-correction").count() == 1
+    primary = page.locator("table.metric-table[data-section=primary]").inner_text().lower()
+    assert "90% confidence sequence" in primary and "p (holm)" in primary
+    tests = page.locator("#guardrail-table .guardrail-test").all_inner_texts()
+    assert tests and all(t in ("always-valid", "–") for t in tests)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "experiment-report-sequential.png"), full_page=True)
+    page.close()

@@ -200,8 +200,8 @@ def test_draft_page_shows_sample_size_and_runtime(staff_client):
     page = staff_client.get(
         reverse("admin:experiments_experiment_change", args=[experiment.pk])
     ).content.decode()
-    assert "122,121 users per variant" in page
-    assert "about 13 day(s)" in page  # ceil(244,242 / 20,000)
+    assert "122,124 users per variant" in page  # the pooled z-test the report runs
+    assert "about 13 day(s)" in page  # ceil(244,248 / 20,000)
 
 
 def test_v1_hash_warns(staff_client):

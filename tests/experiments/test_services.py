@@ -212,12 +212,14 @@ def test_preliminary_until_min_runtime():
 def test_power_estimate_uses_the_stats_functions():
     exp = create("power", baseline_rate=0.05, mde_relative=0.05, daily_traffic=10_000, coverage=0.5)
     estimate = selectors.power_estimate(exp)
-    # Reference (analytics.stats docstring, statsmodels): 122,121 per group for p=0.05,
-    # +5% relative, alpha 0.05 two-sided, power 0.8, unpooled.
-    assert estimate.per_variant == 122_121
-    assert estimate.total == 244_242
+    # Reference (statsmodels' power_proportions_2indep: power 0.8): 122,124 per group for
+    # p=0.05, +5% relative, alpha 0.05 two-sided, the report's pooled z-test.
+    assert estimate.per_variant == 122_124
+    assert estimate.total == 244_248
     assert estimate.traffic_share == pytest.approx(0.5)
-    assert estimate.runtime_days == 49  # ceil(244,242 / (10,000 * 0.5))
+    assert estimate.runtime_days == 49  # ceil(244,248 / (10,000 * 0.5))
     services.do_create_holdout("global", 0.10)
     assert selectors.power_estimate(exp).runtime_days == 55  # / (10,000 * 0.5 * 0.9)
-    assert "122,121 users per variant" in estimate.describe()
+    assert "122,124 users per variant" in estimate.describe()
+    exp.sequential_testing = True  # planned for the always-valid test: about 1.9 times
+    assert selectors.power_estimate(exp).per_variant > 1.8 * 122_124

@@ -12,6 +12,7 @@ from analytics.stats import (
     SufficientStats,
     always_valid_history,
     always_valid_test,
+    analyze_many,
     analyze_metric,
     cuped_adjust,
     welch_ttest,
@@ -117,3 +118,23 @@ def test_sequential_bad_arguments():
         always_valid_test(0.1, -0.01, 100)
     with pytest.raises(ValueError, match="^variances: "):
         always_valid_history([0.1], [0.01, 0.02], [100])
+
+
+def test_one_sided_sequential_keeps_alpha_over_daily_looks_and_has_power():
+    """Issue 13: one-sided sequential tests (refused before). A/A with 14 daily looks: some
+    look rejects in at most alpha of runs; a real rise is found."""
+    rng = np.random.default_rng(77)
+    runs, days, daily = 1000, 14, 500
+    n = np.arange(1, days + 1) * daily
+    for lift, check in ((1.0, lambda r: r <= 0.05), (1.15, lambda r: r >= 0.5)):
+        xc = np.cumsum(rng.binomial(daily, 0.1, (runs, days)), axis=1)
+        xt = np.cumsum(rng.binomial(daily, 0.1 * lift, (runs, days)), axis=1)
+        looks = np.broadcast_to(n, xc.shape).ravel().astype(float)
+        batch = analyze_many(
+            "proportion", {"n": looks, "sum_x": xc.ravel() * 1.0},
+            {"n": looks, "sum_x": xt.ravel() * 1.0}, sequential=True, alternative="larger",
+            planned_total=2 * daily * days,
+        )  # fmt: skip
+        rejected = batch.columns["significant"].reshape(runs, days).any(axis=1).mean()
+        assert check(rejected), (lift, rejected)
+        assert np.all(np.isinf(batch.columns["absolute_upper"]))

@@ -20,7 +20,7 @@ from analytics.stats import (
 
 def test_proportion_plan_is_the_reference():
     plan = plan_experiment(baseline=0.05, mde=0.05, daily_users=10_000, traffic_share=0.5)
-    assert plan.sample_size == sample_size_proportions(0.05, 0.05)
+    assert plan.sample_size == sample_size_proportions(0.05, 0.05, method="pooled")
     assert plan.expected_days == runtime_days(plan.sample_size, 10_000, 0.5) == 49
     assert plan.mde_absolute == pytest.approx(0.0025) and plan.mde_relative == 0.05
     planned = plan.curve[16]  # 0 .. 2.5 x MDE in 40 steps: the MDE is the 16th
@@ -30,7 +30,7 @@ def test_proportion_plan_is_the_reference():
     assert [p.power for p in plan.curve] == sorted(p.power for p in plan.curve)
     assert plan.curve[10].power == pytest.approx(
         power_proportions(0.05, plan.curve[10].mde_absolute, plan.sample_size.control,
-                          relative=False)
+                          relative=False, method="pooled")
     )  # fmt: skip
 
 

@@ -184,7 +184,7 @@ def test_runtime_days():
         (lambda: sample_size_proportions(1.5, 0.05), "baseline"),
         (lambda: sample_size_proportions(0.6, 1.0), "mde"),
         (lambda: sample_size_proportions(0.05, 0.05, ratio=0), "ratio"),
-        (lambda: sample_size_proportions(0.05, 0.05, method="pooled"), "method"),
+        (lambda: sample_size_proportions(0.05, 0.05, method="wald"), "method"),
         (lambda: sample_size_proportions(0.05, 0.05, alternative="up"), "alternative"),
         (lambda: sample_size_proportions(0.05, -0.05, alternative="larger"), "alternative"),
         (lambda: sample_size_means(0, 1), "std"),
