@@ -114,7 +114,8 @@ def days_running(experiment: Experiment, now: datetime) -> float:
 
 
 def _weights(experiment: Experiment, phase: int, variants: list[Variant]) -> list[float]:
-    phase_row = experiment.phases.filter(number=phase).first()
+    # Read through the prefetchable relation, not a filter: one query for many experiments.
+    phase_row = next((p for p in experiment.phases.all() if p.number == phase), None)
     configured = phase_row.weights if phase_row and phase_row.weights else {}
     return [float(configured.get(v.key, v.weight)) for v in variants]
 
@@ -195,15 +196,38 @@ def _chart(report_rows: list[MetricRow], series: dict[int, ArmSeries], variants)
     }
 
 
-def build_experiment_report(
-    experiment: Experiment, *, phase: int | None = None, now: datetime | None = None
-) -> ExperimentReport:
-    """Assemble the whole report for one phase of ``experiment`` (default: the current one)."""
-    now = now or timezone.now()
-    phase = phase or experiment.current_phase
+@dataclass
+class ArmAnalysis:
+    """What the report decides on, from the arms' running sums: SRM, each treatment's
+    primary, guardrail and secondary rows, and the recommendation."""
+
+    variants: list[Variant]
+    control: Variant | None
+    exposures: dict[int, int]
+    weights: list[float]
+    srm: SrmResult | None
+    srm_problem: str
+    days_running: float
+    preliminary: bool
+    primary: list[MetricRow]
+    guardrails: list[MetricRow]
+    secondary: list[MetricRow]
+    decision: Decision
+
+
+def analyze_arms(
+    experiment: Experiment,
+    phase: int,
+    series: dict[int, ArmSeries],
+    *,
+    now: datetime,
+    with_secondary: bool = True,
+) -> ArmAnalysis:
+    """The report's analysis of ``series`` (arm id -> running sums of ``phase``); it reads
+    only the experiment's prefetched relations (variants, phases, metrics), so the home page
+    makes the same decision as the report for many experiments without a query each."""
     variants = sorted(experiment.variants.all(), key=lambda v: (not v.is_control, v.position))
     control = next((v for v in variants if v.is_control), None)
-    series = experiment_series(experiment.id, phase)
     empty = ArmSeries(arm_id=0)
     exposures = {v.id: metric_users(series.get(v.id, empty).latest, "ctr") for v in variants}
     weights = _weights(experiment, phase, variants)
@@ -249,7 +273,7 @@ def build_experiment_report(
             )
             row.verdict = row.guardrail.verdict
             guardrails.append(row)
-        for s in experiment.secondary_metrics.all():
+        for s in experiment.secondary_metrics.all() if with_secondary else ():
             row = _metric_row("secondary", s, control_series, treatment_series, variant)
             row.series = analyze_series(
                 s.kind,
@@ -264,10 +288,7 @@ def build_experiment_report(
     _correct_primary(primary, alpha, srm_flagged)
     _correct_secondary(secondary, alpha, srm_flagged)
     preliminary = running < experiment.min_runtime_days
-    decision = decide(primary, guardrails, srm_flagged=srm_flagged, preliminary=preliminary)
-    return ExperimentReport(
-        experiment=experiment,
-        phase=phase,
+    return ArmAnalysis(
         variants=variants,
         control=control,
         exposures=exposures,
@@ -279,10 +300,36 @@ def build_experiment_report(
         primary=primary,
         guardrails=guardrails,
         secondary=secondary,
-        chart=_chart(primary, series, variants),
+        decision=decide(primary, guardrails, srm_flagged=srm_flagged, preliminary=preliminary),
+    )
+
+
+def build_experiment_report(
+    experiment: Experiment, *, phase: int | None = None, now: datetime | None = None
+) -> ExperimentReport:
+    """Assemble the whole report for one phase of ``experiment`` (default: the current one)."""
+    now = now or timezone.now()
+    phase = phase or experiment.current_phase
+    series = experiment_series(experiment.id, phase)
+    arms = analyze_arms(experiment, phase, series, now=now)
+    return ExperimentReport(
+        experiment=experiment,
+        phase=phase,
+        variants=arms.variants,
+        control=arms.control,
+        exposures=arms.exposures,
+        weights=arms.weights,
+        srm=arms.srm,
+        srm_problem=arms.srm_problem,
+        days_running=arms.days_running,
+        preliminary=arms.preliminary,
+        primary=arms.primary,
+        guardrails=arms.guardrails,
+        secondary=arms.secondary,
+        chart=_chart(arms.primary, series, arms.variants),
         rolled_up_at=getattr(rollup_state(), "last_run_at", None),
         model_versions=ctr_by_model_version(experiment.key),
-        decision=decision,
+        decision=arms.decision,
     )
 
 

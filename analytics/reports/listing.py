@@ -1,4 +1,5 @@
-"""The experiment list: progress against the commitments made at start, and a verdict."""
+"""The experiment list: progress against the commitments made at start, alerts, and the
+report's own verdict and decision (``analyze_arms``: the same analysis as the report page)."""
 
 from __future__ import annotations
 
@@ -9,14 +10,9 @@ from datetime import datetime
 from django.utils import timezone
 
 from analytics.models import ArmDailyStats, RollupScope
-from analytics.reports.experiment import days_running, srm_check
-from analytics.reports.metrics import (
-    Verdict,
-    analyze_series,
-    effect_verdict,
-    guardrail,
-    metric_users,
-)
+from analytics.reports.decision import Decision
+from analytics.reports.experiment import ArmAnalysis, analyze_arms
+from analytics.reports.metrics import Verdict
 from analytics.selectors import ArmSeries
 from experiments.models import Experiment
 
@@ -31,6 +27,7 @@ class ExperimentSummary:
     preliminary: bool
     srm_flagged: bool = False
     guardrail_alerts: list[str] = field(default_factory=list)
+    decision: Decision | None = None
 
     @property
     def runtime_share(self) -> float:
@@ -64,77 +61,18 @@ def _series_by_experiment(experiments: list[Experiment]) -> dict[int, dict[int, 
     return out
 
 
-def _srm_flagged(experiment: Experiment, series: dict[int, ArmSeries]) -> bool:
-    variants = list(experiment.variants.all())
-    empty = ArmSeries(arm_id=0)
-    exposures = {v.id: metric_users(series.get(v.id, empty).latest, "ctr") for v in variants}
-    srm, _ = srm_check(variants, exposures, [float(v.weight) for v in variants])
-    return bool(srm and srm.flagged)
-
-
-def _guardrail_alerts(experiment: Experiment, series: dict[int, ArmSeries]) -> list[str]:
-    """``"<variant>: <guardrail> <verdict>"`` for every guardrail that does not pass."""
-    variants = list(experiment.variants.all())
-    control = next((v for v in variants if v.is_control), None)
-    if control is None or experiment.started_at is None:
-        return []
-    empty = ArmSeries(arm_id=0)
-    alerts = []
-    for variant in variants:
-        if variant is control:
-            continue
-        for metric in experiment.guardrail_metrics.all():
-            result = guardrail(
-                metric.kind,
-                metric.statistic,
-                series.get(control.id, empty).latest,
-                series.get(variant.id, empty).latest,
-                margin=metric.noninferiority_margin,
-                margin_is_relative=metric.margin_is_relative,
-                higher_is_better=metric.higher_is_better,
-                alpha=float(experiment.alpha),
-            )
-            if result.verdict.css == "bad":
-                alerts.append(f"{variant.key}: {metric.name} {result.verdict.text}")
-    return alerts
-
-
-def _verdict(experiment: Experiment, series: dict[int, ArmSeries], *, srm_flagged: bool) -> Verdict:
-    variants = sorted(experiment.variants.all(), key=lambda v: (not v.is_control, v.position))
-    control = next((v for v in variants if v.is_control), None)
-    metric = experiment.primary_metric
-    if experiment.started_at is None:
-        return Verdict("not started", "neutral")
-    if control is None or metric is None:
+def _verdict(arms: ArmAnalysis) -> Verdict:
+    """The primary metric's verdict to show in a list: a bad arm first, then a good one."""
+    if not arms.primary:
         return Verdict("no control or primary metric", "warn")
-    empty = ArmSeries(arm_id=0)
-    verdicts = []
-    for variant in variants:
-        if variant is control:
-            continue
-        result = analyze_series(
-            metric.kind,
-            metric.statistic,
-            series.get(control.id, empty),
-            series.get(variant.id, empty),
-            alpha=float(experiment.alpha),
-            sequential=experiment.sequential_testing,
-            planned_total=(experiment.planned_sample_size or 0) * len(variants) or None,
-        )
-        verdict = effect_verdict(
-            result,
-            higher_is_better=metric.higher_is_better,
-            alpha=float(experiment.alpha),
-            srm_flagged=srm_flagged,
-        )
-        verdicts.append((variant, verdict))
     for css in ("bad", "good"):
-        for variant, verdict in verdicts:
-            if verdict.css == css:
-                if verdict.text.startswith("treatment"):
-                    return Verdict(verdict.text.replace("treatment", variant.key, 1), css)
-                return verdict
-    return verdicts[0][1] if verdicts else Verdict("no treatment variant", "warn")
+        for row in arms.primary:
+            if row.verdict.css == css:
+                text = row.verdict.text
+                if text.startswith("treatment"):
+                    text = text.replace("treatment", row.variant.key, 1)
+                return Verdict(text, css)
+    return arms.primary[0].verdict
 
 
 def experiment_summaries(
@@ -153,7 +91,7 @@ def experiment_summaries(
         queryset = queryset.filter(key__in=keys)
     experiments = list(
         queryset.select_related("primary_metric")
-        .prefetch_related("variants", "guardrail_metrics")
+        .prefetch_related("variants", "guardrail_metrics", "phases")
         .order_by("-started_at", "key")
     )
     series = _series_by_experiment(experiments)
@@ -163,18 +101,28 @@ def experiment_summaries(
         exposed = sum(int(round(arm.latest.get("n", 0.0))) for arm in arms.values())
         variants = len(experiment.variants.all())
         planned = (experiment.planned_sample_size or 0) * variants or None
-        running = days_running(experiment, now)
-        srm_flagged = _srm_flagged(experiment, arms)
+        if experiment.started_at is None:
+            out.append(ExperimentSummary(experiment, 0.0, exposed, planned,
+                                         Verdict("not started", "neutral"), False))  # fmt: skip
+            continue
+        analysis = analyze_arms(
+            experiment, experiment.current_phase, arms, now=now, with_secondary=False
+        )
         out.append(
             ExperimentSummary(
                 experiment=experiment,
-                days_running=running,
+                days_running=analysis.days_running,
                 exposed=exposed,
                 planned=planned,
-                verdict=_verdict(experiment, arms, srm_flagged=srm_flagged),
-                preliminary=running < experiment.min_runtime_days,
-                srm_flagged=srm_flagged,
-                guardrail_alerts=_guardrail_alerts(experiment, arms),
+                verdict=_verdict(analysis),
+                preliminary=analysis.preliminary,
+                srm_flagged=bool(analysis.srm and analysis.srm.flagged),
+                guardrail_alerts=[
+                    f"{row.variant.key}: {row.metric.name} {row.verdict.text}"
+                    for row in analysis.guardrails
+                    if row.verdict.css == "bad"
+                ],
+                decision=analysis.decision,
             )
         )
     return out
