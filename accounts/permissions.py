@@ -21,7 +21,7 @@ __all__ = ["HasScope", "held_scopes", "required_scopes", "scopes_of_user"]
 # Django permission -> the scope it grants a signed-in person.
 SCOPE_PERMISSIONS = {
     "serve": "experiments.view_experiment",
-    "analyze": "analytics.view_reports",
+    "analyze": "accounts.view_reports",
     "manage": "experiments.change_experiment",
     "models": "recommenders.change_modelversion",
 }
