@@ -59,16 +59,15 @@ ENDPOINT_SCOPES: Mapping[str, frozenset[str] | Mapping[str, frozenset[str]]] = {
             "experiment-list",
             "experiment-detail",
             "layer-list",
-            "layer-detail",
             "holdout-list",
-            "holdout-detail",
             "metric-list",
-            "metric-detail",
             "recommender-config-list",
-            "recommender-config-detail",
         )
     },
-    "experiment-action": _MANAGE,
+    **{
+        f"experiment-{action}": _MANAGE
+        for action in ("start", "pause", "resume", "stop", "conclude")
+    },
 }
 
 

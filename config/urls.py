@@ -4,14 +4,25 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from analytics.api.results import ExperimentResultsView
 from config.api import PingView
 from config.health import healthz
+from recommenders.api.configs import RecommenderConfigListView
 
 api_v1 = [
     path("ping", PingView.as_view(), name="ping"),
     path("", include("assignment.urls")),
     path("", include("analytics.urls")),
     path("", include("recommenders.urls")),
+    path("", include("experiments.api.urls")),
+    path(
+        "recommender-configs", RecommenderConfigListView.as_view(), name="recommender-config-list"
+    ),
+    path(
+        "experiments/<slug:key>/results",
+        ExperimentResultsView.as_view(),
+        name="experiment-results",
+    ),
 ]
 
 urlpatterns = [

@@ -8,6 +8,7 @@ from rest_framework.test import APIClient
 
 from accounts.scopes import ALL_SCOPES
 from accounts.services import create_api_client
+from experiments.api.views import ACTIONS
 
 pytestmark = pytest.mark.django_db
 API = "/api/v1"
@@ -27,6 +28,20 @@ ENDPOINTS = [
     ("post", "/recommender-configs/nope/rollback", {"models"}),
     ("get", "/model-versions/999999", {"models", "manage", "analyze"}),
     ("post", "/model-versions/999999/promote", {"models"}),
+    ("get", "/experiments", {"analyze", "manage"}),
+    ("post", "/experiments", {"manage"}),
+    ("get", "/experiments/nope", {"analyze", "manage"}),
+    ("patch", "/experiments/nope", {"manage"}),
+    *(("post", f"/experiments/nope/{action}", {"manage"}) for action in ACTIONS),
+    ("get", "/experiments/nope/results", {"analyze"}),
+    ("get", "/layers", {"analyze", "manage"}),
+    ("post", "/layers", {"manage"}),
+    ("get", "/holdouts", {"analyze", "manage"}),
+    ("post", "/holdouts", {"manage"}),
+    ("get", "/metrics", {"analyze", "manage"}),
+    ("post", "/metrics", {"manage"}),
+    ("get", "/recommender-configs", {"analyze", "manage"}),
+    ("post", "/recommender-configs", {"manage"}),
 ]
 
 
