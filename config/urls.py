@@ -36,3 +36,6 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
     path("", include("analytics.pages")),
 ]
+
+handler404 = "config.api.not_found"
+handler500 = "config.api.server_error"
