@@ -26,9 +26,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from assignment import services
-from assignment.api.serializers import check_attributes, check_user_id
+from assignment.api.serializers import AttributesField, check_user_id
 from assignment.config_cache import get_snapshot
 from assignment.growthbook import UnsupportedForSdk, sdk_payload
+from config.serializers import StrictCharField
 
 __all__ = ["ExposureTrackingView", "FeaturesView"]
 
@@ -76,16 +77,13 @@ class FeaturesView(APIView):
 
 
 class ExposureSerializer(serializers.Serializer):
-    user_id = serializers.CharField(help_text="the SDK's `id` attribute")
-    experiment = serializers.CharField(help_text="`experiment.key` in the tracking callback")
-    variant = serializers.CharField(help_text="`result.value` (the variant key)")
-    attributes = serializers.DictField(required=False, default=dict)
+    user_id = StrictCharField(help_text="the SDK's `id` attribute")
+    experiment = StrictCharField(help_text="`experiment.key` in the tracking callback")
+    variant = StrictCharField(help_text="`result.value` (the variant key)")
+    attributes = AttributesField(required=False, default=dict)
 
     def validate_user_id(self, value: str) -> str:
         return check_user_id(value, "user_id")
-
-    def validate_attributes(self, value: dict) -> dict:
-        return check_attributes(value, "attributes")
 
 
 class ExposureResultSerializer(serializers.Serializer):

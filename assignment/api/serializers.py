@@ -63,8 +63,13 @@ def check_user_id(value: Any, field: str) -> str:
 @extend_schema_field(
     {
         "type": "object",
+        "propertyNames": {"minLength": 1, "maxLength": ATTRIBUTE_KEY_MAX_LENGTH},
         "additionalProperties": {
-            "oneOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"}]
+            "oneOf": [
+                {"type": "string", "maxLength": ATTRIBUTE_VALUE_MAX_LENGTH},
+                {"type": "number"},
+                {"type": "boolean"},
+            ]
         },
     }
 )

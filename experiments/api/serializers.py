@@ -10,6 +10,15 @@ from typing import Any
 
 from rest_framework import serializers
 
+from config.serializers import (
+    JSONObjectField,
+    StrictBooleanField,
+    StrictCharField,
+    StrictFloatField,
+    StrictIntegerField,
+    StrictModelSerializer,
+    StrictSlugField,
+)
 from experiments.models import Experiment, Holdout, Layer, MetricDefinition, Variant
 
 __all__ = [
@@ -48,37 +57,39 @@ class ExperimentSerializer(serializers.ModelSerializer):
 
 
 class VariantInputSerializer(serializers.Serializer):
-    key = serializers.SlugField(max_length=100)
-    name = serializers.CharField(max_length=200, required=False, allow_blank=True)
-    weight = serializers.FloatField(required=False, default=1.0, min_value=0.0)
-    is_control = serializers.BooleanField(required=False, default=False)
-    recommender_config = serializers.CharField(max_length=100, required=False, allow_null=True)
+    """One variant of a new experiment."""
+
+    key = StrictSlugField(max_length=100)
+    name = StrictCharField(max_length=200, required=False, allow_blank=True)
+    weight = StrictFloatField(required=False, default=1.0, min_value=0.0)
+    is_control = StrictBooleanField(required=False, default=False)
+    recommender_config = StrictCharField(max_length=100, required=False, allow_null=True)
 
 
 class _ExperimentFieldsSerializer(serializers.Serializer):
     """The editable fields, all optional (PATCH semantics)."""
 
-    name = serializers.CharField(max_length=200, required=False)
-    hypothesis = serializers.CharField(required=False, allow_blank=True)
-    hash_seed = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    name = StrictCharField(max_length=200, required=False)
+    hypothesis = StrictCharField(required=False, allow_blank=True)
+    hash_seed = StrictCharField(max_length=200, required=False, allow_blank=True)
     hash_version = serializers.ChoiceField(choices=[1, 2], required=False)
-    coverage = serializers.FloatField(required=False, min_value=0.0, max_value=1.0)
+    coverage = StrictFloatField(required=False, min_value=0.0, max_value=1.0)
     layer = serializers.SlugRelatedField(
         slug_field="name", queryset=Layer.objects.all(), required=False, allow_null=True
     )
-    layer_start = serializers.FloatField(required=False, min_value=0.0, max_value=1.0)
-    layer_end = serializers.FloatField(required=False, min_value=0.0, max_value=1.0)
-    targeting = serializers.JSONField(required=False)
-    qa_overrides = serializers.DictField(child=serializers.CharField(), required=False)
-    min_runtime_days = serializers.IntegerField(required=False, min_value=0)
-    planned_sample_size = serializers.IntegerField(required=False, min_value=0, allow_null=True)
-    daily_traffic = serializers.IntegerField(required=False, min_value=0, allow_null=True)
-    baseline_rate = serializers.FloatField(required=False, min_value=0.0, max_value=1.0)
-    mde_relative = serializers.FloatField(required=False, min_value=0.0)
-    alpha = serializers.FloatField(required=False, min_value=1e-6, max_value=0.5)
-    power = serializers.FloatField(required=False, min_value=0.5, max_value=0.9999)
-    surface = serializers.CharField(max_length=100, required=False, allow_blank=True)
-    sequential_testing = serializers.BooleanField(required=False)
+    layer_start = StrictFloatField(required=False, min_value=0.0, max_value=1.0)
+    layer_end = StrictFloatField(required=False, min_value=0.0, max_value=1.0)
+    targeting = JSONObjectField(required=False)
+    qa_overrides = serializers.DictField(child=StrictCharField(), required=False)
+    min_runtime_days = StrictIntegerField(required=False, min_value=0)
+    planned_sample_size = StrictIntegerField(required=False, min_value=0, allow_null=True)
+    daily_traffic = StrictIntegerField(required=False, min_value=0, allow_null=True)
+    baseline_rate = StrictFloatField(required=False, min_value=0.0, max_value=1.0)
+    mde_relative = StrictFloatField(required=False, min_value=0.0)
+    alpha = StrictFloatField(required=False, min_value=1e-6, max_value=0.5)
+    power = StrictFloatField(required=False, min_value=0.5, max_value=0.9999)
+    surface = StrictCharField(max_length=100, required=False, allow_blank=True)
+    sequential_testing = StrictBooleanField(required=False)
     primary_metric = serializers.SlugRelatedField(
         slug_field="key",
         queryset=MetricDefinition.objects.all(),
@@ -95,9 +106,9 @@ class _ExperimentFieldsSerializer(serializers.Serializer):
 
 
 class ExperimentCreateSerializer(_ExperimentFieldsSerializer):
-    key = serializers.SlugField(max_length=100)
-    name = serializers.CharField(max_length=200)
-    variants = VariantInputSerializer(many=True)
+    key = StrictSlugField(max_length=100)
+    name = StrictCharField(max_length=200)
+    variants = VariantInputSerializer(many=True, min_length=2)
     guardrail_metrics = serializers.SlugRelatedField(
         slug_field="key", many=True, queryset=MetricDefinition.objects.all(), required=False
     )
@@ -107,9 +118,9 @@ class ExperimentCreateSerializer(_ExperimentFieldsSerializer):
 
 
 class ExperimentUpdateSerializer(_ExperimentFieldsSerializer):
-    key = serializers.SlugField(max_length=100, required=False)
+    key = StrictSlugField(max_length=100, required=False)
     variant_weights = serializers.DictField(
-        child=serializers.FloatField(min_value=0.0),
+        child=StrictFloatField(min_value=0.0),
         required=False,
         help_text="variant key -> weight; once started it must name every variant",
     )
@@ -121,21 +132,21 @@ class ActionResultSerializer(serializers.Serializer):
     current_phase = serializers.IntegerField()
 
 
-class LayerSerializer(serializers.ModelSerializer):
+class LayerSerializer(StrictModelSerializer):
     class Meta:
         model = Layer
         fields = ["name", "description", "seed", "created_at"]
         read_only_fields = ["seed", "created_at"]
 
 
-class HoldoutSerializer(serializers.ModelSerializer):
+class HoldoutSerializer(StrictModelSerializer):
     class Meta:
         model = Holdout
         fields = ["name", "share", "seed", "is_active", "created_at"]
         read_only_fields = ["seed", "is_active", "created_at"]
 
 
-class MetricDefinitionSerializer(serializers.ModelSerializer):
+class MetricDefinitionSerializer(StrictModelSerializer):
     class Meta:
         model = MetricDefinition
         exclude = ["id"]

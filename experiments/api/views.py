@@ -10,13 +10,14 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import QuerySet
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.serializers import conflict_or_missing
 from experiments import services
 from experiments.api.serializers import (
     ActionResultSerializer,
@@ -36,6 +37,11 @@ ERRORS = {
     403: OpenApiResponse(description="the client lacks the scope (named in the body)"),
 }
 NOT_FOUND = {404: OpenApiResponse(description="no experiment with this key")}
+CREATE_ERRORS = {
+    **ERRORS,
+    404: OpenApiResponse(description="a field names an object that does not exist (named)"),
+    409: OpenApiResponse(description="the object exists already, or the state forbids it"),
+}
 ACTIONS = {
     "start": services.do_start_experiment,
     "pause": services.do_pause_experiment,
@@ -48,9 +54,17 @@ ACTIONS = {
 def rule_error(error: services.ExperimentError) -> ValidationError:
     detail = error.message_dict
     raised = ValidationError(detail)
-    if set(detail) == {"status"}:
+    if set(detail) <= {"status", "is_active"}:  # the state, not the request, is at fault
         raised.status_code = status.HTTP_409_CONFLICT
     return raised
+
+
+def valid(params: Any) -> None:
+    """Validate, answering 409 for a duplicate and 404 for a reference to nothing."""
+    try:
+        params.is_valid(raise_exception=True)
+    except ValidationError as error:
+        raise conflict_or_missing(error) from None
 
 
 def experiments_queryset() -> QuerySet[Experiment]:
@@ -78,9 +92,11 @@ def _variant_specs(variants: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if name:
             config = config_model.objects.filter(name=name).first()
             if config is None:
-                raise ValidationError(
+                missing = ValidationError(
                     {f"variants[{index}].recommender_config": [f"no configuration {name!r}"]}
                 )
+                missing.status_code = status.HTTP_404_NOT_FOUND
+                raise missing
             spec["recommender_config"] = config
         specs.append(spec)
     return specs
@@ -95,16 +111,18 @@ class ExperimentListView(APIView):
 
     @extend_schema(
         request=ExperimentCreateSerializer,
-        responses={201: ExperimentSerializer, **ERRORS},
+        responses={201: ExperimentSerializer, **CREATE_ERRORS},
         summary="Create a draft experiment (scope: manage)",
     )
     def post(self, request: Request) -> Response:
         params = ExperimentCreateSerializer(data=request.data)
-        params.is_valid(raise_exception=True)
+        valid(params)
         data = dict(params.validated_data)
         variants = _variant_specs([dict(v) for v in data.pop("variants")])
         if Experiment.objects.filter(key=data["key"]).exists():
-            raise ValidationError({"key": [f"an experiment {data['key']!r} already exists"]})
+            conflict = ValidationError({"key": [f"an experiment {data['key']!r} already exists"]})
+            conflict.status_code = status.HTTP_409_CONFLICT
+            raise conflict
         try:
             experiment = services.do_create_experiment(
                 variants=variants, actor=request.user, owner=request.user, **data
@@ -124,13 +142,13 @@ class ExperimentDetailView(APIView):
 
     @extend_schema(
         request=ExperimentUpdateSerializer,
-        responses={200: ExperimentSerializer, **ERRORS, **NOT_FOUND},
+        responses={200: ExperimentSerializer, **CREATE_ERRORS},
         summary="Change an experiment (a changed allocation while running starts a new phase)",
     )
     def patch(self, request: Request, key: str) -> Response:
         experiment = experiment_by_key(key)
         params = ExperimentUpdateSerializer(data=request.data)
-        params.is_valid(raise_exception=True)
+        valid(params)
         fields = dict(params.validated_data)
         weights = fields.pop("variant_weights", None)
         try:
@@ -177,7 +195,7 @@ class _DefinitionListView(APIView):
 
     def post(self, request: Request) -> Response:
         params = self.serializer_class(data=request.data)
-        params.is_valid(raise_exception=True)
+        valid(params)
         try:
             created = self.create(request, dict(params.validated_data))
         except services.ExperimentError as error:
@@ -188,6 +206,14 @@ class _DefinitionListView(APIView):
         raise NotImplementedError
 
 
+@extend_schema_view(
+    get=extend_schema(responses={200: LayerSerializer(many=True)}, summary="List layers"),
+    post=extend_schema(
+        request=LayerSerializer,
+        responses={201: LayerSerializer, **CREATE_ERRORS},
+        summary="Create (scope: manage)",
+    ),
+)
 class LayerListView(_DefinitionListView):
     serializer_class = LayerSerializer
     queryset = Layer.objects.order_by("name")
@@ -198,6 +224,14 @@ class LayerListView(_DefinitionListView):
         )
 
 
+@extend_schema_view(
+    get=extend_schema(responses={200: HoldoutSerializer(many=True)}, summary="List holdouts"),
+    post=extend_schema(
+        request=HoldoutSerializer,
+        responses={201: HoldoutSerializer, **CREATE_ERRORS},
+        summary="Create (scope: manage)",
+    ),
+)
 class HoldoutListView(_DefinitionListView):
     serializer_class = HoldoutSerializer
     queryset = Holdout.objects.order_by("-created_at")
@@ -206,6 +240,16 @@ class HoldoutListView(_DefinitionListView):
         return services.do_create_holdout(data["name"], data.get("share", 0.02), request.user)
 
 
+@extend_schema_view(
+    get=extend_schema(
+        responses={200: MetricDefinitionSerializer(many=True)}, summary="List metric definitions"
+    ),
+    post=extend_schema(
+        request=MetricDefinitionSerializer,
+        responses={201: MetricDefinitionSerializer, **CREATE_ERRORS},
+        summary="Create (scope: manage)",
+    ),
+)
 class MetricListView(_DefinitionListView):
     serializer_class = MetricDefinitionSerializer
     queryset = MetricDefinition.objects.order_by("key")

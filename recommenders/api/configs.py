@@ -10,19 +10,20 @@ from typing import Any
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import serializers, status
+from rest_framework import status
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.serializers import StrictModelSerializer, conflict_or_missing
 from experiments.services import record_audit
 from recommenders.models import RecommenderConfig
 
 __all__ = ["RecommenderConfigListView", "RecommenderConfigSerializer"]
 
 
-class RecommenderConfigSerializer(serializers.ModelSerializer):
+class RecommenderConfigSerializer(StrictModelSerializer):
     class Meta:
         model = RecommenderConfig
         exclude = ["id", "retrain_schedule"]
@@ -58,11 +59,15 @@ class RecommenderConfigListView(APIView):
         responses={
             201: RecommenderConfigSerializer,
             400: OpenApiResponse(description="invalid field (named)"),
+            409: OpenApiResponse(description="a configuration with this name exists"),
         },
         summary="Create a recommender configuration (scope: manage)",
     )
     def post(self, request: Request) -> Response:
         params = RecommenderConfigSerializer(data=request.data)
-        params.is_valid(raise_exception=True)
+        try:
+            params.is_valid(raise_exception=True)
+        except ValidationError as error:
+            raise conflict_or_missing(error) from None
         config = do_create_recommender_config(request.user, dict(params.validated_data))
         return Response(RecommenderConfigSerializer(config).data, status=status.HTTP_201_CREATED)
