@@ -72,7 +72,7 @@ class _ExperimentFieldsSerializer(serializers.Serializer):
     name = StrictCharField(max_length=200, required=False)
     hypothesis = StrictCharField(required=False, allow_blank=True)
     hash_seed = StrictCharField(max_length=200, required=False, allow_blank=True)
-    hash_version = serializers.ChoiceField(choices=[1, 2], required=False)
+    hash_version = serializers.ChoiceField(choices=Experiment.HashVersion.choices, required=False)
     coverage = StrictFloatField(required=False, min_value=0.0, max_value=1.0)
     layer = serializers.SlugRelatedField(
         slug_field="name", queryset=Layer.objects.all(), required=False, allow_null=True
@@ -108,7 +108,7 @@ class _ExperimentFieldsSerializer(serializers.Serializer):
 class ExperimentCreateSerializer(_ExperimentFieldsSerializer):
     key = StrictSlugField(max_length=100)
     name = StrictCharField(max_length=200)
-    variants = VariantInputSerializer(many=True, min_length=2)
+    variants = VariantInputSerializer(many=True)
     guardrail_metrics = serializers.SlugRelatedField(
         slug_field="key", many=True, queryset=MetricDefinition.objects.all(), required=False
     )

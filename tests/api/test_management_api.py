@@ -52,7 +52,7 @@ def test_create_with_the_services_messages(manager):
     assert unknown.status_code == 400 and "colour" in unknown.json()
     manager.post(f"{API}/experiments", DRAFT, format="json")
     again = manager.post(f"{API}/experiments", DRAFT, format="json")
-    assert again.status_code == 400 and "already exists" in again.json()["key"][0]
+    assert again.status_code == 409 and "already exists" in again.json()["key"][0]
 
 
 def test_lifecycle_actions_through_the_services(manager):
@@ -121,7 +121,7 @@ def test_layers_holdouts_metrics_and_configs(manager):
     holdout = manager.post(f"{API}/holdouts", {"name": "global", "share": 0.02}, format="json")
     assert holdout.status_code == 201
     second = manager.post(f"{API}/holdouts", {"name": "again", "share": 0.02}, format="json")
-    assert second.status_code == 400 and "already active" in second.json()["is_active"][0]
+    assert second.status_code == 409 and "already active" in second.json()["is_active"][0]
     metric = manager.post(
         f"{API}/metrics", {"key": "ctr-2", "name": "CTR 2", "kind": "ctr"}, format="json"
     )
