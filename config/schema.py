@@ -10,6 +10,7 @@ description names its scope (:mod:`accounts.scopes`).
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 from accounts.scopes import ENDPOINT_SCOPES, scopes_for
@@ -51,6 +52,19 @@ def _close_request_body(result: dict, operation: dict) -> None:
             component["additionalProperties"] = False
 
 
+def _fresh_event_timestamps(operation: dict) -> None:
+    """Event examples carry the time the schema was generated: a fixed date falls outside
+    the accepted window, so the docs' "Try it out" of the example was always refused."""
+    now = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    for media in operation.get("requestBody", {}).get("content", {}).values():
+        for example in media.get("examples", {}).values():
+            value = example.get("value")
+            events = value.get("events", []) if isinstance(value, dict) else []
+            for event in events:
+                if isinstance(event, dict) and "timestamp" in event:
+                    event["timestamp"] = now
+
+
 def document_common_answers(result: dict, generator: Any, request: Any, public: bool) -> dict:
     """drf-spectacular ``POSTPROCESSING_HOOKS`` entry."""
     for path, operations in result.get("paths", {}).items():
@@ -58,6 +72,8 @@ def document_common_answers(result: dict, generator: Any, request: Any, public: 
             if not isinstance(operation, dict) or "responses" not in operation:
                 continue
             responses = operation["responses"]
+            if path == "/api/v1/events":
+                _fresh_event_timestamps(operation)
             if CLOSED_BODIES.match(path):
                 _close_request_body(result, operation)
             is_public = not path.startswith("/api/v1/")

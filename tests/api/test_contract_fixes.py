@@ -83,3 +83,24 @@ def test_a_query_string_that_is_not_utf8_is_400(api_client, query):
     response = api_client.get("/api/v1/recommendations", QUERY_STRING=query)
     assert response.status_code == 400
     assert "not UTF-8" in response.json()["detail"]
+
+
+def test_the_documented_event_example_is_accepted(api_client):
+    schema = api_client.get("/api/schema/?format=json").json()
+    content = schema["paths"]["/api/v1/events"]["post"]["requestBody"]["content"]
+    (example,) = content["application/json"]["examples"].values()
+    response = api_client.post("/api/v1/events", example["value"], format="json")
+    assert response.status_code == 200, response.content
+    assert response.json()["accepted"] == 1
+
+
+def test_every_operation_documents_the_access_answers_and_its_scope(api_client):
+    schema = api_client.get("/api/schema/?format=json").json()
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            if not path.startswith("/api/v1/"):
+                continue
+            assert {"400", "401", "403", "429"} <= set(operation["responses"]), (method, path)
+            assert "Scope:" in operation["description"], (method, path)
+    promote = schema["paths"]["/api/v1/model-versions/{version_id}/promote"]["post"]
+    assert promote["description"].endswith("Scope: models.")
