@@ -21,7 +21,8 @@ import time
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import caches
+from django.core.cache.backends.redis import RedisCache
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
@@ -79,26 +80,26 @@ redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'stamp', tostring(now))
 redis.call('EXPIRE', KEYS[1], math.ceil(burst / rate) + 1)
 return {allowed, tostring(wait)}
 """
-_scripts: dict[int, Any] = {}
+_script: Any = None  # redis-py's Script: EVALSHA, loading the script on NOSCRIPT
 
 
 def _redis_client() -> Any | None:
     """The redis-py client behind Django's Redis cache, or None for any other backend."""
-    backend = getattr(cache, "_cache", None)
-    get_client = getattr(backend, "get_client", None)
-    if get_client is None or type(cache).__name__ != "RedisCache":
+    backend = caches["default"]  # the backend itself (``cache`` is a proxy to it)
+    if not isinstance(backend, RedisCache):
         return None
-    return get_client(None, write=True)
+    return backend._cache.get_client(None, write=True)
 
 
 def _take(bucket: str, rate: float, burst: float) -> tuple[bool, float]:
     client = _redis_client()
     if client is None:
         return _take_local(bucket, rate, burst)
-    script = _scripts.get(id(client))
-    if script is None:
-        script = _scripts[id(client)] = client.register_script(_LUA)
-    allowed, wait = script(keys=[cache.make_key(bucket)], args=[rate, burst])
+    global _script
+    if _script is None:
+        _script = client.register_script(_LUA)
+    key = caches["default"].make_key(bucket)
+    allowed, wait = _script(keys=[key], args=[rate, burst], client=client)
     return bool(int(allowed)), float(wait)
 
 

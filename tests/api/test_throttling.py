@@ -9,6 +9,7 @@ import redis
 from django.test import override_settings
 from rest_framework.test import APIClient
 
+from accounts import throttling
 from accounts.models import ApiClient
 from accounts.services import create_api_client
 from accounts.throttling import take
@@ -76,7 +77,12 @@ def test_over_the_burst_429_then_recovery_in_redis():
         }
     }
     with override_settings(CACHES=caches):
-        _burst_then_recover(_client("bursty-redis", {"any": {"rate": 5, "burst": 3}}))
+        client = _client("bursty-redis", {"any": {"rate": 5, "burst": 3}})
+        _burst_then_recover(client)
+        # The bucket is in Redis (shared by every process), not in this process's memory.
+        assert not throttling._local
+        stored = redis.Redis.from_url(REDIS_URL).keys(f"{caches['default']['KEY_PREFIX']}*")
+        assert stored
 
 
 def test_token_bucket_arithmetic():
