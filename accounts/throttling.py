@@ -11,6 +11,14 @@ Where the bucket lives follows Django's ``default`` cache: with the Redis cache 
 Redis server, with the server's clock, so every web process of every host shares the bucket;
 otherwise (the embedded default, a local-memory cache) the bucket is in this process, guarded
 by a lock, and each web process enforces the limit on its own.
+
+A Redis round trip per request would cost a sync worker more than the throttle is worth
+(measured: ~0.2 ms CPU and ~0.6 ms wall on a loaded 2-core machine, against ~2 ms for an
+assignment). So a process takes a *lease* of ``min(burst / 4, rate * LEASE_SECONDS)`` tokens
+(at least one) in one call and spends it locally for at most ``LEASE_SECONDS``; unspent
+tokens of an expired lease are dropped, never returned, so a client can never exceed its
+limit: it can only be refused slightly early, by at most a lease per process. A strict limit
+(a small rate or burst) leases one token at a time: one Redis call per request, exact.
 """
 
 from __future__ import annotations
@@ -52,6 +60,7 @@ _local_lock = threading.Lock()
 def clear_local_buckets() -> None:
     with _local_lock:
         _local.clear()
+        _leases.clear()
 
 
 def _take_local(bucket: str, rate: float, burst: float) -> tuple[bool, float]:
@@ -63,9 +72,13 @@ def _take_local(bucket: str, rate: float, burst: float) -> tuple[bool, float]:
     return allowed, wait
 
 
+LEASE_SECONDS = 0.05
+_leases: dict[str, tuple[float, float]] = {}  # bucket -> (tokens leased, lease ends, monotonic)
+
 _LUA = """
 local rate = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
+local wanted = tonumber(ARGV[3])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 local state = redis.call('HMGET', KEYS[1], 'tokens', 'stamp')
@@ -73,12 +86,12 @@ local tokens = tonumber(state[1])
 local stamp = tonumber(state[2])
 if tokens == nil then tokens = burst; stamp = now end
 tokens = math.min(burst, tokens + math.max(0, now - stamp) * rate)
-local allowed = 0
+local granted = math.min(wanted, math.floor(tokens))
 local wait = 0
-if tokens >= 1 then tokens = tokens - 1; allowed = 1 else wait = (1 - tokens) / rate end
+if granted >= 1 then tokens = tokens - granted else granted = 0; wait = (1 - tokens) / rate end
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'stamp', tostring(now))
 redis.call('EXPIRE', KEYS[1], math.ceil(burst / rate) + 1)
-return {allowed, tostring(wait)}
+return {granted, tostring(wait)}
 """
 _script: Any = None  # redis-py's Script: EVALSHA, loading the script on NOSCRIPT
 
@@ -91,16 +104,34 @@ def _redis_client() -> Any | None:
     return backend._cache.get_client(None, write=True)
 
 
+def _spend_lease(bucket: str, now: float) -> bool:
+    with _local_lock:
+        left, ends = _leases.get(bucket, (0.0, 0.0))
+        if left >= 1 and now < ends:
+            _leases[bucket] = (left - 1, ends)
+            return True
+    return False
+
+
 def _take(bucket: str, rate: float, burst: float) -> tuple[bool, float]:
     client = _redis_client()
     if client is None:
         return _take_local(bucket, rate, burst)
+    now = time.monotonic()
+    if _spend_lease(bucket, now):
+        return True, 0.0
     global _script
     if _script is None:
         _script = client.register_script(_LUA)
+    lease = max(1, int(min(burst / 4, rate * LEASE_SECONDS)))
     key = caches["default"].make_key(bucket)
-    allowed, wait = _script(keys=[key], args=[rate, burst], client=client)
-    return bool(int(allowed)), float(wait)
+    granted, wait = _script(keys=[key], args=[rate, burst, lease], client=client)
+    granted = int(granted)
+    if granted < 1:
+        return False, float(wait)
+    with _local_lock:
+        _leases[bucket] = (granted - 1, now + LEASE_SECONDS)
+    return True, 0.0
 
 
 def limits_for(api_key: ApiKey, scope: str) -> tuple[float, float] | None:

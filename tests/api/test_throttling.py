@@ -91,3 +91,23 @@ def test_token_bucket_arithmetic():
     assert (allowed, tokens) == (False, 0.5) and wait == pytest.approx(0.1)
     # A long pause refills to the burst, never beyond.
     assert take(0.0, 0.0, 100.0, 5.0, 3.0) == (True, 2.0, 0.0)
+
+
+@pytest.mark.skipif(not _redis_up(), reason="needs Redis at 127.0.0.1:6379")
+def test_a_process_leases_tokens_and_never_exceeds_the_limit(monkeypatch):
+    prefix = f"test-lease-{time.time_ns()}"
+    caches = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": prefix,
+        }
+    }
+    monkeypatch.setattr(throttling, "LEASE_SECONDS", 1000.0)
+    with override_settings(CACHES=caches):
+        # lease = min(burst / 4, rate * LEASE_SECONDS) = 2 tokens per Redis call
+        first = throttling._take("lease", 0.01, 8)
+        stored = redis.Redis.from_url(REDIS_URL).hget(f"{prefix}:1:lease", "tokens")
+        assert first[0] and float(stored) == pytest.approx(6.0, abs=0.01)
+        rest = [throttling._take("lease", 0.01, 8)[0] for _ in range(8)]
+    assert rest == [True] * 7 + [False]
