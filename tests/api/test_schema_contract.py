@@ -12,6 +12,8 @@ import os
 
 import pytest
 import schemathesis
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
 
 from accounts.models import ApiClient
@@ -42,6 +44,18 @@ schema = (
 
 
 @pytest.fixture
+def keep_connection():
+    """What Django's test client does around a request: the WSGI application would otherwise
+    close the database connection at the end of each request, inside the test's
+    transaction (PostgreSQL)."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
+@pytest.fixture
 def api_key(db) -> str:
     key, _ = create_api_client("schemathesis")
     limit = {"rate": 100_000, "burst": 100_000}
@@ -60,5 +74,5 @@ def api_key(db) -> str:
     database=None,
     suppress_health_check=list(HealthCheck),
 )
-def test_every_operation_keeps_the_contract(case, api_key, world):  # noqa: F811
+def test_every_operation_keeps_the_contract(case, api_key, world, keep_connection):  # noqa: F811
     case.call_and_validate(headers={"Authorization": f"Token {api_key}"})
