@@ -16,7 +16,14 @@ in. Prints one line: requests/s, p50 and p99 for both, the throughput ratio, and
 server's CPU milliseconds per request (a figure that other load on the machine disturbs
 less than throughput).
 
-Targets: assignment throughput >= 0.7 x the trivial endpoint's; assignment p99 <= 25 ms.
+3. Access control's cost: the server above runs with scopes and throttling on (a ``serve``-only
+   key, a token bucket taken per request in the cache: Redis at ``--cache-url``, default
+   ``$SPLITLAB_BENCH_REDIS``, else each process's memory; the client's limit is set above
+   the load so that no request is refused); a second gunicorn runs with throttling off and an
+   all-scopes key, and assignment runs alternate between the two.
+
+Targets: assignment throughput >= 0.7 x the trivial endpoint's; assignment p99 <= 25 ms;
+with scopes and throttling on, >= 0.9 x the assignment throughput without.
 
     .venv/bin/python benchmarks/assignment_http.py [--quick] [--duration 10] [--connections 32]
 
@@ -34,6 +41,8 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -48,6 +57,7 @@ from _events_support import (  # noqa: E402 - the benchmarks folder is not a pac
 
 DATABASE_NAME = "splitlab_bench_assign"
 RATIO_TARGET = 0.7
+ACCESS_RATIO_TARGET = 0.9
 P99_TARGET_MS = 25.0
 EXPERIMENTS = 10
 ATTRIBUTES = {"country": "US", "platform": "ios"}
@@ -181,6 +191,35 @@ def check_exposures() -> tuple[int, int]:
     return len(exposed), complete
 
 
+@contextmanager
+def environment(**variables: str) -> Iterator[None]:
+    """``os.environ`` with ``variables`` set (the gunicorn helper copies it), then restored."""
+    saved = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def access_tokens() -> tuple[str, str]:
+    """(a ``serve``-only key whose limits exceed the load, an all-scopes key)."""
+    from accounts.models import ApiClient
+    from accounts.services import create_api_client
+
+    scoped, _ = create_api_client("benchmark-serve", scopes=["serve"])
+    unbounded = {"rate": 1_000_000, "burst": 1_000_000}
+    ApiClient.objects.filter(name="benchmark-serve").update(
+        rate_limits={"serve": unbounded, "any": unbounded}
+    )
+    everything, _ = create_api_client("benchmark")
+    return scoped, everything
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="3-second runs (CI smoke test)")
@@ -190,6 +229,11 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=2, help="alternating runs per endpoint")
     parser.add_argument("--server-url", default=DEFAULT_SERVER_URL)
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
+    parser.add_argument(
+        "--cache-url",
+        default=os.environ.get("SPLITLAB_BENCH_REDIS", ""),
+        help="Redis for the throttle's buckets (default $SPLITLAB_BENCH_REDIS; empty: memory)",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         print("assignment_http: wrk is not installed (apt-get install -y wrk) MISS")
@@ -199,32 +243,48 @@ def main() -> int:
     url = create_scratch_database(args.server_url, DATABASE_NAME)
     try:
         setup_django(url)
-        from accounts.services import create_api_client
-
         load_experiments()
-        token, _ = create_api_client("benchmark")
+        token, token_all = access_tokens()
         common = [f"-t{args.threads}", f"-c{args.connections}"]
+        throttled = {"SPLITLAB_THROTTLE_ENABLED": "true", "SPLITLAB_CACHE_URL": args.cache_url}
         with tempfile.TemporaryDirectory() as folder:
-            assign_script, ping_script = Path(folder) / "assign.lua", Path(folder) / "ping.lua"
+            folder_path = Path(folder)
+            assign_script, ping_script = folder_path / "assign.lua", folder_path / "ping.lua"
             assign_script.write_text(LUA_ASSIGN % {"token": token})
             ping_script.write_text(LUA_PING % {"token": token})
-            with gunicorn(url, workers=2) as base:
+            open_script = folder_path / "assign-open.lua"
+            open_script.write_text(LUA_ASSIGN % {"token": token_all})
+            with (
+                environment(**throttled),
+                gunicorn(url, workers=2) as base,
+                environment(SPLITLAB_THROTTLE_ENABLED="false", SPLITLAB_CACHE_URL=""),
+                gunicorn(url, workers=2) as open_base,
+            ):
                 # Both endpoints are driven through a Lua request() so the load generator,
                 # which shares the machine, costs the same for both.
                 ping = [*common, "-s", str(ping_script), f"{base}/api/v1/ping"]
                 assign = [*common, "-s", str(assign_script), f"{base}/api/v1/assignments"]
+                assign_open = [
+                    *common, "-s", str(open_script), f"{open_base}/api/v1/assignments"
+                ]  # fmt: skip
                 port = base.rsplit(":", 1)[1]
+                open_port = open_base.rsplit(":", 1)[1]
                 warm = "-d1s" if args.quick else "-d2s"
                 run_wrk([warm, *ping], port)  # warm both workers and their connections
                 run_wrk([warm, *assign, "--", "warm"], port)
-                ping_runs, assign_runs = [], []
-                for number in range(rounds):  # alternate, so drifting load hits both alike
+                run_wrk([warm, *assign_open, "--", "warm-open"], open_port)
+                ping_runs, assign_runs, open_runs = [], [], []
+                for number in range(rounds):  # alternate, so drifting load hits all alike
                     ping_runs.append(run_wrk([f"-d{duration}s", *ping], port))
                     # A distinct tag per run keeps every user id new.
                     assign_runs.append(
                         run_wrk([f"-d{duration}s", *assign, "--", f"r{number}"], port)
                     )
+                    open_runs.append(
+                        run_wrk([f"-d{duration}s", *assign_open, "--", f"o{number}"], open_port)
+                    )
         ping_figures, assign_figures = combine(ping_runs), combine(assign_runs)
+        open_figures = combine(open_runs)
         users, complete = check_exposures()
     finally:
         if not args.keep:
@@ -233,13 +293,16 @@ def main() -> int:
             connections.close_all()
             drop_database(args.server_url, DATABASE_NAME)
     ratio = assign_figures["rps"] / ping_figures["rps"]
-    served = assign_figures["requests"]
+    access_ratio = assign_figures["rps"] / open_figures["rps"]
+    served = assign_figures["requests"] + open_figures["requests"]
     exposures_ok = users >= served and complete == users
     ok = (
         ratio >= RATIO_TARGET
         and assign_figures["p99"] <= P99_TARGET_MS
         and assign_figures["non_2xx"] == 0
         and ping_figures["non_2xx"] == 0
+        and open_figures["non_2xx"] == 0
+        and access_ratio >= ACCESS_RATIO_TARGET
         and exposures_ok
     )
     print(
@@ -253,7 +316,13 @@ def main() -> int:
         f"(targets: ratio >= {RATIO_TARGET}, assign p99 <= {P99_TARGET_MS:.0f} ms; "
         f"{args.connections} connections, {rounds} x {duration} s each, gunicorn 2 sync workers, "
         f"PostgreSQL; exposures of {users} users written, {served:.0f} answered to wrk, "
-        f"non-2xx {assign_figures['non_2xx'] + ping_figures['non_2xx']:.0f}) "
+        f"non-2xx {assign_figures['non_2xx'] + ping_figures['non_2xx']:.0f}) | "
+        f"access control: assign with scopes and throttling {assign_figures['rps']:.0f} req/s "
+        f"vs without {open_figures['rps']:.0f} req/s (p99 {open_figures['p99']:.2f} ms, "
+        f"server CPU per request {assign_figures['cpu_ms']:.2f} vs "
+        f"{open_figures['cpu_ms']:.2f} ms, "
+        f"non-2xx {open_figures['non_2xx']:.0f}), ratio {access_ratio:.2f} "
+        f"(target >= {ACCESS_RATIO_TARGET}; buckets in {'Redis' if args.cache_url else 'memory'}) "
         f"{'PASS' if ok else 'MISS'}"
     )
     return 0

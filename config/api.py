@@ -7,6 +7,8 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.db import InterfaceError, OperationalError
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import ParseError
@@ -58,3 +60,20 @@ class PingView(APIView):
     )
     def get(self, request: Request) -> Response:
         return Response({"pong": True}, status=status.HTTP_200_OK)
+
+
+def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """404: JSON on API paths (a client parses it), the HTML page elsewhere."""
+    if request.path.startswith("/api/"):
+        return JsonResponse(
+            {"detail": f"no API endpoint at {request.path}; the endpoints are in /api/schema/"},
+            status=404,
+        )
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """500: JSON on API paths, the HTML page elsewhere."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "internal error; it has been logged"}, status=500)
+    return defaults.server_error(request)

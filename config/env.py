@@ -92,3 +92,40 @@ def result_backend_from_env(broker_url: str, results_dir: Path) -> str:
     if url.startswith("file://"):
         return url
     return broker_url_from_env("CELERY_RESULT_BACKEND", default=url)
+
+
+def cache_from_env(variable: str = "SPLITLAB_CACHE_URL") -> dict:
+    """``CACHES['default']``: Redis at ``redis://host:port/db`` (production: the throttle's
+    buckets are then shared by every process), or this process's memory when unset."""
+    url = os.environ.get(variable, "").strip()
+    if not url:
+        return {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    if urlparse(url).scheme not in {"redis", "rediss"}:
+        raise ConfigurationError(variable, f"unsupported URL {url!r}; use redis://host:port/db")
+    return {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": url,
+        "KEY_PREFIX": "splitlab",
+        "OPTIONS": {"socket_connect_timeout": 1.0, "socket_timeout": 1.0},
+    }
+
+
+def throttle_rates_from_env(variable: str, default: str) -> dict[str, dict[str, float] | None]:
+    """Per-scope limits from ``scope=rate/burst`` items, comma separated, e.g.
+    ``serve=2000/4000,analyze=50/200``; ``scope=off`` removes a scope's limit."""
+    text = os.environ.get(variable, "").strip() or default
+    rates: dict[str, dict[str, float] | None] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        scope, _, value = item.partition("=")
+        try:
+            if value.strip() == "off":
+                rates[scope.strip()] = None
+                continue
+            rate, _, burst = value.partition("/")
+            limit = {"rate": float(rate), "burst": float(burst or rate)}
+        except ValueError:
+            raise ConfigurationError(variable, f"{item!r}: expected scope=rate/burst") from None
+        if limit["rate"] <= 0 or limit["burst"] < 1:
+            raise ConfigurationError(variable, f"{item!r}: rate must be > 0 and burst >= 1")
+        rates[scope.strip()] = limit
+    return rates

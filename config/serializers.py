@@ -4,9 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db import models
 from rest_framework import serializers
 
-__all__ = ["FastInputSerializer"]
+__all__ = [
+    "FastInputSerializer",
+    "JSONObjectField",
+    "StrictBooleanField",
+    "StrictCharField",
+    "StrictFloatField",
+    "StrictIntegerField",
+    "StrictModelSerializer",
+    "StrictSlugField",
+]
 
 
 class FastInputSerializer(serializers.Serializer):
@@ -39,3 +49,106 @@ class FastInputSerializer(serializers.Serializer):
 
     def parse(self, data: dict[str, Any]) -> dict[str, Any]:
         raise NotImplementedError
+
+
+# --- strict JSON types --------------------------------------------------------------------------
+# DRF coerces: "true", 1 and "yes" pass a BooleanField, 7 passes a CharField, "1.5" a
+# FloatField. The schema promises JSON types, so a request the schema calls invalid must be
+# refused (what schema-based fuzzing checks); these fields refuse the other JSON types.
+
+
+def _refuse_type(field: serializers.Field, data: Any, expected: str) -> None:
+    """Raise the field's error naming the JSON type it takes."""
+    raise serializers.ValidationError(f"expected {expected}, not {type(data).__name__}")
+
+
+class StrictBooleanField(serializers.BooleanField):
+    def to_internal_value(self, data: Any) -> bool:
+        if not isinstance(data, bool):
+            _refuse_type(self, data, "true or false")
+        return data
+
+
+class StrictCharField(serializers.CharField):
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            _refuse_type(self, data, "a string")
+        return super().to_internal_value(data)
+
+
+class StrictSlugField(serializers.SlugField):
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            _refuse_type(self, data, "a string")
+        return super().to_internal_value(data)
+
+
+class StrictFloatField(serializers.FloatField):
+    def to_internal_value(self, data: Any) -> float:
+        if isinstance(data, bool) or not isinstance(data, int | float):
+            _refuse_type(self, data, "a number")
+        return super().to_internal_value(data)
+
+
+class StrictIntegerField(serializers.IntegerField):
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, bool) or not isinstance(data, int):
+            _refuse_type(self, data, "an integer")
+        return super().to_internal_value(data)
+
+
+class JSONObjectField(serializers.DictField):
+    """A JSON object (not null, not another type)."""
+
+    def to_internal_value(self, data: Any) -> dict:
+        if not isinstance(data, dict):
+            _refuse_type(self, data, "an object")
+        return dict(data)
+
+
+class StrictModelSerializer(serializers.ModelSerializer):
+    """A ModelSerializer whose fields take only their JSON type, and no unknown fields."""
+
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.BooleanField: StrictBooleanField,
+        models.CharField: StrictCharField,
+        models.TextField: StrictCharField,
+        models.SlugField: StrictSlugField,
+        models.FloatField: StrictFloatField,
+        models.IntegerField: StrictIntegerField,
+        models.PositiveIntegerField: StrictIntegerField,
+        models.PositiveSmallIntegerField: StrictIntegerField,
+        models.SmallIntegerField: StrictIntegerField,
+        models.JSONField: JSONObjectField,
+    }
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - {n for n, f in self.fields.items() if not f.read_only})
+            if unknown:
+                raise serializers.ValidationError({name: ["unknown field"] for name in unknown})
+        return super().to_internal_value(data)
+
+    def build_standard_field(self, field_name: str, model_field: Any) -> tuple:
+        field_class, kwargs = super().build_standard_field(field_name, model_field)
+        if field_class is JSONObjectField:
+            kwargs.pop("encoder", None)
+            kwargs.pop("decoder", None)
+        return field_class, kwargs
+
+
+def conflict_or_missing(error: serializers.ValidationError) -> serializers.ValidationError:
+    """The same error, answered 409 when a field names an existing object (unique) and 404
+    when it names one that does not exist: the request is well-formed, the data is not."""
+    codes = error.get_codes() if hasattr(error, "get_codes") else {}
+    flat = [
+        c
+        for value in (codes.values() if isinstance(codes, dict) else [])
+        for c in (value if isinstance(value, list) else [value])
+    ]
+    if flat and all(c == "unique" for c in flat):
+        error.status_code = 409
+    elif flat and all(c in ("does_not_exist", "unique") for c in flat):
+        error.status_code = 404 if "does_not_exist" in flat else 409
+    return error

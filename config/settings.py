@@ -14,9 +14,11 @@ from pathlib import Path
 from config.env import (
     ConfigurationError,
     broker_url_from_env,
+    cache_from_env,
     database_from_env,
     env,
     result_backend_from_env,
+    throttle_rates_from_env,
 )
 from config.security import secret_key_from_env
 
@@ -52,6 +54,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "config.middleware.ApiRequestMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -83,6 +86,8 @@ TEMPLATES = [
 ]
 
 DATABASES = {"default": database_from_env(str(VAR_DIR / "splitlab.sqlite3"))}
+# Redis in production (SPLITLAB_CACHE_URL): the API throttle's buckets live there.
+CACHES = {"default": cache_from_env()}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 LANGUAGE_CODE = "en-us"
@@ -125,21 +130,24 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 
 # --- REST API ------------------------------------------------------------------------------
-# How long a process trusts a token it verified before reading it from the database again
-# (a deleted token or deactivated user is refused everywhere within this time; 0: always read).
+# How long a process trusts an API key it verified before reading it from the database again
+# (a revoked key or deactivated client is refused everywhere within this time; 0: always read).
 SPLITLAB_TOKEN_CACHE_SECONDS = env.float("SPLITLAB_TOKEN_CACHE_SECONDS", default=10.0)
+# Requests per second and burst per API client and scope (token buckets in the cache).
+SPLITLAB_THROTTLE_ENABLED = env.bool("SPLITLAB_THROTTLE_ENABLED", default=True)
+SPLITLAB_THROTTLE_RATES = throttle_rates_from_env(
+    "SPLITLAB_THROTTLE_RATES",
+    default="serve=2000/4000,analyze=100/500,manage=50/200,models=10/50,any=2000/4000",
+)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "accounts.authentication.CachedTokenAuthentication",
+        "accounts.authentication.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    # DRF's three, with JSON bodies it cannot take (too deep, not Unicode) answered 400.
-    "DEFAULT_PARSER_CLASSES": [
-        "config.parsers.JSONParser",
-        "rest_framework.parsers.FormParser",
-        "rest_framework.parsers.MultiPartParser",
-    ],
+    "DEFAULT_PERMISSION_CLASSES": ["accounts.permissions.HasScope"],
+    "DEFAULT_THROTTLE_CLASSES": ["accounts.throttling.ScopeRateThrottle"],
+    # JSON only, with bodies it cannot take (too deep, not Unicode) answered 400.
+    "DEFAULT_PARSER_CLASSES": ["config.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
     + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
@@ -155,6 +163,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "accounts.schema.document_common_answers",
+    ],
 }
 
 # --- Celery ---------------------------------------------------------------------------------

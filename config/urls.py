@@ -12,15 +12,20 @@ api_v1 = [
     path("", include("assignment.urls")),
     path("", include("analytics.urls")),
     path("", include("recommenders.urls")),
+    path("", include("experiments.api.urls")),
 ]
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
     path("api/v1/", include((api_v1, "api"), namespace="api")),
+    path("api/features/", include("assignment.sdk_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves Swagger UI's start-up script from a URL: the CSP allows no inline code.
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="docs"),
     path("", include("analytics.pages.urls")),
     path("", include("workspace.urls")),
 ]
+
+handler404 = "config.api.not_found"
+handler500 = "config.api.server_error"

@@ -3,6 +3,7 @@
 from django.urls import path
 
 from recommenders.api import views
+from recommenders.api.configs import RecommenderConfigListView
 
 urlpatterns = [
     path("recommendations", views.RecommendationsView.as_view(), name="recommendations"),
@@ -15,6 +16,9 @@ urlpatterns = [
         "users/<str:user_id>/preferences",
         views.UserPreferencesView.as_view(),
         name="user-preferences",
+    ),
+    path(
+        "recommender-configs", RecommenderConfigListView.as_view(), name="recommender-config-list"
     ),
     path(
         "recommender-configs/<slug:name>/train",

@@ -9,6 +9,7 @@ from rest_framework.test import APIClient
 
 from accounts.authentication import clear_token_cache
 from accounts.services import create_api_client
+from accounts.throttling import clear_local_buckets
 from assignment import config_cache, exposure_log
 from recommenders.serving import log as serving_log
 from recommenders.serving import model_cache
@@ -42,6 +43,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 def reset_process_state() -> None:
     clear_token_cache()
+    clear_local_buckets()
     config_cache.invalidate_local()
     exposure_log.buffer.clear()
     serving_selectors.clear_caches()

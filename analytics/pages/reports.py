@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from django.contrib.admin.views.decorators import staff_member_required
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, render
 
+from accounts.decorators import analyst_required
 from analytics.reports.experiment import build_experiment_report
 from analytics.reports.export import report_csv
 from analytics.reports.holdout import build_holdout_report
@@ -36,12 +36,12 @@ def _experiment(key: str) -> Experiment:
     )
 
 
-@staff_member_required
+@analyst_required
 def report_list(request: HttpRequest) -> HttpResponse:
     return render(request, "analytics/reports/list.html", {"rows": experiment_summaries()})
 
 
-@staff_member_required
+@analyst_required
 def experiment_report(request: HttpRequest, key: str) -> HttpResponse:
     experiment = _experiment(key)
     try:
@@ -55,7 +55,7 @@ def experiment_report(request: HttpRequest, key: str) -> HttpResponse:
     )
 
 
-@staff_member_required
+@analyst_required
 def experiment_report_csv(request: HttpRequest, key: str) -> HttpResponse:
     experiment = _experiment(key)
     try:
@@ -68,6 +68,6 @@ def experiment_report_csv(request: HttpRequest, key: str) -> HttpResponse:
     return response
 
 
-@staff_member_required
+@analyst_required
 def holdout_report(request: HttpRequest) -> HttpResponse:
     return render(request, "analytics/reports/holdout.html", {"report": build_holdout_report()})

@@ -63,8 +63,13 @@ def check_user_id(value: Any, field: str) -> str:
 @extend_schema_field(
     {
         "type": "object",
+        "propertyNames": {"minLength": 1, "maxLength": ATTRIBUTE_KEY_MAX_LENGTH},
         "additionalProperties": {
-            "oneOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"}]
+            "oneOf": [
+                {"type": "string", "maxLength": ATTRIBUTE_VALUE_MAX_LENGTH},
+                {"type": "number"},
+                {"type": "boolean"},
+            ]
         },
     }
 )
@@ -172,7 +177,8 @@ class BatchUsersField(serializers.Field):
                 attributes = check_attributes(item.get("attributes", {}), "attributes")
             except serializers.ValidationError as error:
                 ((name, message),) = error.detail.items()
-                raise serializers.ValidationError(f"{where}.{name}: {message[0]}") from None
+                text = message[0] if isinstance(message, list) else message  # a str: not [0]
+                raise serializers.ValidationError(f"{where}.{name}: {text}") from None
             users.append((user_id, attributes))
         return users
 
@@ -183,15 +189,28 @@ class BatchUsersField(serializers.Field):
 class BatchAssignmentRequestSerializer(FastInputSerializer):
     users = BatchUsersField(help_text='list of {"user_id": str, "attributes": {...}}')
     experiments = ExperimentKeysField(required=False, allow_null=True, default=None)
+    log_exposures = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="record these users' first exposures (default false: a batch is usually "
+        "offline work, and logging 10,000 users would flood a running experiment)",
+    )
 
     def parse(self, data: dict[str, Any]) -> dict[str, Any]:
+        log_exposures = data.get("log_exposures", False)
+        if not isinstance(log_exposures, bool):
+            raise serializers.ValidationError({"log_exposures": "must be true or false"})
         if "users" not in data:
             raise serializers.ValidationError({"users": "this field is required"})
         try:
             users = BatchUsersField().to_internal_value(data["users"])
         except serializers.ValidationError as error:
             raise serializers.ValidationError({"users": error.detail}) from None
-        return {"users": users, "experiments": check_experiment_keys(data.get("experiments"))}
+        return {
+            "users": users,
+            "experiments": check_experiment_keys(data.get("experiments")),
+            "log_exposures": log_exposures,
+        }
 
 
 class AssignmentSerializer(serializers.Serializer):

@@ -65,6 +65,7 @@ class BatchAssignmentView(APIView):
                 [user_id for user_id, _ in users],
                 [attributes for _, attributes in users],
                 params.validated_data["experiments"],
+                log_exposure=params.validated_data["log_exposures"],
             )
         except services.UnknownExperimentError as error:
             raise _not_found(error) from None

@@ -498,6 +498,30 @@ test_sample_size = post_bodies(f"{API}/stats/sample-size", SAMPLE_SIZE)
 test_analyze = post_bodies(f"{API}/stats/analyze", ANALYZE)
 test_events = post_bodies(f"{API}/events", EVENTS)
 test_preferences_body = post_bodies(f"{API}/users/u-stored/preferences", PREFERENCES)
+NEW_EXPERIMENT = {
+    "key": "exp-new",
+    "name": "New",
+    "coverage": 0.5,
+    "targeting": {"country": ["DE"]},
+    "variants": [{"key": "control", "is_control": True}, {"key": "b", "weight": 2}],
+}
+test_create_experiment = post_bodies(f"{API}/experiments", NEW_EXPERIMENT)
+test_create_layer = post_bodies(f"{API}/layers", {"name": "layer-new"})
+test_create_holdout = post_bodies(f"{API}/holdouts", {"name": "h", "share": 0.05})
+test_create_metric = post_bodies(f"{API}/metrics", {"key": "m", "name": "M", "kind": "ctr"})
+test_create_config = post_bodies(
+    f"{API}/recommender-configs", {"name": "c-new", "algorithm": "popular"}
+)
+test_exposures = post_bodies(
+    f"{API}/exposures", {"user_id": "u-1", "experiment": "exp-home", "variant": "control"}
+)
+
+
+@fuzz
+@given(request=bodies({"coverage": 0.9, "variant_weights": {"control": 1, "treatment": 2}}))
+def test_update_experiment(api_client, world, caplog, request):
+    body, content_type = request
+    exchange(api_client, caplog, world, "PATCH", f"{API}/experiments/exp-home", body, content_type)
 
 
 @fuzz
@@ -688,7 +712,21 @@ ENDPOINTS = [
     ("POST", f"{API}/recommender-configs/default-popular/rollback"),
     ("GET", f"{API}/model-versions/1"),
     ("POST", f"{API}/model-versions/1/promote"),
-]
+    ("GET", f"{API}/experiments"),
+    ("POST", f"{API}/experiments"),
+    ("GET", f"{API}/experiments/exp-home"),
+    ("PATCH", f"{API}/experiments/exp-home"),
+    *(
+        ("POST", f"{API}/experiments/exp-home/{action}")
+        for action in ("start", "pause", "resume", "stop", "conclude")
+    ),
+    ("GET", f"{API}/experiments/exp-home/results"),
+    *((method, f"{API}/{path}") for path in ("layers", "holdouts", "metrics",
+                                            "recommender-configs") for method in ("GET", "POST")),
+    ("POST", f"{API}/exposures"),
+]  # fmt: skip
+# Public, like GrowthBook's own endpoint: SDKs fetch it without credentials.
+PUBLIC_ENDPOINTS = [("GET", "/api/features/home")]
 
 
 @pytest.mark.parametrize(("method", "url"), ENDPOINTS)
@@ -723,7 +761,8 @@ def test_the_endpoint_list_matches_the_schema(api_client):
     }
     listed = {
         (method, url.replace("u-stored", "{user_id}").replace("default-popular", "{name}")
-         .replace("/1", "/{version_id}"))
-        for method, url in ENDPOINTS
+         .replace("/1", "/{version_id}").replace("exp-home", "{key}")
+         .replace("/home", "/{client_key}"))
+        for method, url in ENDPOINTS + PUBLIC_ENDPOINTS
     }  # fmt: skip
     assert documented == listed

@@ -6,9 +6,10 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from accounts.authentication import digest_of
+from accounts.models import ApiKey
 from accounts.services import create_api_client
 
 pytestmark = pytest.mark.django_db
@@ -24,7 +25,7 @@ def _client(token: str) -> APIClient:
 def _token_queries(client: APIClient) -> int:
     with CaptureQueriesContext(connection) as queries:
         assert client.get(URL).status_code == 200
-    return sum("authtoken_token" in q["sql"] for q in queries.captured_queries)
+    return sum("accounts_apikey" in q["sql"] for q in queries.captured_queries)
 
 
 def test_a_verified_token_is_not_read_again_within_the_cache_time(settings):
@@ -45,7 +46,7 @@ def test_a_deleted_token_or_deactivated_user_is_refused_at_once(settings):
     token, _ = create_api_client("revoked")
     client = _client(token)
     assert client.get(URL).status_code == 200
-    Token.objects.get(key=token).delete()
+    ApiKey.objects.get(key_hash=digest_of(token)).delete()
     assert client.get(URL).status_code == 401
     token, _ = create_api_client("deactivated")
     client = _client(token)

@@ -7,6 +7,8 @@ from django.core.management import call_command
 from django.test import override_settings
 from rest_framework.test import APIClient
 
+from accounts.models import ApiClient
+
 
 @pytest.mark.django_db
 def test_openapi_schema_is_served(client):
@@ -49,10 +51,15 @@ def test_create_api_client_command_prints_a_working_token():
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
     assert client.get("/api/v1/ping").status_code == 200
-    # Running it again returns the same token instead of creating a second client.
+    # Running it again issues another key to the same client (keys are stored hashed, so the
+    # first cannot be shown again); both work.
     again = StringIO()
     call_command("create_api_client", "mobile-app", stdout=again, stderr=StringIO())
-    assert again.getvalue().strip() == token
+    second = again.getvalue().strip()
+    assert second != token
+    client.credentials(HTTP_AUTHORIZATION=f"Token {second}")
+    assert client.get("/api/v1/ping").status_code == 200
+    assert ApiClient.objects.filter(name="mobile-app").count() == 1
 
 
 @pytest.mark.django_db

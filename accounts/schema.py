@@ -1,0 +1,110 @@
+"""OpenAPI post-processing: what every API operation may answer, and the scope it needs.
+
+drf-spectacular documents what a view declares; the answers that the framework gives for
+any operation (401 without a key, 403 outside the key's scopes, 429 over the rate limit,
+400 for a query string or body that is not valid JSON or UTF-8, 404 for an unknown object in
+the path, 415 for a body that is not JSON) are added here once, and each operation's
+description names its scope (:mod:`accounts.scopes`).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from accounts.scopes import ENDPOINT_SCOPES, scopes_for
+
+__all__ = ["document_common_answers"]
+
+ERROR = {
+    "type": "object",
+    "additionalProperties": True,
+    "description": "`detail`, or field name -> list of messages",
+}
+
+
+def _answer(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": ERROR}}}
+
+
+COMMON = {
+    "400": _answer("invalid input (the body names the field or the problem)"),
+    "401": _answer("no or an invalid API key (`Authorization: Token <key>`)"),
+    "403": _answer("the API key lacks the scope this operation needs (named)"),
+    "429": _answer("over the client's rate limit for this scope; retry after `Retry-After` s"),
+}
+PUBLIC = {"400": COMMON["400"]}
+
+
+# Request bodies whose serializers refuse unknown fields (config.serializers.Strict*):
+# the schema says so, so a body with an extra field is not "schema-valid".
+CLOSED_BODIES = re.compile(r"^/api/v1/(experiments|layers|holdouts|metrics|recommender-configs)")
+
+
+def _close_request_body(result: dict, operation: dict) -> None:
+    content = operation.get("requestBody", {}).get("content", {})
+    for media in content.values():
+        ref = media.get("schema", {}).get("$ref", "")
+        name = ref.rsplit("/", 1)[-1]
+        component = result.get("components", {}).get("schemas", {}).get(name)
+        if component is not None:
+            component["additionalProperties"] = False
+
+
+def _fresh_event_timestamps(operation: dict) -> None:
+    """Event examples carry the time the schema was generated: a fixed date falls outside
+    the accepted window, so the docs' "Try it out" of the example was always refused."""
+    now = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    for media in operation.get("requestBody", {}).get("content", {}).values():
+        for example in media.get("examples", {}).values():
+            value = example.get("value")
+            events = value.get("events", []) if isinstance(value, dict) else []
+            for event in events:
+                if isinstance(event, dict) and "timestamp" in event:
+                    event["timestamp"] = now
+
+
+def document_common_answers(result: dict, generator: Any, request: Any, public: bool) -> dict:
+    """drf-spectacular ``POSTPROCESSING_HOOKS`` entry."""
+    for path, operations in result.get("paths", {}).items():
+        for method, operation in operations.items():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            responses = operation["responses"]
+            if path == "/api/v1/events":
+                _fresh_event_timestamps(operation)
+            if CLOSED_BODIES.match(path):
+                _close_request_body(result, operation)
+            is_public = not path.startswith("/api/v1/")
+            for status, answer in (PUBLIC if is_public else COMMON).items():
+                responses.setdefault(status, answer)
+            if "{" in path:
+                responses.setdefault("404", _answer("no such object (named in the body)"))
+            if "requestBody" in operation:
+                responses.setdefault("415", _answer("the body is not `application/json`"))
+            if not is_public:
+                name = path.removeprefix("/api/v1/")
+                scopes = _scopes_of(name, method)
+                note = f"Scope: {' or '.join(scopes) if scopes else 'any API key'}."
+                operation["description"] = (
+                    operation.get("description", "") + "\n\n" + note
+                ).strip()
+    return result
+
+
+def _scopes_of(path: str, method: str) -> list[str]:
+    from django.urls import Resolver404, resolve
+
+    concrete = path
+    for token in ("{key}", "{name}", "{user_id}", "{version_id}"):
+        concrete = concrete.replace(token, "1" if token == "{version_id}" else "x")
+    try:
+        match = resolve("/api/v1/" + concrete)
+    except Resolver404:
+        return []
+    view = getattr(match.func, "view_class", None)
+    declared = getattr(view, "required_scopes", None)
+    if declared is None:
+        declared = ENDPOINT_SCOPES.get(match.url_name or "")
+    return sorted(scopes_for(declared, method.upper()))

@@ -1,0 +1,153 @@
+"""Shapes of the management API: experiments, variants, layers, holdouts, metrics.
+
+Validation of business rules is the services' (``check_*``); these serializers only parse
+types and name unknown references.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from config.serializers import (
+    JSONObjectField,
+    StrictBooleanField,
+    StrictCharField,
+    StrictFloatField,
+    StrictIntegerField,
+    StrictModelSerializer,
+    StrictSlugField,
+)
+from experiments.models import Experiment, Holdout, Layer, MetricDefinition, Variant
+
+__all__ = [
+    "ExperimentCreateSerializer",
+    "ExperimentSerializer",
+    "ExperimentUpdateSerializer",
+    "HoldoutSerializer",
+    "LayerSerializer",
+    "MetricDefinitionSerializer",
+]
+
+
+class VariantSerializer(serializers.ModelSerializer):
+    recommender_config = serializers.SlugRelatedField(
+        slug_field="name", read_only=True, allow_null=True
+    )
+
+    class Meta:
+        model = Variant
+        fields = ["key", "name", "weight", "is_control", "position", "recommender_config"]
+
+
+class ExperimentSerializer(serializers.ModelSerializer):
+    """An experiment as read (every field the admin shows, variants inline)."""
+
+    variants = VariantSerializer(many=True, read_only=True)
+    layer = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
+    primary_metric = serializers.SlugRelatedField(slug_field="key", read_only=True, allow_null=True)
+    guardrail_metrics = serializers.SlugRelatedField(slug_field="key", many=True, read_only=True)
+    secondary_metrics = serializers.SlugRelatedField(slug_field="key", many=True, read_only=True)
+    owner = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+
+    class Meta:
+        model = Experiment
+        exclude = ["id"]
+
+
+class VariantInputSerializer(serializers.Serializer):
+    """One variant of a new experiment."""
+
+    key = StrictSlugField(max_length=100)
+    name = StrictCharField(max_length=200, required=False, allow_blank=True)
+    weight = StrictFloatField(required=False, default=1.0, min_value=0.0)
+    is_control = StrictBooleanField(required=False, default=False)
+    recommender_config = StrictCharField(max_length=100, required=False, allow_null=True)
+
+
+class _ExperimentFieldsSerializer(serializers.Serializer):
+    """The editable fields, all optional (PATCH semantics)."""
+
+    name = StrictCharField(max_length=200, required=False)
+    hypothesis = StrictCharField(required=False, allow_blank=True)
+    hash_seed = StrictCharField(max_length=200, required=False, allow_blank=True)
+    hash_version = serializers.ChoiceField(choices=Experiment.HashVersion.choices, required=False)
+    coverage = StrictFloatField(required=False, min_value=0.0, max_value=1.0)
+    layer = serializers.SlugRelatedField(
+        slug_field="name", queryset=Layer.objects.all(), required=False, allow_null=True
+    )
+    layer_start = StrictFloatField(required=False, min_value=0.0, max_value=1.0)
+    layer_end = StrictFloatField(required=False, min_value=0.0, max_value=1.0)
+    targeting = JSONObjectField(required=False)
+    qa_overrides = serializers.DictField(child=StrictCharField(), required=False)
+    min_runtime_days = StrictIntegerField(required=False, min_value=0)
+    planned_sample_size = StrictIntegerField(required=False, min_value=0, allow_null=True)
+    daily_traffic = StrictIntegerField(required=False, min_value=0, allow_null=True)
+    baseline_rate = StrictFloatField(required=False, min_value=0.0, max_value=1.0)
+    mde_relative = StrictFloatField(required=False, min_value=0.0)
+    alpha = StrictFloatField(required=False, min_value=1e-6, max_value=0.5)
+    power = StrictFloatField(required=False, min_value=0.5, max_value=0.9999)
+    surface = StrictCharField(max_length=100, required=False, allow_blank=True)
+    sequential_testing = StrictBooleanField(required=False)
+    primary_metric = serializers.SlugRelatedField(
+        slug_field="key",
+        queryset=MetricDefinition.objects.all(),
+        required=False,
+        allow_null=True,
+    )
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError({name: ["unknown field"] for name in unknown})
+        return super().to_internal_value(data)
+
+
+class ExperimentCreateSerializer(_ExperimentFieldsSerializer):
+    key = StrictSlugField(max_length=100)
+    name = StrictCharField(max_length=200)
+    variants = VariantInputSerializer(many=True)
+    guardrail_metrics = serializers.SlugRelatedField(
+        slug_field="key", many=True, queryset=MetricDefinition.objects.all(), required=False
+    )
+    secondary_metrics = serializers.SlugRelatedField(
+        slug_field="key", many=True, queryset=MetricDefinition.objects.all(), required=False
+    )
+
+
+class ExperimentUpdateSerializer(_ExperimentFieldsSerializer):
+    key = StrictSlugField(max_length=100, required=False)
+    variant_weights = serializers.DictField(
+        child=StrictFloatField(min_value=0.0),
+        required=False,
+        help_text="variant key -> weight; once started it must name every variant",
+    )
+
+
+class ActionResultSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    status = serializers.CharField()
+    current_phase = serializers.IntegerField()
+
+
+class LayerSerializer(StrictModelSerializer):
+    class Meta:
+        model = Layer
+        fields = ["name", "description", "seed", "created_at"]
+        read_only_fields = ["seed", "created_at"]
+
+
+class HoldoutSerializer(StrictModelSerializer):
+    class Meta:
+        model = Holdout
+        fields = ["name", "share", "seed", "is_active", "created_at"]
+        read_only_fields = ["seed", "is_active", "created_at"]
+
+
+class MetricDefinitionSerializer(StrictModelSerializer):
+    class Meta:
+        model = MetricDefinition
+        exclude = ["id"]
+        read_only_fields = ["statistic"]
