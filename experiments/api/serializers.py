@@ -126,6 +126,15 @@ class ExperimentUpdateSerializer(_ExperimentFieldsSerializer):
     )
 
 
+class ConcludeSerializer(serializers.Serializer):
+    override_reason = StrictCharField(
+        required=False,
+        allow_blank=True,
+        max_length=500,
+        help_text="needed to conclude before the minimum runtime; recorded in the audit log",
+    )
+
+
 class ActionResultSerializer(serializers.Serializer):
     key = serializers.CharField()
     status = serializers.CharField()

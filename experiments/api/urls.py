@@ -14,6 +14,12 @@ urlpatterns = [
             name=f"experiment-{action}",
         )
         for action in views.ACTIONS
+        if action != "conclude"
+    ),
+    path(
+        "experiments/<slug:key>/conclude",
+        views.ExperimentConcludeView.as_view(),
+        name="experiment-conclude",
     ),
     path("layers", views.LayerListView.as_view(), name="layer-list"),
     path("holdouts", views.HoldoutListView.as_view(), name="holdout-list"),

@@ -21,6 +21,7 @@ from config.serializers import conflict_or_missing
 from experiments import services
 from experiments.api.serializers import (
     ActionResultSerializer,
+    ConcludeSerializer,
     ExperimentCreateSerializer,
     ExperimentSerializer,
     ExperimentUpdateSerializer,
@@ -256,3 +257,33 @@ class MetricListView(_DefinitionListView):
 
     def create(self, request: Request, data: dict[str, Any]) -> MetricDefinition:
         return do_create_metric_definition(request.user, data)
+
+
+class ExperimentConcludeView(ExperimentActionView):
+    """``POST /experiments/<key>/conclude``: results final; before the minimum runtime only
+    with ``override_reason``, which the audit log records (scope ``manage``)."""
+
+    action = "conclude"
+
+    @extend_schema(
+        request=ConcludeSerializer,
+        responses={
+            200: ActionResultSerializer,
+            **ERRORS,
+            **NOT_FOUND,
+            409: OpenApiResponse(description="not allowed from the current status (named)"),
+        },
+    )
+    def post(self, request: Request, key: str) -> Response:
+        params = ConcludeSerializer(data=request.data)
+        valid(params)
+        experiment = experiment_by_key(key)
+        reason = params.validated_data.get("override_reason", "")
+        try:
+            with transaction.atomic():
+                experiment = services.do_conclude_experiment(
+                    experiment, request.user, override_reason=reason
+                )
+        except services.ExperimentError as error:
+            raise rule_error(error) from None
+        return Response(ActionResultSerializer(experiment).data)

@@ -39,7 +39,7 @@ def held_elsewhere() -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_the_task_skips_while_another_rollup_runs_and_runs_after():
     with held_elsewhere():
         assert run_rollups() == {"skipped": "another rollup is running"}
@@ -48,7 +48,7 @@ def test_the_task_skips_while_another_rollup_runs_and_runs_after():
     assert RollupState.objects.get().last_run_at is not None
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_the_command_waits_for_the_lock(monkeypatch):
     monkeypatch.setattr("analytics.management.commands.rollup.LOCK_WAIT_SECONDS", 0.3)
     with held_elsewhere(), pytest.raises(CommandError, match="another rollup"):

@@ -64,7 +64,8 @@ def test_lifecycle_actions_through_the_services(manager):
         ("stop", "stopped"),
         ("conclude", "concluded"),
     ]:
-        response = manager.post(f"{API}/experiments/api-exp/{action}")
+        body = {"override_reason": "API test"} if action == "conclude" else None
+        response = manager.post(f"{API}/experiments/api-exp/{action}", body, format="json")
         assert response.status_code == 200, response.content
         assert response.json()["status"] == expected
     refused = manager.post(f"{API}/experiments/api-exp/start")
@@ -144,3 +145,20 @@ def test_readers_cannot_write():
     refused = client.post(f"{API}/experiments", DRAFT, format="json")
     assert refused.status_code == 403 and "'manage'" in refused.json()["detail"]
     assert client.post(f"{API}/layers", {"name": "x"}, format="json").status_code == 403
+
+
+def test_concluding_early_needs_a_recorded_reason(manager):
+    manager.post(f"{API}/experiments", DRAFT, format="json")
+    for action in ("start", "stop"):
+        manager.post(f"{API}/experiments/api-exp/{action}")
+    refused = manager.post(f"{API}/experiments/api-exp/conclude")
+    assert refused.status_code == 400
+    assert "committed days" in refused.json()["override_reason"][0]
+    bad = manager.post(f"{API}/experiments/api-exp/conclude", {"override_reason": 7}, format="json")
+    assert bad.status_code == 400
+    done = manager.post(
+        f"{API}/experiments/api-exp/conclude", {"override_reason": "bug found"}, format="json"
+    )
+    assert done.status_code == 200 and done.json()["status"] == "concluded"
+    entry = AuditLogEntry.objects.get(experiment__key="api-exp", action="conclude")
+    assert entry.changes["override_reason"] == "bug found"

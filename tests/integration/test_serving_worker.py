@@ -26,7 +26,7 @@ from recommenders.serving import selectors as serving_selectors
 from tests.recommenders.serving_data import load_planted_catalogue, make_config
 from tests.workers import running_worker
 
-pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 URL = "/api/v1/recommendations"
 
 

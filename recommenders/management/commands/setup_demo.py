@@ -20,9 +20,9 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.services import create_api_client
-from analytics.stats import sample_size_proportions
 from experiments import services as experiments
 from experiments.models import Experiment, Holdout, MetricDefinition
+from experiments.selectors import power_estimate
 from recommenders.models import Interaction, Item, ModelVersion, RecommenderConfig
 from recommenders.services import training
 
@@ -78,8 +78,9 @@ class Command(BaseCommand):
         guardrails = MetricDefinition.objects.filter(
             kind__in=["session_abandonment", "time_to_first_interaction"]
         )
-        # The same computation as the experiment page's "required per variant".
-        size = sample_size_proportions(DEMO_BASELINE_CTR, DEMO_PLANTED_LIFT, relative=True)
+        # The plan is the size the experiment page says is required (one computation).
+        draft = Experiment(baseline_rate=DEMO_BASELINE_CTR, mde_relative=DEMO_PLANTED_LIFT)
+        per_variant = power_estimate(draft, variants=2, holdout_share=0.0).per_variant
         experiment = experiments.do_create_experiment(
             key=EXPERIMENT_KEY,
             name="Item-CF against most popular on home",
@@ -94,7 +95,7 @@ class Command(BaseCommand):
             min_runtime_days=14,
             baseline_rate=DEMO_BASELINE_CTR,
             mde_relative=DEMO_PLANTED_LIFT,
-            planned_sample_size=max(size.control, size.treatment),
+            planned_sample_size=per_variant,
             daily_traffic=DEMO_USERS_PER_SECOND * 86400,
         )
         experiments.do_start_experiment(experiment, None)
