@@ -87,6 +87,20 @@ class RecommenderConfigAdmin(admin.ModelAdmin):
             f"{estimate.budget_ctr:.5f}; v{estimate.version_id}, {estimate.n_lists} lists)"
         )
 
+    def save_model(
+        self, request: HttpRequest, obj: RecommenderConfig, form: object, change: bool
+    ) -> None:
+        super().save_model(request, obj, form, change)
+        estimate = exploration_cost_estimate(obj) if obj.exploration_mode != "off" else None
+        if estimate is not None and not estimate.within_budget:
+            self.message_user(
+                request,
+                f"{obj.name}: exploring is expected to cost {estimate.loss_ctr:.5f} CTR per "
+                f"impression, over the exploration_budget {estimate.budget_ctr:.5f}: lower "
+                "the temperature, epsilon or pool, or raise the budget",
+                messages.WARNING,
+            )
+
     @admin.action(description="Train now")
     def train_now(self, request: HttpRequest, queryset: QuerySet[RecommenderConfig]) -> None:
         for config in queryset:

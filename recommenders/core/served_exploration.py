@@ -157,13 +157,12 @@ def logged_marginals(
     if log.get("policy") != PLACKETT_LUCE:
         raise ValueError("exploration: only Plackett-Luce lists need their marginals recomputed")
     temperature = float(log["temperature"])  # type: ignore[arg-type]
-    key = (tuple(log["pool_scores"]), temperature, k)  # type: ignore[arg-type]
+    scores: tuple[float, ...] = tuple(log["pool_scores"])  # type: ignore[arg-type]
+    key = (scores, temperature, k)
     memo = {} if memo is None else memo
     if key not in memo:
-        memo[key] = plackett_luce_marginals(
-            np.asarray(key[0], dtype=float), k, temperature=temperature
-        )
-    positions = [int(p) for p in log["pool_positions"]]  # type: ignore[union-attr]
+        memo[key] = plackett_luce_marginals(np.asarray(scores), k, temperature=temperature)
+    positions: list[int] = [int(p) for p in log["pool_positions"]]  # type: ignore[attr-defined]
     return [float(memo[key][p, j]) for j, p in enumerate(positions)]
 
 

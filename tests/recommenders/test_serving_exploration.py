@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from django.contrib import messages
+from django.contrib.admin import AdminSite
 from django.core.exceptions import ValidationError
 
 from analytics.models import ServedList
@@ -114,3 +116,17 @@ def test_the_admin_shows_the_expected_cost_against_the_budget():
     assert "OVER" in RecommenderConfigAdmin(RecommenderConfig, None).exploration_cost(config)
     config.exploration_mode = "off"
     assert "off" in RecommenderConfigAdmin(RecommenderConfig, None).exploration_cost(config)
+
+
+def test_saving_settings_over_budget_warns_naming_the_budget(rf, admin_user):
+    version = _trained(
+        "warned", exploration_mode="plackett_luce", exploration_pool=10, exploration_budget=0.0
+    )
+    model_admin = RecommenderConfigAdmin(RecommenderConfig, AdminSite())
+    sent = []
+    model_admin.message_user = lambda request, message, level=None: sent.append((message, level))
+    request = rf.post("/")
+    request.user = admin_user
+    model_admin.save_model(request, version.config, None, True)
+    assert len(sent) == 1 and "exploration_budget" in sent[0][0]
+    assert sent[0][1] == messages.WARNING
