@@ -45,6 +45,7 @@ from recommenders.serving.worker import recommend_for_user
 
 ALPHA = 10.0  # pseudo-impressions of the item-relevance prior
 MAX_LISTS = 200_000
+CLICK_BATCH = 5000
 
 
 class OffPolicyInputError(ValueError):
@@ -227,13 +228,15 @@ def _rewards(logs: _Logs) -> np.ndarray:
     }
     row_of = {request_id: i for i, request_id in enumerate(logs.request_ids)}
     rewards = np.zeros(logs.propensities.shape)
-    clicks = Event.objects.filter(type=EventType.CLICK, request_id__in=list(row_of)).values_list(
-        "request_id", "item_id"
-    )
-    for request_id, item_id in clicks.iterator(chunk_size=5000):
-        j = position_of[request_id].get(str(item_id))
-        if j is not None:
-            rewards[row_of[request_id], j] = 1.0
+    request_ids = list(row_of)
+    for start in range(0, len(request_ids), CLICK_BATCH):  # bounded IN lists
+        clicks = Event.objects.filter(
+            type=EventType.CLICK, request_id__in=request_ids[start : start + CLICK_BATCH]
+        ).values_list("request_id", "item_id")
+        for request_id, item_id in clicks:
+            j = position_of[request_id].get(str(item_id))
+            if j is not None:
+                rewards[row_of[request_id], j] = 1.0
     return rewards
 
 

@@ -16,10 +16,11 @@ from django.core.management.base import CommandError
 
 from analytics.models import Event, ServedList
 from analytics.services.ingestion import record_served_lists
+from recommenders.selectors import offpolicy
+from recommenders.selectors.offpolicy import evaluate_candidate, parse_window
+from recommenders.services import training
 from recommenders.serving import model_cache, worker
 from recommenders.serving import selectors as serving_selectors
-from recommenders.services import training
-from recommenders.selectors.offpolicy import evaluate_candidate, parse_window
 from tests.recommenders.serving_data import load_planted_catalogue, make_config
 
 pytestmark = pytest.mark.django_db
@@ -117,8 +118,9 @@ def test_a_candidate_showing_what_production_never_shows_is_flagged(logged):
     assert rows["DR"].clicks_per_list < report.production.clicks_per_list
 
 
-def test_the_command_prints_every_estimator_and_writes_json(logged, tmp_path, capsys):
+def test_the_command_prints_every_estimator_and_writes_json(logged, tmp_path, capsys, monkeypatch):
     _trained("candidate-same")
+    monkeypatch.setattr(offpolicy, "CLICK_BATCH", 7)  # clicks read in several batches
     out = tmp_path / "report.json"
     call_command(
         "evaluate_offpolicy", "--candidate", "candidate-same", "--logged-since", "2026-11-01",
@@ -129,6 +131,7 @@ def test_the_command_prints_every_estimator_and_writes_json(logged, tmp_path, ca
         assert f"\n{name}" in printed
     data = json.loads(out.read_text())
     assert data["n_lists"] == 600 and data["clip"] == 50.0 and len(data["estimates"]) == 4
+    assert data["n_clicks"] == Event.objects.filter(type="click").count()
 
 
 @pytest.mark.parametrize(
