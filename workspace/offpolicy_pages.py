@@ -11,7 +11,12 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from django.contrib.admin.views.decorators import staff_member_required
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    StreamingHttpResponse,
+)
 from django.shortcuts import render
 
 from recommenders.models import RecommenderConfig
@@ -79,13 +84,13 @@ def offpolicy_estimate(request: HttpRequest) -> HttpResponse:
 
 
 @staff_member_required
-def served_lists_export(request: HttpRequest) -> HttpResponse:
+def served_lists_export(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
     """The window's served lists with propensities and clicks (``?since=&until=&surface=``)."""
     try:
         since, until = parse_window(request.GET.get("since", ""), request.GET.get("until"))
     except OffPolicyInputError as error:
         return HttpResponseBadRequest(str(error))
     body = served_lists_csv(since, until, request.GET.get("surface", ""))
-    response = HttpResponse(body, content_type="text/csv; charset=utf-8")
+    response = StreamingHttpResponse(body, content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="served-{since:%Y%m%d}.csv"'
     return response

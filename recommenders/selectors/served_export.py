@@ -29,14 +29,21 @@ COLUMNS = (
 BATCH = 2000
 
 
-def served_lists_csv(since: datetime, until: datetime | None = None, surface: str = "") -> str:
-    """The CSV text (header and one row per served position; see the module docstring)."""
+def served_lists_csv(
+    since: datetime, until: datetime | None = None, surface: str = ""
+) -> Iterator[str]:
+    """The CSV, a line at a time (header first; see the module docstring), so that a large
+    window streams instead of being held in memory."""
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(COLUMNS)
     for row in served_rows(since, until, surface):
         writer.writerow([row[name] for name in COLUMNS])
-    return out.getvalue()
+        if out.tell() > 65536:
+            yield out.getvalue()
+            out.seek(0)
+            out.truncate()
+    yield out.getvalue()
 
 
 def served_rows(

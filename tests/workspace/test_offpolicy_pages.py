@@ -74,7 +74,8 @@ def test_the_page_is_for_staff_only(client):
 def test_the_export_has_a_propensity_for_every_served_position(admin_client):
     response = admin_client.get("/reports/offpolicy/served.csv", {"since": "2026-11-01"})
     assert response.status_code == 200
-    rows = list(csv.DictReader(io.StringIO(response.content.decode())))
+    body = b"".join(response.streaming_content).decode()
+    rows = list(csv.DictReader(io.StringIO(body)))
     assert len(rows) == 120 * 5
     assert {row["policy"] for row in rows} == {"plackett_luce"}
     assert all(0 < float(row["propensity"]) <= 1 for row in rows)
