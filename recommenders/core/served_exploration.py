@@ -37,6 +37,7 @@ from recommenders.core.exploration import (
     epsilon_swap_marginals,
     epsilon_swap_sample,
     exploration_cost,
+    greedy_marginals,
     plackett_luce_marginals,
     plackett_luce_sample,
 )
@@ -136,6 +137,8 @@ def explore_served(
         served = [ranked[int(i)] for i in drawn.indices]
         return ExploredServed(served, list(steps), steps, drawn.list_probability, log)
     scores = np.array([score for _, score, _ in ranked], dtype=float)
+    if not np.all(np.isfinite(scores)):  # no propensities to be had: serve it sorted, say so
+        return explore_served(ranked, k, ExplorationSettings(), rng)
     drawn = plackett_luce_sample(scores, k, temperature=settings.temperature, rng=rng)
     log = {
         **settings.as_log(),
@@ -161,7 +164,14 @@ def logged_marginals(
     key = (scores, temperature, k)
     memo = {} if memo is None else memo
     if key not in memo:
-        memo[key] = plackett_luce_marginals(np.asarray(scores), k, temperature=temperature)
+        try:
+            memo[key] = plackett_luce_marginals(np.asarray(scores), k, temperature=temperature)
+        except ValueError as error:
+            if not str(error).startswith("temperature"):
+                raise
+            # Weights underflow (a score gap above 575 temperatures): the draw was the sorted
+            # list with probability 1 to double precision, and so are its marginals.
+            memo[key] = greedy_marginals(np.asarray(scores), k)
     positions: list[int] = [int(p) for p in log["pool_positions"]]  # type: ignore[attr-defined]
     return [float(memo[key][p, j]) for j, p in enumerate(positions)]
 

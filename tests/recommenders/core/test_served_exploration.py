@@ -96,3 +96,18 @@ def test_expected_cost_is_zero_off_and_grows_with_the_temperature():
     cool = expected_cost(scores, 10, ExplorationSettings("plackett_luce", 0.05), 0.2)
     hot = expected_cost(scores, 10, ExplorationSettings("plackett_luce", 1.0), 0.2)
     assert off == 0.0 and 0.0 < cool < hot < 0.2
+
+
+def test_a_pool_with_a_score_that_is_not_finite_is_served_sorted_and_logged_so():
+    ranked = [(1, 2.0, "model"), (2, float("-inf"), "model"), (3, 1.0, "model")]
+    settings = ExplorationSettings("plackett_luce", temperature=1.0, pool=3)
+    explored = explore_served(ranked, 2, settings, request_rng("r"))
+    assert [i for i, _, _ in explored.served] == [1, 2]
+    assert explored.propensities == [1.0, 1.0] and explored.log["policy"] == "greedy"
+
+
+def test_marginals_of_a_pool_too_cold_to_integrate_are_the_sorted_lists():
+    settings = ExplorationSettings("plackett_luce", temperature=0.001, pool=6)
+    explored = explore_served(RANKED, 3, settings, request_rng("cold"))
+    assert [i for i, _, _ in explored.served] == [10, 11, 12]
+    assert logged_marginals(explored.log, 3) == [1.0, 1.0, 1.0]
