@@ -28,6 +28,10 @@ from recommenders.selectors.offpolicy import (
 )
 from recommenders.selectors.served_export import served_lists_csv
 
+# A page answers within a request: ~3 ms per logged list (the candidate's ranking), so a
+# larger window is for ``manage.py evaluate_offpolicy`` (the page says how many it left out).
+PAGE_MAX_LISTS = 20_000
+
 
 def _clip(raw: str) -> float | None:
     if not raw:
@@ -72,7 +76,7 @@ def offpolicy_estimate(request: HttpRequest) -> HttpResponse:
             since, until = parse_window(query.get("since", ""), query.get("until") or None)
             report = evaluate_candidate(
                 query.get("candidate", ""), since, until, query.get("surface", ""),
-                _clip(query.get("clip", "")),
+                _clip(query.get("clip", "")), max_lists=PAGE_MAX_LISTS,
             )  # fmt: skip
         except OffPolicyInputError as error:
             context["error"], status = str(error), 400

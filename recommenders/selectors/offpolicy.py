@@ -108,13 +108,15 @@ def evaluate_candidate(
     until: datetime | None = None,
     surface: str = "",
     clip: float | None = None,
+    max_lists: int = MAX_LISTS,
 ) -> OffPolicyReport:
-    """The candidate's estimated CTR against production's observed CTR (module docstring)."""
+    """The candidate's estimated CTR against production's observed CTR (module docstring),
+    on the first ``max_lists`` lists of the window (the rest counted as excluded)."""
     config = RecommenderConfig.objects.filter(name=candidate).first()
     if config is None:
         raise OffPolicyInputError(f"candidate: no recommender configuration named {candidate!r}")
     loaded = _candidate_version(config)
-    logs, excluded = _logged_lists(since, until, surface)
+    logs, excluded = _logged_lists(since, until, surface, max_lists)
     rewards = _rewards(logs)
     if rewards.sum() == 0:
         raise OffPolicyInputError(
@@ -172,21 +174,27 @@ def _candidate_version(config: RecommenderConfig) -> LoadedVersion:
 
 
 def _logged_lists(
-    since: datetime, until: datetime | None, surface: str
+    since: datetime, until: datetime | None, surface: str, max_lists: int
 ) -> tuple[_Logs, dict[str, int]]:
     rows = ServedList.objects.filter(served_at__gte=since)
     if until is not None:
         rows = rows.filter(served_at__lt=until)
     if surface:
         rows = rows.filter(surface=surface)
-    rows = rows.order_by("served_at", "id").values_list(
-        "request_id", "user_id", "surface", "served_at", "items", "exploration"
-    )[:MAX_LISTS]
-    window = list(rows)
+    ordered = rows.order_by("served_at", "id")
+    window = list(
+        ordered.values_list(
+            "request_id", "user_id", "surface", "served_at", "items", "exploration"
+        )[: max_lists + 1]
+    )
     if not window:
         raise OffPolicyInputError("window: no served lists in the window (no traffic)")
+    excluded: Counter[str] = Counter()
+    if len(window) > max_lists:
+        window = window[:max_lists]
+        excluded[f"after the first {max_lists} of the window"] = ordered.count() - max_lists
     with_propensities = [row for row in window if row[5] and row[4]]
-    excluded = Counter({"without propensities": len(window) - len(with_propensities)})
+    excluded["without propensities"] = len(window) - len(with_propensities)
     if not with_propensities:
         raise OffPolicyInputError(
             f"logs: none of the {len(window)} served lists in the window carries propensities "

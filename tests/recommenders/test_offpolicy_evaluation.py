@@ -164,3 +164,10 @@ def test_window_bounds_are_whole_utc_days():
     since, until = parse_window("2026-11-01", "2026-11-02")
     assert since == datetime(2026, 11, 1, tzinfo=UTC)
     assert until == datetime(2026, 11, 3, tzinfo=UTC)
+
+
+def test_lists_beyond_the_limit_are_counted_as_excluded(logged):
+    _trained("candidate-same")
+    report = evaluate_candidate("candidate-same", DAY - timedelta(days=1), max_lists=250)
+    assert report.n_lists == 250
+    assert report.excluded == {"after the first 250 of the window": 350}
