@@ -87,7 +87,19 @@ class ServedList(models.Model):
     variant_key = models.CharField(max_length=100, blank=True, default="")
     model_version = models.CharField(max_length=200, blank=True, default="")
     surface = models.CharField(max_length=100, blank=True, default="")
-    items = models.JSONField(default=list, help_text="[{item_id, position, score, source}]")
+    items = models.JSONField(
+        default=list,
+        help_text="[{item_id, position, score, source, propensity, step_propensity}]; "
+        "propensity: the item's marginal probability at its position under the serving "
+        "policy (1 for a sorted list; null where recomputed from ``exploration``)",
+    )
+    exploration = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="the serving policy's log: {policy, list_probability, its parameters, "
+        "pool_scores and pool_positions for Plackett-Luce}; null: served without logging "
+        "propensities (fallbacks, lists served before exploration logging)",
+    )
     served_at = models.DateTimeField(db_index=True)
 
     def __str__(self) -> str:

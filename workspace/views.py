@@ -96,7 +96,9 @@ def experiment_create(request: HttpRequest) -> HttpResponse:
     """A draft experiment from the form; "Check the plan" re-renders with the sizes only."""
     if not request.user.has_perm("experiments.add_experiment"):
         raise PermissionDenied("creating experiments needs the experiment owner role")
-    form = ExperimentCreateForm(request.POST or None)
+    # GET parameters prefill the form (links such as the off-policy page's "A/B test it")
+    initial = request.GET.dict() if request.method == "GET" else None
+    form = ExperimentCreateForm(request.POST or None, initial=initial)
     plan = None
     if request.method == "POST" and form.is_valid():
         plan, per_variant = _plan(form)

@@ -202,27 +202,36 @@ def _served_row(row: Mapping[str, Any]) -> tuple:
         str(row.get("variant_key") or ""),
         str(row.get("model_version") or ""),
         str(row.get("surface") or ""),
-        [
-            {
-                "item_id": str(item["item_id"]),
-                "position": int(item.get("position", index)),
-                "score": None if item.get("score") is None else float(item["score"]),
-                "source": str(item.get("source") or ""),
-            }
-            for index, item in enumerate(row.get("items") or [])
-        ],
+        [_served_item(item, index) for index, item in enumerate(row.get("items") or [])],
+        row.get("exploration") or None,
         served_at,
     )
+
+
+def _served_item(item: Mapping[str, Any], index: int) -> dict[str, Any]:
+    """One stored item; the propensities only where the serving path logged them."""
+    stored = {
+        "item_id": str(item["item_id"]),
+        "position": int(item.get("position", index)),
+        "score": None if item.get("score") is None else float(item["score"]),
+        "source": str(item.get("source") or ""),
+    }
+    for name in ("propensity", "step_propensity"):
+        if name in item:
+            stored[name] = None if item[name] is None else float(item[name])
+    return stored
 
 
 def record_served_lists(rows: Iterable[Mapping[str, Any]]) -> int:
     """Store served recommendation lists once per ``request_id``; return how many were new.
 
     Each row: ``request_id``, ``user_id``, ``experiment_key``, ``variant_key``,
-    ``model_version`` (str), ``surface``, ``items`` ([{item_id, position, score, source}]) and
-    ``served_at`` (aware datetime; default now). A ``request_id`` already recorded is skipped,
-    so a retried serving task never writes a list twice. Raises ``KeyError`` for a row without
-    ``request_id`` or ``user_id`` (a programming error of the caller, not client input).
+    ``model_version`` (str), ``surface``, ``items`` ([{item_id, position, score, source}],
+    with ``propensity`` and ``step_propensity`` where logged), ``exploration`` (the serving
+    policy's log, or None) and ``served_at`` (aware datetime; default now). A ``request_id``
+    already recorded is skipped, so a retried serving task never writes a list twice. Raises
+    ``KeyError`` for a row without ``request_id`` or ``user_id`` (a programming error of the
+    caller, not client input).
     """
     from analytics.models import ServedList
 
@@ -238,6 +247,7 @@ def record_served_lists(rows: Iterable[Mapping[str, Any]]) -> int:
             model_version=model_version,
             surface=surface,
             items=items,
+            exploration=exploration,
             served_at=served_at,
         )
         for (
@@ -248,6 +258,7 @@ def record_served_lists(rows: Iterable[Mapping[str, Any]]) -> int:
             model_version,
             surface,
             items,
+            exploration,
             served_at,
         ) in prepared
     ]

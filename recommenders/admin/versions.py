@@ -14,6 +14,7 @@ from django.http import HttpRequest
 from django.utils.html import format_html
 
 from recommenders.models import ModelVersion, RecommenderConfig, ServingCounter
+from recommenders.selectors.exploration import exploration_cost_estimate
 from recommenders.services import training
 
 
@@ -56,10 +57,13 @@ class ModelVersionInline(admin.TabularInline):
 
 @admin.register(RecommenderConfig)
 class RecommenderConfigAdmin(admin.ModelAdmin):
-    list_display = ("name", "algorithm", "is_default", "active_version", "retrain_schedule")
-    list_filter = ("algorithm", "is_default")
+    list_display = (
+        "name", "algorithm", "is_default", "active_version", "exploration_mode",
+        "retrain_schedule",
+    )  # fmt: skip
+    list_filter = ("algorithm", "is_default", "exploration_mode")
     search_fields = ("name", "description")
-    readonly_fields = ("created_at", "updated_at")
+    readonly_fields = ("exploration_cost", "created_at", "updated_at")
     inlines = [ModelVersionInline]
     actions = ("train_now", "rollback", "schedule_daily_retrain")
 
@@ -67,6 +71,35 @@ class RecommenderConfigAdmin(admin.ModelAdmin):
     def active_version(self, config: RecommenderConfig) -> str:
         active = config.versions.filter(status=ModelVersion.Status.ACTIVE).first()
         return f"v{active.pk}" if active else "-"
+
+    @admin.display(description="expected cost of exploring")
+    def exploration_cost(self, config: RecommenderConfig) -> str:
+        """The saved settings' expected loss in CTR against the budget (selector's docstring
+        for how it is estimated)."""
+        if config.pk is None or config.exploration_mode == config.ExplorationMode.OFF:
+            return "none (exploration off)"
+        estimate = exploration_cost_estimate(config)
+        if estimate is None:
+            return "not computable (no active version with offline precision and lists)"
+        verdict = "within" if estimate.within_budget else "OVER"
+        return (
+            f"{estimate.loss_ctr:.5f} CTR per impression ({verdict} the budget "
+            f"{estimate.budget_ctr:.5f}; v{estimate.version_id}, {estimate.n_lists} lists)"
+        )
+
+    def save_model(
+        self, request: HttpRequest, obj: RecommenderConfig, form: object, change: bool
+    ) -> None:
+        super().save_model(request, obj, form, change)
+        estimate = exploration_cost_estimate(obj) if obj.exploration_mode != "off" else None
+        if estimate is not None and not estimate.within_budget:
+            self.message_user(
+                request,
+                f"{obj.name}: exploring is expected to cost {estimate.loss_ctr:.5f} CTR per "
+                f"impression, over the exploration_budget {estimate.budget_ctr:.5f}: lower "
+                "the temperature, epsilon or pool, or raise the budget",
+                messages.WARNING,
+            )
 
     @admin.action(description="Train now")
     def train_now(self, request: HttpRequest, queryset: QuerySet[RecommenderConfig]) -> None:

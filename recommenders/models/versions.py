@@ -10,8 +10,13 @@ deadline; :class:`ServingCounter` counts requests and fallbacks across processes
 
 from __future__ import annotations
 
+import math
+
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+
+from recommenders.core.served_exploration import ExplorationSettings
 
 __all__ = ["ModelVersion", "PrecomputedList", "RecommenderConfig", "ServingCounter"]
 
@@ -32,6 +37,11 @@ class RecommenderConfig(models.Model):
         EASE = "ease", "EASE linear autoencoder"
         TWO_TOWER = "two_tower", "two-tower retrieval"
         PIPELINE = "pipeline", "two-tower + sources + ranking + rules pipeline"
+
+    class ExplorationMode(models.TextChoices):
+        OFF = "off", "off: sorted lists (propensity 1)"
+        PLACKETT_LUCE = "plackett_luce", "Plackett-Luce sampling over the ranked pool"
+        EPSILON_GREEDY = "epsilon_greedy", "epsilon-greedy: swap one adjacent pair"
 
     name = models.SlugField(max_length=100, unique=True)
     algorithm = models.CharField(max_length=50, choices=Algorithm.choices)
@@ -84,6 +94,27 @@ class RecommenderConfig(models.Model):
         related_name="recommender_config",
         help_text="the Celery beat entry that retrains this configuration",
     )
+    exploration_mode = models.CharField(
+        max_length=20,
+        choices=ExplorationMode.choices,
+        default=ExplorationMode.OFF,
+        help_text="sample the served list instead of sorting it, logging each item's "
+        "propensity for off-policy evaluation",
+    )
+    exploration_temperature = models.FloatField(
+        default=1.0, help_text="Plackett-Luce temperature, in units of the ranker's score"
+    )
+    exploration_epsilon = models.FloatField(
+        default=0.1, help_text="epsilon-greedy: probability of swapping one adjacent pair"
+    )
+    exploration_pool = models.PositiveSmallIntegerField(
+        default=50, help_text="Plackett-Luce: how many ranked items the list is drawn from"
+    )
+    exploration_budget = models.FloatField(
+        default=0.005,
+        help_text="largest expected loss in true CTR (clicks per impression) the owner "
+        "accepts for exploring; checked against the active version's estimate",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -99,6 +130,26 @@ class RecommenderConfig(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.algorithm})"
+
+    def clean(self) -> None:
+        """Field-named errors for exploration settings out of range."""
+        super().clean()
+        try:
+            self.exploration_settings()
+        except ValueError as error:
+            name, _, message = str(error).partition(": ")
+            raise ValidationError({name: message}) from error
+        if not (math.isfinite(self.exploration_budget) and self.exploration_budget >= 0):
+            raise ValidationError({"exploration_budget": "must be a number >= 0"})
+
+    def exploration_settings(self) -> ExplorationSettings:
+        """The exploration policy (raises ``ValueError`` naming a field out of range)."""
+        return ExplorationSettings(
+            self.exploration_mode,
+            self.exploration_temperature,
+            self.exploration_epsilon,
+            self.exploration_pool,
+        )
 
 
 class ModelVersion(models.Model):

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from recommenders.core.item_catalogue import ItemCatalogue, rules_by_index
+from recommenders.core.served_exploration import ExplorationSettings
 from recommenders.serving.selectors import active_versions
 
 logger = logging.getLogger(__name__)
@@ -53,6 +54,7 @@ class LoadedVersion:
     catalogue: ItemCatalogue
     catalogue_blocked: set[str]  # items blocked in the catalogue when the version was built
     rules: dict[str, Any]  # ``config_rules`` in item-index terms, over the model's defaults
+    exploration: ExplorationSettings = field(default_factory=ExplorationSettings)
     loaded_at: float = field(default_factory=time.monotonic)
 
 
@@ -128,6 +130,8 @@ class ModelCache:
         if loaded is not None and loaded.version_id == active.version_id:
             if loaded.config_rules != active.rules:
                 loaded = self._versions[config_id] = with_rules(loaded, active.rules)
+            if loaded.exploration != active.exploration:
+                loaded = self._versions[config_id] = replace(loaded, exploration=active.exploration)
             return loaded
         failed = self._failed.get(active.version_id)
         if failed is not None and time.monotonic() - failed[0] < LOAD_RETRY_SECONDS:
@@ -137,6 +141,7 @@ class ModelCache:
                 loaded = load_version(
                     active.version_id, config_id, active.artifact_path, active.rules
                 )
+                loaded = replace(loaded, exploration=active.exploration)
             except (OSError, ValueError, KeyError, ArtifactsMissing) as error:
                 reason = f"{type(error).__name__}: {error}"
                 self._failed[active.version_id] = (time.monotonic(), reason)

@@ -6,6 +6,7 @@ is never logged as a served list nor counted: a person looking at a list is not 
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,7 +41,9 @@ def preview_lists(
         raise web.InvalidRequest("k", f"k must be between 1 and {web.MAX_K}, got {k}")
     web.check_surface(surface)
     request = web.RecommendationRequest(user_id=user_id, k=k, surface=surface)
-    answers = [(config, web.serve_config(config.pk, request)) for config in configs]
+    answers = [
+        (config, web.serve_config(config.pk, request, uuid.uuid4().hex)) for config in configs
+    ]
     ids = {item["item_id"] for _, answer in answers for item in answer["items"]}
     titles = dict(Item.objects.filter(external_id__in=ids).values_list("external_id", "title"))
     return [_preview(config, answer, titles) for config, answer in answers]

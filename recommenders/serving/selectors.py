@@ -16,6 +16,7 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Count
 
+from recommenders.core.served_exploration import ExplorationSettings
 from recommenders.models import (
     Interaction,
     Item,
@@ -45,6 +46,7 @@ class ActiveVersion:
     version_id: int
     artifact_path: str
     rules: dict[str, Any]
+    exploration: ExplorationSettings = ExplorationSettings()
 
 
 @dataclass(frozen=True)
@@ -83,17 +85,38 @@ _popular_cache = _TtlCache("SPLITLAB_POPULAR_TTL_SECONDS", 300.0)
 
 
 def active_versions(refresh: bool = False) -> dict[int, ActiveVersion]:
-    """Config id -> its active version (id, artifact folder, the config's rules)."""
+    """Config id -> its active version (id, artifact folder, the config's rules and
+    exploration settings)."""
 
     def load() -> dict[int, ActiveVersion]:
-        rows = ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).values_list(
-            "config_id", "pk", "artifact_path", "config__rules"
+        rows = ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).select_related(
+            "config"
         )
         return {
-            config_id: ActiveVersion(pk, path, rules or {}) for config_id, pk, path, rules in rows
+            row.config_id: ActiveVersion(
+                row.pk, row.artifact_path, row.config.rules or {}, _exploration(row.config)
+            )
+            for row in rows.only(
+                "pk",
+                "artifact_path",
+                "config__rules",
+                "config__exploration_mode",
+                "config__exploration_temperature",
+                "config__exploration_epsilon",
+                "config__exploration_pool",
+            )  # fmt: skip
         }
 
     return _active_cache.get(load, refresh)
+
+
+def _exploration(config: RecommenderConfig) -> ExplorationSettings:
+    """The config's exploration settings; settings out of range (saved around validation)
+    serve sorted lists rather than fail every request."""
+    try:
+        return config.exploration_settings()
+    except ValueError:
+        return ExplorationSettings()
 
 
 def default_config_id(refresh: bool = False) -> int | None:

@@ -83,6 +83,7 @@ class ServedRecommendations:
     fallback: bool
     fallback_reason: str | None
     items: list[dict[str, Any]]
+    exploration: dict[str, Any] | None = None  # the sampling policy's log (None: fallback)
 
 
 @dataclass(frozen=True)
@@ -111,9 +112,10 @@ def recommend_for_request(request: RecommendationRequest) -> ServedRecommendatio
     check_surface(request.surface)
     assignment = _assign(request)
     config_id = assignment.config_id or selectors.default_config_id()
-    answer = serve_config(config_id, request)
+    request_id = uuid.uuid4().hex
+    answer = serve_config(config_id, request, request_id)
     served = ServedRecommendations(
-        request_id=uuid.uuid4().hex,
+        request_id=request_id,
         user_id=request.user_id,
         surface=request.surface,
         experiment=assignment.experiment,
@@ -125,12 +127,15 @@ def recommend_for_request(request: RecommendationRequest) -> ServedRecommendatio
     return served
 
 
-def serve_config(config_id: int | None, request: RecommendationRequest) -> dict[str, Any]:
-    """One configuration's answer: a worker's list within the deadline, else the fallback."""
+def serve_config(
+    config_id: int | None, request: RecommendationRequest, request_id: str
+) -> dict[str, Any]:
+    """One configuration's answer: a worker's list within the deadline, else the fallback.
+    ``request_id`` seeds the exploration draw and names the served list."""
     if config_id is None:
         return _safe_fallback(None, request, "no_config")
     try:
-        payload = _ask_worker(config_id, request)
+        payload = _ask_worker(config_id, request, request_id)
     except _ServingFailure as failure:
         return _safe_fallback(config_id, request, failure.reason)
     if payload.get("status") != "ok":
@@ -143,6 +148,7 @@ def serve_config(config_id: int | None, request: RecommendationRequest) -> dict[
         "fallback": False,
         "fallback_reason": None,
         "items": items,
+        "exploration": payload.get("exploration"),
     }
 
 
@@ -152,10 +158,11 @@ class _ServingFailure(Exception):
         super().__init__(reason)
 
 
-def _ask_worker(config_id: int, request: RecommendationRequest) -> dict[str, Any]:
+def _ask_worker(config_id: int, request: RecommendationRequest, request_id: str) -> dict[str, Any]:
     """Ask a serving worker (``transport``) and wait at most the deadline for its answer."""
     deadline_seconds = settings.SPLITLAB_SERVING_DEADLINE_MS / 1000.0
     context = {
+        "request_id": request_id,  # seeds the exploration draw (replayable)
         "surface": request.surface,
         "device": request.device,
         "session_depth": request.session_depth,
@@ -261,6 +268,7 @@ def _count_and_log(served: ServedRecommendations) -> None:
             "model_version": "" if served.model_version is None else str(served.model_version),
             "surface": served.surface,
             "items": served.items,
+            "exploration": served.exploration,
         }
     )
 
