@@ -202,24 +202,32 @@ def _served_row(row: Mapping[str, Any]) -> tuple:
         str(row.get("variant_key") or ""),
         str(row.get("model_version") or ""),
         str(row.get("surface") or ""),
-        [
-            {
-                "item_id": str(item["item_id"]),
-                "position": int(item.get("position", index)),
-                "score": None if item.get("score") is None else float(item["score"]),
-                "source": str(item.get("source") or ""),
-            }
-            for index, item in enumerate(row.get("items") or [])
-        ],
+        [_served_item(index, item) for index, item in enumerate(row.get("items") or [])],
         served_at,
     )
+
+
+def _served_item(index: int, item: Mapping[str, Any]) -> dict[str, Any]:
+    """One stored item; an interleaved list's items also carry ``team`` (the variant that
+    contributed it) and, on a page excluded from the analysis, ``interleaving``."""
+    stored = {
+        "item_id": str(item["item_id"]),
+        "position": int(item.get("position", index)),
+        "score": None if item.get("score") is None else float(item["score"]),
+        "source": str(item.get("source") or ""),
+    }
+    for key in ("team", "interleaving"):
+        if item.get(key) is not None:
+            stored[key] = str(item[key])
+    return stored
 
 
 def record_served_lists(rows: Iterable[Mapping[str, Any]]) -> int:
     """Store served recommendation lists once per ``request_id``; return how many were new.
 
     Each row: ``request_id``, ``user_id``, ``experiment_key``, ``variant_key``,
-    ``model_version`` (str), ``surface``, ``items`` ([{item_id, position, score, source}]) and
+    ``model_version`` (str), ``surface``, ``items`` ([{item_id, position, score, source}],
+    plus ``team`` and ``interleaving`` on an interleaving experiment's lists) and
     ``served_at`` (aware datetime; default now). A ``request_id`` already recorded is skipped,
     so a retried serving task never writes a list twice. Raises ``KeyError`` for a row without
     ``request_id`` or ``user_id`` (a programming error of the caller, not client input).

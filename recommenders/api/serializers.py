@@ -104,6 +104,9 @@ class RecommendedItemSerializer(serializers.Serializer):
     score = serializers.FloatField(allow_null=True)
     position = serializers.IntegerField()
     source = serializers.CharField()
+    team = serializers.CharField(
+        required=False, help_text="interleaving: the variant whose ranker contributed the item"
+    )
 
 
 class RecommendationsSerializer(serializers.Serializer):
@@ -116,6 +119,12 @@ class RecommendationsSerializer(serializers.Serializer):
     model_version = serializers.IntegerField(allow_null=True)
     fallback = serializers.BooleanField()
     fallback_reason = serializers.CharField(allow_null=True)
+    interleaving = serializers.ChoiceField(
+        choices=["full", "partial", "fallback"],
+        allow_null=True,
+        help_text="null unless the user is in an interleaving experiment: full (every ranker "
+        "answered), partial (some missed the deadline; excluded from the analysis), fallback",
+    )
     items = RecommendedItemSerializer(many=True)
 
 

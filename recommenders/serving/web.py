@@ -14,6 +14,13 @@
 4. the served list is logged (``analytics``'s ``record_served_lists``) so that clicks are
    attributed to exactly what was shown.
 
+A user assigned to an interleaving experiment (variant ``interleaved``) is served every
+variant's configuration at once: one task per distinct configuration is sent, all answers
+are awaited under the one deadline (``transport.ask_serving_workers``), and the lists are
+merged by team draft (``interleave``); each item carries ``team``. When some rankers miss
+the deadline the others' merge is served, marked ``interleaving: "partial"`` (excluded from
+the analysis); when none answers, the control's fallback is served as in step 3.
+
 Onboarding preferences (``do_set_user_preferences``) are read by the worker for users the
 model does not know, on their next request.
 """
@@ -31,11 +38,12 @@ from django.db import transaction
 from kombu.exceptions import OperationalError as BrokerError
 from redis.exceptions import RedisError
 
+from assignment.engine import INTERLEAVED, CompiledExperiment
 from assignment.selectors import running_experiment_for_surface
 from assignment.services import assign_user
 from recommenders.models import Item, UserProfile
+from recommenders.serving import interleave, selectors, transport
 from recommenders.serving import log as serving_log
-from recommenders.serving import selectors, transport
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +91,8 @@ class ServedRecommendations:
     fallback: bool
     fallback_reason: str | None
     items: list[dict[str, Any]]
+    interleaving: str | None = None  # full, partial or fallback; None: not interleaved
+    logged_version: str | None = None  # what the record stores when not model_version
 
 
 @dataclass(frozen=True)
@@ -90,6 +100,7 @@ class _Assignment:
     experiment: str | None
     variant: str | None
     config_id: int | None
+    compiled: CompiledExperiment | None = None
 
 
 # --- validation ----------------------------------------------------------------------------
@@ -111,14 +122,20 @@ def recommend_for_request(request: RecommendationRequest) -> ServedRecommendatio
     check_surface(request.surface)
     assignment = _assign(request)
     config_id = assignment.config_id or selectors.default_config_id()
-    answer = _serve(config_id, request)
+    if assignment.variant == INTERLEAVED and assignment.compiled is not None:
+        answer = _serve_interleaved(assignment.compiled, config_id, request)
+        config_ids = dict.fromkeys(assignment.compiled.recommender_config_ids)
+        config = "+".join(str(_config_name(c)) for c in config_ids)
+    else:
+        answer = _serve(config_id, request)
+        config = _config_name(config_id)
     served = ServedRecommendations(
         request_id=uuid.uuid4().hex,
         user_id=request.user_id,
         surface=request.surface,
         experiment=assignment.experiment,
         variant=assignment.variant,
-        config=_config_name(config_id),
+        config=config,
         **answer,
     )
     _record(served)
@@ -151,21 +168,20 @@ class _ServingFailure(Exception):
         super().__init__(reason)
 
 
-def _ask_worker(config_id: int, request: RecommendationRequest) -> dict[str, Any]:
-    """Ask a serving worker (``transport``) and wait at most the deadline for its answer."""
-    deadline_seconds = settings.SPLITLAB_SERVING_DEADLINE_MS / 1000.0
+def _task_kwargs(config_id: int, request: RecommendationRequest, k: int) -> dict[str, Any]:
     context = {
         "surface": request.surface,
         "device": request.device,
         "session_depth": request.session_depth,
         "timestamp": time.time(),
     }
-    kwargs = {
-        "config_id": config_id,
-        "user_id": request.user_id,
-        "k": request.k,
-        "context": context,
-    }
+    return {"config_id": config_id, "user_id": request.user_id, "k": k, "context": context}
+
+
+def _ask_worker(config_id: int, request: RecommendationRequest) -> dict[str, Any]:
+    """Ask a serving worker (``transport``) and wait at most the deadline for its answer."""
+    deadline_seconds = settings.SPLITLAB_SERVING_DEADLINE_MS / 1000.0
+    kwargs = _task_kwargs(config_id, request, request.k)
     if time.monotonic() < _broker_down_until:
         raise _ServingFailure("broker_unavailable")
     try:
@@ -174,6 +190,53 @@ def _ask_worker(config_id: int, request: RecommendationRequest) -> dict[str, Any
         raise _ServingFailure("timeout") from error
     except Exception as error:  # broker down, or an error the task raised
         raise _classified(error) from error
+
+
+def _serve_interleaved(
+    experiment: CompiledExperiment, control_config_id: int | None, request: RecommendationRequest
+) -> dict[str, Any]:
+    """Every variant's list at once under the one deadline, merged by team draft."""
+    configs = experiment.recommender_config_ids
+    distinct = [c for c in dict.fromkeys(configs) if c is not None]
+    answers: dict[int, dict[str, Any]] = {}
+    reason = "no_config"
+    if distinct and time.monotonic() < _broker_down_until:
+        reason = "broker_unavailable"
+    elif distinct:
+        deadline_seconds = settings.SPLITLAB_SERVING_DEADLINE_MS / 1000.0
+        tasks = [_task_kwargs(c, request, request.k) for c in distinct]
+        try:
+            replies = transport.ask_serving_workers(tasks, deadline_seconds)
+        except Exception as error:  # the broker refused the tasks
+            replies = [error] * len(distinct)
+        for config_id, reply in zip(distinct, replies, strict=True):
+            if isinstance(reply, dict) and reply.get("status") == "ok":
+                answers[config_id] = reply
+            elif isinstance(reply, transport.ServingTimeout):
+                reason = "timeout"
+            elif isinstance(reply, BaseException):
+                reason = _classified(reply).reason
+            else:
+                reason = str(reply.get("status"))
+    if not answers:
+        answer = _safe_fallback(control_config_id, request, reason)
+        return {**answer, "interleaving": "fallback"}
+    merged = interleave.merge_answers(
+        experiment.variant_keys,
+        [answers.get(c) for c in configs],  # type: ignore[arg-type]
+        length=request.k,
+        seed=experiment.seed,
+        user_id=request.user_id,
+    )
+    versions = merged.model_versions
+    return {
+        "model_version": next((v for v in versions if v is not None), None),
+        "fallback": False,
+        "fallback_reason": None,
+        "items": merged.items,
+        "interleaving": merged.status,
+        "logged_version": "+".join("" if v is None else str(v) for v in versions),
+    }
 
 
 def _classified(error: BaseException) -> _ServingFailure:
@@ -257,7 +320,9 @@ def _count_and_log(served: ServedRecommendations) -> None:
             "user_id": served.user_id,
             "experiment_key": served.experiment or "",
             "variant_key": served.variant or "",
-            "model_version": "" if served.model_version is None else str(served.model_version),
+            "model_version": served.logged_version
+            if served.logged_version is not None
+            else ("" if served.model_version is None else str(served.model_version)),
             "surface": served.surface,
             "items": served.items,
         }
@@ -284,7 +349,7 @@ def _assign(request: RecommendationRequest) -> _Assignment:
     (result,) = assign_user(request.user_id, attributes, [experiment.key])
     if not result.in_experiment:
         return _Assignment(None, None, result.recommender_config_id)
-    return _Assignment(result.experiment, result.variant, result.recommender_config_id)
+    return _Assignment(result.experiment, result.variant, result.recommender_config_id, experiment)
 
 
 def _config_name(config_id: int | None) -> str | None:
