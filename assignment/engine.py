@@ -195,7 +195,9 @@ def assign_one(
         results.append(
             AssignmentResult(
                 experiment.key,
-                variant_key(experiment, index, reason),
+                INTERLEAVED
+                if reason == ASSIGNED and experiment.interleaving
+                else experiment.variant_keys[index],
                 reason in (ASSIGNED, OVERRIDE),
                 REASONS[reason],
                 experiment.phase,
