@@ -166,3 +166,43 @@ def test_merge_shows_a_shared_item_once_and_refuses_no_answer():
     assert [i["item_id"] for i in merged.items] == ["x"] and merged.status == "full"
     with pytest.raises(ValueError, match="rankings"):
         merge_answers(["a", "b"], [None, None], length=5, seed="s", user_id="u")
+
+
+def test_served_pages_and_clicks_reach_the_report(api_client, interleaving):
+    from datetime import UTC, datetime
+
+    from analytics.reports.interleaving import build_interleaving_report
+
+    experiment, _, _ = interleaving
+    clicks = []
+    for n, user in enumerate(("a0", "a3", "b2", "b4")):
+        body = api_client.get(URL, {"user_id": user, "k": 4}).json()
+        first = body["items"][0]
+        clicks.append((user, body["request_id"], first["item_id"], first["team"]))
+        events = [
+            {
+                "event_id": f"click-{n}",
+                "type": "click",
+                "user_id": user,
+                "timestamp": datetime.now(UTC).isoformat(),
+                "request_id": body["request_id"],
+                "item_id": first["item_id"],
+            },
+            {  # an item that was not on the page: unattributed, never credited
+                "event_id": f"stray-{n}",
+                "type": "click",
+                "user_id": user,
+                "timestamp": datetime.now(UTC).isoformat(),
+                "request_id": body["request_id"],
+                "item_id": "not-shown",
+            },
+        ]
+        response = api_client.post("/api/v1/events", events, format="json")
+        assert response.status_code == 200 and response.json()["stored"] == 2
+    report = build_interleaving_report(experiment)
+    assert report.pages == 4 and report.analysed_pages == 4 and report.unattributed_clicks == 4
+    (pair,) = report.pairs
+    by_team = {"pop": pair.preference.wins_a, "cf": pair.preference.wins_b}
+    assert by_team == {team: sum(1 for c in clicks if c[3] == team) for team in ("cf", "pop")}
+    first_position = report.positions[0]["cells"]
+    assert sum(cell["clicks"] for cell in first_position) == 4
