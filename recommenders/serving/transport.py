@@ -135,6 +135,13 @@ def ask_serving_workers(
                 break
             key = popped[0].decode() if isinstance(popped[0], bytes) else popped[0]
             results[waiting.pop(key)] = json.loads(popped[1])
+        if waiting:  # the deadline is spent: take, without waiting, what is already there
+            pipe = client.pipeline(transaction=False)
+            for key in waiting:
+                pipe.lpop(key)
+            for key, reply in zip(list(waiting), pipe.execute(), strict=True):
+                if reply is not None:
+                    results[waiting.pop(key)] = json.loads(reply)
         return results
     sent = [
         (index, recommend.apply_async(kwargs=kwargs, **_options(kwargs, deadline_seconds)))

@@ -67,7 +67,7 @@ def interleaving():
 def test_an_interleaved_answer_is_the_team_draft_of_both_rankers(api_client, interleaving):
     experiment, cf, popular = interleaving
     body = api_client.get(URL, {"user_id": "a2", "k": 6}).json()
-    assert body["variant"] == "interleaved" and body["interleaving"] == "full"
+    assert body["variant"] == "interleaved" and body["interleaving"] == "full", body
     assert body["experiment"] == "inter" and body["fallback"] is False
     lists = [
         [i["item_id"] for i in worker.recommend_with_warm_model(v.config_id, "a2", 6, {})["items"]]

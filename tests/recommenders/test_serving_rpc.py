@@ -114,3 +114,18 @@ def test_a_missing_answer_among_several_is_a_timeout_within_one_deadline(
     )
     assert time.monotonic() - started < 0.4
     assert first["model_version"] == 7 and isinstance(second, transport.ServingTimeout)
+
+
+@needs_redis
+def test_answers_already_there_when_the_deadline_is_spent_are_taken(monkeypatch):
+    import time
+
+    def slow_answer(config_id, user_id, k, context):  # runs eagerly, before the wait
+        time.sleep(0.15)
+        return _answer(config_id, user_id, k, context)
+
+    monkeypatch.setattr(worker, "recommend_with_warm_model", slow_answer)
+    answers = transport.ask_serving_workers(
+        [dict(KWARGS), {**KWARGS, "config_id": 2}], deadline_seconds=0.1
+    )
+    assert [a["model_version"] for a in answers] == [7, 7]
