@@ -22,7 +22,7 @@ def _invalid(error: serving.InvalidRequest) -> ValidationError:
 
 
 class RecommendationsView(APIView):
-    """``GET /api/v1/recommendations?user_id=&k=&surface=&device=&session_depth=``."""
+    """``GET /api/v1/recommendations?user_id=&k=&surface=&device=&session_depth=&offset=``."""
 
     @extend_schema(
         parameters=[s.RecommendationQuerySerializer], responses=s.RecommendationsSerializer

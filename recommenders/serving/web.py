@@ -57,6 +57,7 @@ __all__ = [
 ]
 
 MAX_K = 200
+MAX_OFFSET = 1000  # pages deeper than this are not served (a worker ranks offset + k items)
 BROKER_ERRORS: tuple[type[BaseException], ...] = (BrokerError, ConnectionError, OSError, RedisError)
 _broker_down_until = 0.0  # monotonic time before which this process does not try the broker
 
@@ -77,6 +78,12 @@ class RecommendationRequest:
     device: str = ""
     session_depth: int | None = None
     attributes: dict[str, Any] = field(default_factory=dict)
+    offset: int = 0  # the page: positions [offset, offset + k) of the ranking
+
+    @property
+    def depth(self) -> int:
+        """How many items of each ranking the page needs."""
+        return self.offset + self.k
 
 
 @dataclass
@@ -119,6 +126,10 @@ def recommend_for_request(request: RecommendationRequest) -> ServedRecommendatio
     """Assign, serve through a worker within the deadline or fall back; log and count."""
     if not 1 <= request.k <= MAX_K:
         raise InvalidRequest("k", f"k must be between 1 and {MAX_K}, got {request.k}")
+    if not 0 <= request.offset <= MAX_OFFSET:
+        raise InvalidRequest(
+            "offset", f"offset must be between 0 and {MAX_OFFSET}, got {request.offset}"
+        )
     check_surface(request.surface)
     assignment = _assign(request)
     config_id = assignment.config_id or selectors.default_config_id()
@@ -152,7 +163,10 @@ def _serve(config_id: int | None, request: RecommendationRequest) -> dict[str, A
     if payload.get("status") != "ok":
         return _safe_fallback(config_id, request, str(payload.get("status")))
     items = [
-        {**item, "position": position} for position, item in enumerate(payload["items"], start=1)
+        {**item, "position": position}
+        for position, item in enumerate(
+            payload["items"][request.offset : request.depth], start=request.offset + 1
+        )
     ]
     return {
         "model_version": payload["model_version"],
@@ -181,7 +195,7 @@ def _task_kwargs(config_id: int, request: RecommendationRequest, k: int) -> dict
 def _ask_worker(config_id: int, request: RecommendationRequest) -> dict[str, Any]:
     """Ask a serving worker (``transport``) and wait at most the deadline for its answer."""
     deadline_seconds = settings.SPLITLAB_SERVING_DEADLINE_MS / 1000.0
-    kwargs = _task_kwargs(config_id, request, request.k)
+    kwargs = _task_kwargs(config_id, request, request.depth)
     if time.monotonic() < _broker_down_until:
         raise _ServingFailure("broker_unavailable")
     try:
@@ -204,7 +218,7 @@ def _serve_interleaved(
         reason = "broker_unavailable"
     elif distinct:
         deadline_seconds = settings.SPLITLAB_SERVING_DEADLINE_MS / 1000.0
-        tasks = [_task_kwargs(c, request, request.k) for c in distinct]
+        tasks = [_task_kwargs(c, request, request.depth) for c in distinct]
         try:
             replies = transport.ask_serving_workers(tasks, deadline_seconds)
         except Exception as error:  # the broker refused the tasks
@@ -227,6 +241,7 @@ def _serve_interleaved(
         length=request.k,
         seed=experiment.seed,
         user_id=request.user_id,
+        offset=request.offset,
     )
     versions = merged.model_versions
     return {
@@ -275,10 +290,10 @@ def _fallback(config_id: int | None, request: RecommendationRequest, reason: str
     version = selectors.active_versions().get(config_id) if config_id else None
     found = None
     if version is not None:
-        found = selectors.precomputed_fallback(version.version_id, request.user_id, request.k)
+        found = selectors.precomputed_fallback(version.version_id, request.user_id, request.depth)
     model_version = version.version_id if found is not None else None
     if found is None:
-        found = selectors.catalogue_popular_list(request.k + 20)
+        found = selectors.catalogue_popular_list(request.depth + 20)
     blocked = _blocked_by_rules(version.rules if version else {})
     items = []
     for item_id, score in zip(found.item_ids, found.scores, strict=True):
@@ -287,13 +302,13 @@ def _fallback(config_id: int | None, request: RecommendationRequest, reason: str
         items.append(
             {"item_id": item_id, "score": score, "position": len(items) + 1, "source": found.source}
         )
-        if len(items) == request.k:
+        if len(items) == request.depth:
             break
     return {
         "model_version": model_version,
         "fallback": True,
         "fallback_reason": reason,
-        "items": items,
+        "items": items[request.offset :],
     }
 
 

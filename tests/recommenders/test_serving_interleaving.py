@@ -206,3 +206,39 @@ def test_served_pages_and_clicks_reach_the_report(api_client, interleaving):
     assert by_team == {team: sum(1 for c in clicks if c[3] == team) for team in ("cf", "pop")}
     first_position = report.positions[0]["cells"]
     assert sum(cell["clicks"] for cell in first_position) == 4
+
+
+def test_the_next_page_continues_the_draft(api_client, interleaving):
+    experiment, cf, popular = interleaving
+    page = api_client.get(URL, {"user_id": "b3", "k": 4, "offset": 4}).json()
+    lists = [
+        [i["item_id"] for i in worker.recommend_with_warm_model(v.config_id, "b3", 8, {})["items"]]
+        for v in (cf, popular)
+    ]
+    draft = team_draft(lists, length=8, seed=experiment.hash_seed, key="b3")
+    assert [i["item_id"] for i in page["items"]] == list(draft.items[4:])
+    assert [i["team"] for i in page["items"]] == [("cf", "pop")[t] for t in draft.teams[4:]]
+    assert [i["position"] for i in page["items"]] == [5, 6, 7, 8]
+    first = api_client.get(URL, {"user_id": "b3", "k": 4}).json()
+    assert not {i["item_id"] for i in first["items"]} & {i["item_id"] for i in page["items"]}
+
+
+def test_an_ab_page_is_the_slice_of_the_longer_list(api_client, interleaving, monkeypatch):
+    experiment, cf, _ = interleaving
+    type(experiment).objects.filter(pk=experiment.pk).update(surface="elsewhere")
+    type(cf.config).objects.filter(pk=cf.config_id).update(is_default=True)
+    invalidate_local()
+    serving_selectors.clear_caches()
+    for answered in (True, False):
+        if not answered:  # the fallback lists are paged the same way
+            monkeypatch.setattr(
+                transport,
+                "ask_serving_worker",
+                lambda kwargs, deadline: (_ for _ in ()).throw(transport.ServingTimeout("x")),
+            )
+        whole = api_client.get(URL, {"user_id": "a4", "k": 6}).json()
+        tail = api_client.get(URL, {"user_id": "a4", "k": 3, "offset": 3}).json()
+        assert whole["fallback"] is (not answered) and whole["interleaving"] is None
+        assert [i["item_id"] for i in tail["items"]] == [i["item_id"] for i in whole["items"][3:]]
+        assert [i["position"] for i in tail["items"]] == [4, 5, 6]
+    assert api_client.get(URL, {"user_id": "a4", "offset": 1001}).status_code == 400
