@@ -164,17 +164,25 @@ def experiment_summaries(
         variants = len(experiment.variants.all())
         planned = (experiment.planned_sample_size or 0) * variants or None
         running = days_running(experiment, now)
-        srm_flagged = _srm_flagged(experiment, arms)
+        if experiment.is_interleaving:
+            # Every user sees every variant (exposures sit on the control's row): no split
+            # to check, no arms to compare; the preference is on the experiment's report.
+            srm_flagged, alerts = False, []
+            verdict = Verdict("interleaving: preference on the report", "neutral")
+        else:
+            srm_flagged = _srm_flagged(experiment, arms)
+            alerts = _guardrail_alerts(experiment, arms)
+            verdict = _verdict(experiment, arms, srm_flagged=srm_flagged)
         out.append(
             ExperimentSummary(
                 experiment=experiment,
                 days_running=running,
                 exposed=exposed,
                 planned=planned,
-                verdict=_verdict(experiment, arms, srm_flagged=srm_flagged),
+                verdict=verdict,
                 preliminary=running < experiment.min_runtime_days,
                 srm_flagged=srm_flagged,
-                guardrail_alerts=_guardrail_alerts(experiment, arms),
+                guardrail_alerts=alerts,
             )
         )
     return out

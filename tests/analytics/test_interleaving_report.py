@@ -127,3 +127,27 @@ def test_report_page_shows_preference_positions_and_counts(staff_client):
         assert f'id="{marker}"' in html
     assert "preliminary-banner" not in html  # ran more than its 1 committed day
     assert "unattributed" in html
+
+
+def test_the_experiment_list_does_not_flag_interleaving_as_a_sample_ratio_mismatch():
+    from analytics.reports.listing import experiment_summaries
+    from analytics.services.rollups import do_run_rollups
+    from assignment.models import Exposure
+
+    experiment = _experiment()
+    control = experiment.variants.get(key="cf")
+    Exposure.objects.bulk_create(
+        Exposure(
+            experiment=experiment,
+            phase=1,
+            variant=control,  # interleaved users are logged on the control's row
+            user_id=f"u{i}",
+            first_exposed_at=START + timedelta(hours=1),
+        )
+        for i in range(300)
+    )
+    _world()
+    do_run_rollups()
+    (summary,) = experiment_summaries(keys=("inter",))
+    assert summary.srm_flagged is False and summary.guardrail_alerts == []
+    assert "interleaving" in summary.verdict.text
