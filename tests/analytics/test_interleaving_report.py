@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import numpy as np
 import pytest
+from django.urls import reverse
 
 from analytics.interleaving import (
     ClickEvent,
@@ -127,6 +128,9 @@ def test_report_page_shows_preference_positions_and_counts(staff_client):
         assert f'id="{marker}"' in html
     assert "preliminary-banner" not in html  # ran more than its 1 committed day
     assert "unattributed" in html
+    assert staff_client.get("/reports/inter/export.csv").status_code == 200
+    workspace = staff_client.get(reverse("experiment-workspace", args=["inter"]))
+    assert workspace.status_code == 200
 
 
 def test_the_experiment_list_does_not_flag_interleaving_as_a_sample_ratio_mismatch():
