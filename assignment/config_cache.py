@@ -71,6 +71,7 @@ def _compile(experiment: Any) -> CompiledExperiment | None:
         overrides={str(user): index_of[key] for user, key in overrides.items() if key in index_of},
         surface=experiment.surface,
         started_at=experiment.started_at.timestamp() if experiment.started_at else None,
+        interleaving=experiment.kind == Experiment.Kind.INTERLEAVING,
     )
 
 

@@ -12,6 +12,12 @@ carries the reason of the step that decided it:
 6. coverage: ``hash(seed, user, version)`` outside every bucket range (``coverage``);
 7. else the variant whose bucket range holds the hash (``assigned``).
 
+Interleaving experiments (``CompiledExperiment.interleaving``) hash users the same way (the
+steps above decide who is in), but a user assigned to one is shown every variant merged:
+the answer's variant is ``INTERLEAVED`` (``"interleaved"``), its variant id and recommender
+configuration the control's (what a consumer that does not interleave serves, and the row
+the exposure is logged under). A QA override still forces one variant.
+
 Holdout membership is ``hash(holdout_seed, user, 2) < share``: it depends on the holdout's seed
 and the user only, so adding, re-weighting or stopping experiments never moves a user in or
 out. Layer positions use hash v2 (GrowthBook's namespaces use v1, whose correlation across
@@ -34,14 +40,17 @@ __all__ = [
     "AssignmentResult",
     "CompiledExperiment",
     "CompiledHoldout",
+    "INTERLEAVED",
     "assign_many",
     "assign_one",
     "holdout_many",
+    "variant_key",
 ]
 
 RUNNING = "running"
 NOT_RUNNING, OVERRIDE, HOLDOUT, NOT_TARGETED, LAYER, COVERAGE, ASSIGNED = range(7)
 REASONS = ("not_running", "override", "holdout", "not_targeted", "layer", "coverage", "assigned")
+INTERLEAVED = "interleaved"
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +94,7 @@ class CompiledExperiment:
     overrides: Mapping[str, int] = field(default_factory=dict)
     surface: str = ""
     started_at: float | None = None
+    interleaving: bool = False
     ranges: tuple[tuple[float, float], ...] = field(init=False)
     seed_state: int = field(init=False)
     layer_state: int | None = field(init=False)
@@ -180,12 +190,14 @@ def assign_one(
                         break
                 if chosen < 0:
                     reason = COVERAGE
-                else:
+                elif not experiment.interleaving:
                     index = chosen
         results.append(
             AssignmentResult(
                 experiment.key,
-                experiment.variant_keys[index],
+                INTERLEAVED
+                if reason == ASSIGNED and experiment.interleaving
+                else experiment.variant_keys[index],
                 reason in (ASSIGNED, OVERRIDE),
                 REASONS[reason],
                 experiment.phase,
@@ -195,6 +207,14 @@ def assign_one(
             )
         )
     return results
+
+
+def variant_key(experiment: CompiledExperiment, index: int, reason: int) -> str:
+    """The variant key answered: ``INTERLEAVED`` for a user assigned to an interleaving
+    experiment, else the key of variant ``index``."""
+    if reason == ASSIGNED and experiment.interleaving:
+        return INTERLEAVED
+    return experiment.variant_keys[index]
 
 
 def holdout_many(holdout: CompiledHoldout | None, user_ids: Sequence[str]) -> np.ndarray:
@@ -254,6 +274,7 @@ def assign_many(
     step = undecided & (chosen < 0)
     reason[step] = COVERAGE
     undecided &= ~step
-    variant[undecided] = chosen[undecided]
+    if not experiment.interleaving:  # interleaved users keep the control's index
+        variant[undecided] = chosen[undecided]
     reason[undecided] = ASSIGNED
     return variant, reason

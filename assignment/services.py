@@ -117,7 +117,7 @@ class BatchAssignment:
             out.append(
                 AssignmentResult(
                     experiment.key,
-                    experiment.variant_keys[index],
+                    engine.variant_key(experiment, index, reason),
                     reason in (engine.ASSIGNED, engine.OVERRIDE),
                     REASONS[reason],
                     experiment.phase,
@@ -134,12 +134,14 @@ class BatchAssignment:
         for experiment, variants, reasons in zip(
             self.experiments, self.variant_index, self.reason_code, strict=True
         ):
-            keys = experiment.variant_keys
             columns.append(
                 (
                     experiment.key,
                     experiment.phase,
-                    [keys[i] for i in variants.tolist()],
+                    [
+                        engine.variant_key(experiment, i, r)
+                        for i, r in zip(variants.tolist(), reasons.tolist(), strict=True)
+                    ],
                     reasons.tolist(),
                 )
             )

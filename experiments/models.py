@@ -153,7 +153,19 @@ class Holdout(models.Model):
 
 
 class Experiment(models.Model):
-    """An A/B(/n) experiment; traffic allocation lives in its current phase while running."""
+    """An A/B(/n) or interleaving experiment; traffic allocation lives in its current phase
+    while running.
+
+    ``kind``: ``ab`` splits users between the variants; ``interleaving`` shows every user in
+    the experiment one list merged (team draft) from the 2 to 4 variants' recommender
+    configurations and credits each click to the variant that contributed the item. Both share
+    holdout, layers, coverage, targeting and the minimum runtime; users outside an
+    interleaving experiment get the control's configuration, as with A/B.
+    """
+
+    class Kind(models.TextChoices):
+        AB = "ab", "A/B(/n): each user sees one variant"
+        INTERLEAVING = "interleaving", "interleaving: each user sees the variants merged"
 
     class Status(models.TextChoices):
         DRAFT = "draft", "draft"
@@ -169,6 +181,17 @@ class Experiment(models.Model):
     key = models.SlugField(max_length=100, unique=True)
     name = models.CharField(max_length=200)
     hypothesis = models.TextField(blank=True)
+    kind = models.CharField(
+        max_length=20,
+        choices=Kind.choices,
+        default=Kind.AB,
+        help_text="interleaving: 2 to 4 variants, each bound to a recommender configuration",
+    )
+    interleaving_aa = models.BooleanField(
+        default=False,
+        help_text="interleaving A/A: the variants may share one recommender configuration "
+        "(a check of the method; refused otherwise)",
+    )
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -287,6 +310,10 @@ class Experiment(models.Model):
     def effective_seed(self) -> str:
         """The seed hashed with user ids: ``hash_seed``, or the key when none was drawn."""
         return self.hash_seed or self.key
+
+    @property
+    def is_interleaving(self) -> bool:
+        return self.kind == self.Kind.INTERLEAVING
 
 
 class ExperimentPhase(models.Model):

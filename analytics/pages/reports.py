@@ -9,6 +9,7 @@ from accounts.decorators import analyst_required
 from analytics.reports.experiment import build_experiment_report
 from analytics.reports.export import report_csv
 from analytics.reports.holdout import build_holdout_report
+from analytics.reports.interleaving import build_interleaving_report
 from analytics.reports.listing import experiment_summaries
 from experiments.models import Experiment
 
@@ -44,6 +45,9 @@ def report_list(request: HttpRequest) -> HttpResponse:
 @analyst_required
 def experiment_report(request: HttpRequest, key: str) -> HttpResponse:
     experiment = _experiment(key)
+    if experiment.is_interleaving:
+        report = build_interleaving_report(experiment)
+        return render(request, "analytics/reports/interleaving.html", {"report": report})
     try:
         phase = _phase(request, experiment)
     except ValueError as exc:

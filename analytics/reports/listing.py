@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from analytics.models import ArmDailyStats, RollupScope
 from analytics.reports.decision import Decision
-from analytics.reports.experiment import ArmAnalysis, analyze_arms
+from analytics.reports.experiment import ArmAnalysis, analyze_arms, days_running
 from analytics.reports.metrics import Verdict
 from analytics.selectors import ArmSeries
 from experiments.models import Experiment
@@ -104,6 +104,16 @@ def experiment_summaries(
         if experiment.started_at is None:
             out.append(ExperimentSummary(experiment, 0.0, exposed, planned,
                                          Verdict("not started", "neutral"), False))  # fmt: skip
+            continue
+        if experiment.is_interleaving:
+            # Every user sees every variant (exposures sit on the control's row): no split to
+            # check, no arms to compare; the preference is on the experiment's report.
+            running = days_running(experiment, now)
+            out.append(ExperimentSummary(
+                experiment, running, exposed, planned,
+                Verdict("interleaving: preference on the report", "neutral"),
+                running < experiment.min_runtime_days,
+            ))  # fmt: skip
             continue
         analysis = analyze_arms(
             experiment, experiment.current_phase, arms, now=now, with_secondary=False

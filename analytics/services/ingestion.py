@@ -209,7 +209,9 @@ def _served_row(row: Mapping[str, Any]) -> tuple:
 
 
 def _served_item(item: Mapping[str, Any], index: int) -> dict[str, Any]:
-    """One stored item; the propensities only where the serving path logged them."""
+    """One stored item; the propensities only where the serving path logged them, and on an
+    interleaved list ``team`` (the variant that contributed it) and, on a page excluded from
+    the analysis, ``interleaving``."""
     stored = {
         "item_id": str(item["item_id"]),
         "position": int(item.get("position", index)),
@@ -219,6 +221,9 @@ def _served_item(item: Mapping[str, Any], index: int) -> dict[str, Any]:
     for name in ("propensity", "step_propensity"):
         if name in item:
             stored[name] = None if item[name] is None else float(item[name])
+    for key in ("team", "interleaving"):
+        if item.get(key) is not None:
+            stored[key] = str(item[key])
     return stored
 
 
@@ -227,11 +232,12 @@ def record_served_lists(rows: Iterable[Mapping[str, Any]]) -> int:
 
     Each row: ``request_id``, ``user_id``, ``experiment_key``, ``variant_key``,
     ``model_version`` (str), ``surface``, ``items`` ([{item_id, position, score, source}],
-    with ``propensity`` and ``step_propensity`` where logged), ``exploration`` (the serving
-    policy's log, or None) and ``served_at`` (aware datetime; default now). A ``request_id``
-    already recorded is skipped, so a retried serving task never writes a list twice. Raises
-    ``KeyError`` for a row without ``request_id`` or ``user_id`` (a programming error of the
-    caller, not client input).
+    with ``propensity`` and ``step_propensity`` where logged, plus ``team`` and ``interleaving``
+    on an interleaving experiment's lists), ``exploration`` (the serving policy's log, or None)
+    and ``served_at`` (aware datetime; default now). A ``request_id`` already recorded is
+    skipped, so a retried serving task never writes a list twice. Raises ``KeyError`` for a
+    row without ``request_id`` or ``user_id`` (a programming error of the caller, not client
+    input).
     """
     from analytics.models import ServedList
 

@@ -55,6 +55,14 @@ class ExperimentForm(forms.ModelForm):
     """Validation of the experiment change form; its fields are the editable ones of
     ``ExperimentAdmin.fieldsets`` (the admin builds the form class from them)."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if "kind" in self.fields:  # a form that leaves it out makes an A/B experiment
+            self.fields["kind"].required = False
+
+    def clean_kind(self) -> str:
+        return self.cleaned_data.get("kind") or Experiment.Kind.AB
+
     def clean_targeting(self) -> Any:
         value = self.cleaned_data.get("targeting") or {}
         try:
@@ -119,13 +127,15 @@ class VariantFormSet(BaseInlineFormSet):
                     "key": data.get("key"),
                     "weight": data.get("weight"),
                     "is_control": data.get("is_control"),
+                    "recommender_config": data.get("recommender_config"),
                 }
             )
+        experiment = self.instance
         try:
             services.check_variants(kept)
+            services.check_interleaving(experiment.kind, experiment.interleaving_aa, kept)
         except ValidationError as error:
             raise ValidationError(messages_of(error)) from None
-        experiment = self.instance
         if experiment.pk and experiment.status != Status.DRAFT and (added or removed):
             raise ValidationError(
                 "variants cannot be added or removed once the experiment has started; "
@@ -178,6 +188,7 @@ class ExperimentAdmin(admin.ModelAdmin):
     list_display = (
         "key",
         "name",
+        "kind",
         "status",
         "surface",
         "layer",
@@ -186,7 +197,7 @@ class ExperimentAdmin(admin.ModelAdmin):
         "started_at",
         "owner",
     )
-    list_filter = ("status", "layer", "surface")
+    list_filter = ("status", "kind", "layer", "surface")
     search_fields = ("key", "name", "hypothesis")
     filter_horizontal = ("guardrail_metrics", "secondary_metrics")
     actions = [
@@ -205,6 +216,8 @@ class ExperimentAdmin(admin.ModelAdmin):
                     "name",
                     "hypothesis",
                     "owner",
+                    "kind",
+                    "interleaving_aa",
                     "surface",
                     "status",
                     "current_phase",
@@ -268,7 +281,7 @@ class ExperimentAdmin(admin.ModelAdmin):
             "workspace_link",
         )
         if obj is not None and obj.status != Status.DRAFT:
-            fixed += ("key", "min_runtime_days")
+            fixed += ("key", "kind", "interleaving_aa", "min_runtime_days")
         if obj is not None and obj.status in (Status.STOPPED, Status.CONCLUDED):
             fixed += ("hash_seed", "hash_version", "coverage", "layer", "layer_start", "layer_end")
         return fixed

@@ -18,6 +18,8 @@ from experiments.services.checks import (
     check_allocation,
     check_hash_version,
     check_holdout_share,
+    check_interleaving,
+    check_interleaving_ready,
     check_layer_range,
     check_variants,
 )
@@ -43,6 +45,8 @@ __all__ = [
     "check_allocation",
     "check_hash_version",
     "check_holdout_share",
+    "check_interleaving",
+    "check_interleaving_ready",
     "check_layer_range",
     "check_variants",
     "do_conclude_experiment",

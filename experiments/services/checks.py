@@ -153,3 +153,85 @@ def _check_overrides(experiment: Experiment) -> None:
                     f"(variants: {sorted(keys)})"
                 }
             )
+
+
+# --- interleaving ----------------------------------------------------------------------------
+
+INTERLEAVING_MAX_VARIANTS = 4  # team draft merges 2 to 4 rankers (analytics.interleaving)
+
+
+def check_interleaving(
+    kind: str, interleaving_aa: bool, variants: Sequence[Mapping[str, Any]]
+) -> None:
+    """An interleaving experiment has 2 to 4 variants, each bound to a recommender
+    configuration, all different unless ``interleaving_aa`` (an A/A check of the method: the
+    same configuration on every team). ``variants``: mappings with ``key`` and
+    ``recommender_config`` (an id, an object, or None). A/B experiments pass unchecked; an
+    A/A flag on an A/B experiment is refused (it would mean nothing)."""
+    if kind not in (Experiment.Kind.AB, Experiment.Kind.INTERLEAVING):
+        raise ExperimentError({"kind": f"kind must be 'ab' or 'interleaving', got {kind!r}"})
+    if kind != Experiment.Kind.INTERLEAVING:
+        if interleaving_aa:
+            raise ExperimentError(
+                {"interleaving_aa": "only an interleaving experiment can be an interleaving A/A"}
+            )
+        return
+    if not 2 <= len(variants) <= INTERLEAVING_MAX_VARIANTS:
+        raise ExperimentError(
+            {
+                "variants": f"an interleaving experiment needs 2 to "
+                f"{INTERLEAVING_MAX_VARIANTS} variants, got {len(variants)}"
+            }
+        )
+    configs: dict[Any, str] = {}
+    for variant in variants:
+        if variant["key"] == "interleaved":
+            raise ExperimentError(
+                {"variants": "'interleaved' names the merged list; choose another variant key"}
+            )
+        config = variant.get("recommender_config")
+        config_id = getattr(config, "pk", config)
+        if config_id is None:
+            raise ExperimentError(
+                {
+                    "recommender_config": f"variant {variant['key']!r}: an interleaving "
+                    "experiment needs a recommender configuration on every variant"
+                }
+            )
+        if config_id in configs and not interleaving_aa:
+            raise ExperimentError(
+                {
+                    "recommender_config": f"variants {configs[config_id]!r} and "
+                    f"{variant['key']!r} use the same recommender configuration; only an "
+                    "interleaving A/A (interleaving_aa) may repeat one"
+                }
+            )
+        configs.setdefault(config_id, variant["key"])
+
+
+def check_interleaving_ready(experiment: Experiment) -> None:
+    """At start: every variant's configuration of an interleaving experiment has an active
+    version (the serving workers answer only from one)."""
+    if experiment.kind != Experiment.Kind.INTERLEAVING:
+        return
+    variants = experiment.variants.order_by("position", "id")
+    check_interleaving(
+        experiment.kind,
+        experiment.interleaving_aa,
+        [
+            {"key": v.key, "recommender_config": v.recommender_config_id}
+            for v in variants.only("key", "recommender_config_id")
+        ],
+    )
+    ready = set(
+        variants.filter(recommender_config__versions__status="active").values_list("key", flat=True)
+    )
+    for key, config_name in variants.values_list("key", "recommender_config__name"):
+        if key not in ready:
+            raise ExperimentError(
+                {
+                    "recommender_config": f"variant {key!r}: recommender configuration "
+                    f"{config_name!r} has no active version; train and promote one before "
+                    "starting the interleaving experiment"
+                }
+            )

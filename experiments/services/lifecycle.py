@@ -24,6 +24,8 @@ from experiments.services.checks import (
     _check_targeting,
     check_allocation,
     check_hash_version,
+    check_interleaving,
+    check_interleaving_ready,
     check_variants,
 )
 
@@ -132,6 +134,9 @@ def do_create_experiment(
     ``is_control``, ``recommender_config``. Other keyword arguments are Experiment fields.
     """
     check_variants(variants)
+    check_interleaving(
+        fields.get("kind", Experiment.Kind.AB), bool(fields.get("interleaving_aa")), variants
+    )
     check_allocation(
         fields.get("coverage", 1.0),
         fields.get("layer"),
@@ -188,6 +193,7 @@ def do_start_experiment(experiment: Experiment, actor: Any, *, now: datetime | N
     _check_targeting(experiment.targeting)
     _check_overrides(experiment)
     check_hash_version(experiment)
+    check_interleaving_ready(experiment)
     if not experiment.hash_seed:
         experiment.hash_seed = draw_seed(experiment.key)
     experiment.status = Status.RUNNING

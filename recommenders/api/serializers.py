@@ -9,14 +9,20 @@ from rest_framework import serializers
 
 from config.serializers import FastInputSerializer
 from recommenders.models import ModelVersion
-from recommenders.serving.web import MAX_K
+from recommenders.serving.web import MAX_K, MAX_OFFSET
 
 USER_ID_MAX_LENGTH = 256  # as assignment and events accept
 PROFILE_ID_MAX_LENGTH = 64  # UserProfile.external_id
 
 
 K_RANGE_MESSAGE = f"k must be between 1 and {MAX_K}."
-QUERY_DEFAULTS: dict[str, Any] = {"k": 10, "surface": "home", "device": "", "session_depth": None}
+QUERY_DEFAULTS: dict[str, Any] = {
+    "k": 10,
+    "surface": "home",
+    "device": "",
+    "session_depth": None,
+    "offset": 0,
+}
 _TRAILING_ZEROS = re.compile(r"\.0*\s*$")  # DRF's IntegerField accepts "10.0"
 
 
@@ -72,6 +78,13 @@ class RecommendationQuerySerializer(FastInputSerializer):
     session_depth = serializers.IntegerField(
         min_value=0, max_value=100_000, required=False, allow_null=True, default=None
     )
+    offset = serializers.IntegerField(
+        min_value=0,
+        max_value=MAX_OFFSET,
+        default=0,
+        help_text="the page: positions [offset, offset + k); an interleaved page continues "
+        "the user's draft",
+    )
 
     def parse(self, data: dict[str, Any]) -> dict[str, Any]:
         errors: dict[str, list[str]] = {}
@@ -82,6 +95,7 @@ class RecommendationQuerySerializer(FastInputSerializer):
             ("surface", lambda v: _text(v, 100, blank=False)),
             ("device", lambda v: _text(v, 50, blank=True)),
             ("session_depth", lambda v: _integer(v, 0, 100_000)),
+            ("offset", lambda v: _integer(v, 0, MAX_OFFSET)),
         ):
             raw = data.get(name)
             if raw is None or (raw == "" and name != "user_id"):
@@ -104,6 +118,9 @@ class RecommendedItemSerializer(serializers.Serializer):
     score = serializers.FloatField(allow_null=True)
     position = serializers.IntegerField()
     source = serializers.CharField()
+    team = serializers.CharField(
+        required=False, help_text="interleaving: the variant whose ranker contributed the item"
+    )
 
 
 class RecommendationsSerializer(serializers.Serializer):
@@ -116,6 +133,12 @@ class RecommendationsSerializer(serializers.Serializer):
     model_version = serializers.IntegerField(allow_null=True)
     fallback = serializers.BooleanField()
     fallback_reason = serializers.CharField(allow_null=True)
+    interleaving = serializers.ChoiceField(
+        choices=["full", "partial", "fallback"],
+        allow_null=True,
+        help_text="null unless the user is in an interleaving experiment: full (every ranker "
+        "answered), partial (some missed the deadline; excluded from the analysis), fallback",
+    )
     items = RecommendedItemSerializer(many=True)
 
 

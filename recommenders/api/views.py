@@ -22,7 +22,7 @@ def _invalid(error: serving.InvalidRequest) -> ValidationError:
 
 
 class RecommendationsView(APIView):
-    """``GET /api/v1/recommendations?user_id=&k=&surface=&device=&session_depth=``."""
+    """``GET /api/v1/recommendations?user_id=&k=&surface=&device=&session_depth=&offset=``."""
 
     @extend_schema(
         parameters=[s.RecommendationQuerySerializer], responses=s.RecommendationsSerializer
@@ -42,7 +42,7 @@ class RecommendationsView(APIView):
 def _recommendations_body(served: serving.ServedRecommendations) -> dict:
     """The documented answer (``RecommendationsSerializer``), built directly: DRF's field
     machinery costs more than the rest of the web side of a served list."""
-    return {
+    body = {
         "request_id": served.request_id,
         "user_id": served.user_id,
         "surface": served.surface,
@@ -62,6 +62,12 @@ def _recommendations_body(served: serving.ServedRecommendations) -> dict:
             for item in served.items
         ],
     }
+    body["interleaving"] = served.interleaving
+    if served.interleaving is not None:  # an interleaving experiment's merged list
+        for shown, item in zip(body["items"], served.items, strict=True):
+            if "team" in item:
+                shown["team"] = str(item["team"])
+    return body
 
 
 class UserPreferencesView(APIView):

@@ -10,6 +10,11 @@ on one of two channels, chosen by the broker:
 - **any other broker** (the embedded filesystem one): Celery's result backend.
 
 Both raise the same exceptions, so the caller only tells a timeout from anything else.
+
+:func:`ask_serving_workers` asks for several lists at once (an interleaving experiment's
+rankers): every task is sent first, then all answers are awaited under the one deadline
+(``BLPOP`` on the reply keys still missing, with the time left), so the rankers run in
+parallel on the worker pool and the wait is the slowest answer's, not the sum.
 """
 
 from __future__ import annotations
@@ -17,12 +22,19 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import time
 import uuid
 from typing import Any
 
 from django.conf import settings
 
-__all__ = ["ServingTimeout", "ask_serving_worker", "push_reply", "replies_over_redis"]
+__all__ = [
+    "ServingTimeout",
+    "ask_serving_worker",
+    "ask_serving_workers",
+    "push_reply",
+    "replies_over_redis",
+]
 
 REPLY_PREFIX = "splitlab:serving:reply:"
 REPLY_TTL_MS_MIN = 2000  # a late reply nobody reads is gone after at most this (or 2 deadlines)
@@ -37,6 +49,19 @@ def replies_over_redis() -> bool:
     return str(settings.CELERY_BROKER_URL).startswith(("redis://", "rediss://", "unix://"))
 
 
+def _options(kwargs: dict[str, Any], deadline_seconds: float) -> dict[str, Any]:
+    shown = f"{{config_id: {kwargs.get('config_id')}, user_id: {kwargs.get('user_id')!r}}}"
+    return {
+        "queue": "serving",
+        "expires": max(2 * deadline_seconds, 1.0),  # a request nobody waits for is not run
+        "retry": False,
+        # What monitoring shows of the arguments, given so that Celery does not walk them
+        # with its safe repr on every request (a sixth of the send's cost).
+        "argsrepr": "()",
+        "kwargsrepr": shown,
+    }
+
+
 def ask_serving_worker(kwargs: dict[str, Any], deadline_seconds: float) -> dict[str, Any]:
     """Send the ``recommend`` task and return the worker's answer.
 
@@ -46,16 +71,7 @@ def ask_serving_worker(kwargs: dict[str, Any], deadline_seconds: float) -> dict[
     """
     from recommenders.tasks import recommend
 
-    shown = f"{{config_id: {kwargs.get('config_id')}, user_id: {kwargs.get('user_id')!r}}}"
-    options = {
-        "queue": "serving",
-        "expires": max(2 * deadline_seconds, 1.0),  # a request nobody waits for is not run
-        "retry": False,
-        # What monitoring shows of the arguments, given so that Celery does not walk them
-        # with its safe repr on every request (a sixth of the send's cost).
-        "argsrepr": "()",
-        "kwargsrepr": shown,
-    }
+    options = _options(kwargs, deadline_seconds)
     if replies_over_redis():
         reply_to = REPLY_PREFIX + uuid.uuid4().hex
         recommend.apply_async(
@@ -80,6 +96,76 @@ def _ask_through_result_backend(
         raise ServingTimeout(str(error)) from error
     finally:
         # A result the backend cannot delete expires on its own.
+        with contextlib.suppress(Exception):
+            result.forget()
+
+
+def ask_serving_workers(
+    requests: list[dict[str, Any]], deadline_seconds: float
+) -> list[dict[str, Any] | BaseException]:
+    """Send one ``recommend`` task per entry of ``requests``, then await every answer within
+    the one ``deadline_seconds``. Returns, in order, each answer or the exception that stands
+    for it (:class:`ServingTimeout`, a broker error, an error the task raised). A broker error
+    while sending propagates (no answer can come)."""
+    from recommenders.tasks import recommend
+
+    end = time.monotonic() + deadline_seconds
+    results: list[dict[str, Any] | BaseException] = [
+        ServingTimeout(f"no answer within {deadline_seconds:.3f} s") for _ in requests
+    ]
+    if replies_over_redis():
+        waiting: dict[str, int] = {}
+        for index, kwargs in enumerate(requests):
+            reply_to = REPLY_PREFIX + uuid.uuid4().hex
+            recommend.apply_async(
+                kwargs={**kwargs, "reply_to": reply_to},
+                ignore_result=True,
+                **_options(kwargs, deadline_seconds),
+            )
+            waiting[reply_to] = index
+        client = _redis()
+        while waiting:
+            left = end - time.monotonic()
+            if left <= 0:
+                break
+            # BLPOP's timeout is in seconds (float since Redis 6); it answers the first key
+            # that has a reply
+            popped = client.blpop(list(waiting), timeout=max(left, 0.001))
+            if popped is None:
+                break
+            key = popped[0].decode() if isinstance(popped[0], bytes) else popped[0]
+            results[waiting.pop(key)] = json.loads(popped[1])
+        if waiting:  # the deadline is spent: take, without waiting, what is already there
+            pipe = client.pipeline(transaction=False)
+            for key in waiting:
+                pipe.lpop(key)
+            for key, reply in zip(list(waiting), pipe.execute(), strict=True):
+                if reply is not None:
+                    results[waiting.pop(key)] = json.loads(reply)
+        return results
+    sent = [
+        (index, recommend.apply_async(kwargs=kwargs, **_options(kwargs, deadline_seconds)))
+        for index, kwargs in enumerate(requests)
+    ]
+    for index, result in sent:
+        results[index] = _collect(result, end)
+    return results
+
+
+def _collect(result: Any, end: float) -> dict[str, Any] | BaseException:
+    """One result-backend answer within what is left of the shared deadline."""
+    from celery.exceptions import TimeoutError as ResultTimeout
+
+    try:
+        left = end - time.monotonic()
+        if left <= 0 and not result.ready():
+            return ServingTimeout("no answer within the deadline")
+        return result.get(timeout=max(left, 0.001), interval=0.005, propagate=True)
+    except ResultTimeout as error:
+        return ServingTimeout(str(error))
+    except Exception as error:  # an error the task raised, or the backend's
+        return error
+    finally:
         with contextlib.suppress(Exception):
             result.forget()
 

@@ -14,6 +14,13 @@
 4. the served list is logged (``analytics``'s ``record_served_lists``) so that clicks are
    attributed to exactly what was shown.
 
+A user assigned to an interleaving experiment (variant ``interleaved``) is served every
+variant's configuration at once: one task per distinct configuration is sent, all answers
+are awaited under the one deadline (``transport.ask_serving_workers``), and the lists are
+merged by team draft (``interleave``); each item carries ``team``. When some rankers miss
+the deadline the others' merge is served, marked ``interleaving: "partial"`` (excluded from
+the analysis); when none answers, the control's fallback is served as in step 3.
+
 Onboarding preferences (``do_set_user_preferences``) are read by the worker for users the
 model does not know, on their next request.
 """
@@ -31,11 +38,12 @@ from django.db import transaction
 from kombu.exceptions import OperationalError as BrokerError
 from redis.exceptions import RedisError
 
+from assignment.engine import INTERLEAVED, CompiledExperiment
 from assignment.selectors import running_experiment_for_surface
 from assignment.services import assign_user
 from recommenders.models import Item, UserProfile
+from recommenders.serving import interleave, selectors, transport
 from recommenders.serving import log as serving_log
-from recommenders.serving import selectors, transport
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +57,7 @@ __all__ = [
 ]
 
 MAX_K = 200
+MAX_OFFSET = 1000  # pages deeper than this are not served (a worker ranks offset + k items)
 BROKER_ERRORS: tuple[type[BaseException], ...] = (BrokerError, ConnectionError, OSError, RedisError)
 _broker_down_until = 0.0  # monotonic time before which this process does not try the broker
 
@@ -69,6 +78,12 @@ class RecommendationRequest:
     device: str = ""
     session_depth: int | None = None
     attributes: dict[str, Any] = field(default_factory=dict)
+    offset: int = 0  # the page: positions [offset, offset + k) of the ranking
+
+    @property
+    def depth(self) -> int:
+        """How many items of each ranking the page needs."""
+        return self.offset + self.k
 
 
 @dataclass
@@ -84,6 +99,8 @@ class ServedRecommendations:
     fallback_reason: str | None
     items: list[dict[str, Any]]
     exploration: dict[str, Any] | None = None  # the sampling policy's log (None: fallback)
+    interleaving: str | None = None  # full, partial or fallback; None: not interleaved
+    logged_version: str | None = None  # what the record stores when not model_version
 
 
 @dataclass(frozen=True)
@@ -91,6 +108,7 @@ class _Assignment:
     experiment: str | None
     variant: str | None
     config_id: int | None
+    compiled: CompiledExperiment | None = None
 
 
 # --- validation ----------------------------------------------------------------------------
@@ -109,18 +127,28 @@ def recommend_for_request(request: RecommendationRequest) -> ServedRecommendatio
     """Assign, serve through a worker within the deadline or fall back; log and count."""
     if not 1 <= request.k <= MAX_K:
         raise InvalidRequest("k", f"k must be between 1 and {MAX_K}, got {request.k}")
+    if not 0 <= request.offset <= MAX_OFFSET:
+        raise InvalidRequest(
+            "offset", f"offset must be between 0 and {MAX_OFFSET}, got {request.offset}"
+        )
     check_surface(request.surface)
     assignment = _assign(request)
     config_id = assignment.config_id or selectors.default_config_id()
     request_id = uuid.uuid4().hex
-    answer = serve_config(config_id, request, request_id)
+    if assignment.variant == INTERLEAVED and assignment.compiled is not None:
+        answer = _serve_interleaved(assignment.compiled, config_id, request, request_id)
+        config_ids = dict.fromkeys(assignment.compiled.recommender_config_ids)
+        config = "+".join(str(_config_name(c)) for c in config_ids)
+    else:
+        answer = serve_config(config_id, request, request_id)
+        config = _config_name(config_id)
     served = ServedRecommendations(
         request_id=request_id,
         user_id=request.user_id,
         surface=request.surface,
         experiment=assignment.experiment,
         variant=assignment.variant,
-        config=_config_name(config_id),
+        config=config,
         **answer,
     )
     _record(served)
@@ -141,7 +169,10 @@ def serve_config(
     if payload.get("status") != "ok":
         return _safe_fallback(config_id, request, str(payload.get("status")))
     items = [
-        {**item, "position": position} for position, item in enumerate(payload["items"], start=1)
+        {**item, "position": position}
+        for position, item in enumerate(
+            payload["items"][request.offset : request.depth], start=request.offset + 1
+        )
     ]
     return {
         "model_version": payload["model_version"],
@@ -158,9 +189,9 @@ class _ServingFailure(Exception):
         super().__init__(reason)
 
 
-def _ask_worker(config_id: int, request: RecommendationRequest, request_id: str) -> dict[str, Any]:
-    """Ask a serving worker (``transport``) and wait at most the deadline for its answer."""
-    deadline_seconds = settings.SPLITLAB_SERVING_DEADLINE_MS / 1000.0
+def _task_kwargs(
+    config_id: int, request: RecommendationRequest, k: int, request_id: str
+) -> dict[str, Any]:
     context = {
         "request_id": request_id,  # seeds the exploration draw (replayable)
         "surface": request.surface,
@@ -168,12 +199,13 @@ def _ask_worker(config_id: int, request: RecommendationRequest, request_id: str)
         "session_depth": request.session_depth,
         "timestamp": time.time(),
     }
-    kwargs = {
-        "config_id": config_id,
-        "user_id": request.user_id,
-        "k": request.k,
-        "context": context,
-    }
+    return {"config_id": config_id, "user_id": request.user_id, "k": k, "context": context}
+
+
+def _ask_worker(config_id: int, request: RecommendationRequest, request_id: str) -> dict[str, Any]:
+    """Ask a serving worker (``transport``) and wait at most the deadline for its answer."""
+    deadline_seconds = settings.SPLITLAB_SERVING_DEADLINE_MS / 1000.0
+    kwargs = _task_kwargs(config_id, request, request.depth, request_id)
     if time.monotonic() < _broker_down_until:
         raise _ServingFailure("broker_unavailable")
     try:
@@ -182,6 +214,57 @@ def _ask_worker(config_id: int, request: RecommendationRequest, request_id: str)
         raise _ServingFailure("timeout") from error
     except Exception as error:  # broker down, or an error the task raised
         raise _classified(error) from error
+
+
+def _serve_interleaved(
+    experiment: CompiledExperiment,
+    control_config_id: int | None,
+    request: RecommendationRequest,
+    request_id: str,
+) -> dict[str, Any]:
+    """Every variant's list at once under the one deadline, merged by team draft."""
+    configs = experiment.recommender_config_ids
+    distinct = [c for c in dict.fromkeys(configs) if c is not None]
+    answers: dict[int, dict[str, Any]] = {}
+    reason = "no_config"
+    if distinct and time.monotonic() < _broker_down_until:
+        reason = "broker_unavailable"
+    elif distinct:
+        deadline_seconds = settings.SPLITLAB_SERVING_DEADLINE_MS / 1000.0
+        tasks = [_task_kwargs(c, request, request.depth, request_id) for c in distinct]
+        try:
+            replies = transport.ask_serving_workers(tasks, deadline_seconds)
+        except Exception as error:  # the broker refused the tasks
+            replies = [error] * len(distinct)
+        for config_id, reply in zip(distinct, replies, strict=True):
+            if isinstance(reply, dict) and reply.get("status") == "ok":
+                answers[config_id] = reply
+            elif isinstance(reply, transport.ServingTimeout):
+                reason = "timeout"
+            elif isinstance(reply, BaseException):
+                reason = _classified(reply).reason
+            else:
+                reason = str(reply.get("status"))
+    if not answers:
+        answer = _safe_fallback(control_config_id, request, reason)
+        return {**answer, "interleaving": "fallback"}
+    merged = interleave.merge_answers(
+        experiment.variant_keys,
+        [answers.get(c) for c in configs],  # type: ignore[arg-type]
+        length=request.k,
+        seed=experiment.seed,
+        user_id=request.user_id,
+        offset=request.offset,
+    )
+    versions = merged.model_versions
+    return {
+        "model_version": next((v for v in versions if v is not None), None),
+        "fallback": False,
+        "fallback_reason": None,
+        "items": merged.items,
+        "interleaving": merged.status,
+        "logged_version": "+".join("" if v is None else str(v) for v in versions),
+    }
 
 
 def _classified(error: BaseException) -> _ServingFailure:
@@ -220,10 +303,10 @@ def _fallback(config_id: int | None, request: RecommendationRequest, reason: str
     version = selectors.active_versions().get(config_id) if config_id else None
     found = None
     if version is not None:
-        found = selectors.precomputed_fallback(version.version_id, request.user_id, request.k)
+        found = selectors.precomputed_fallback(version.version_id, request.user_id, request.depth)
     model_version = version.version_id if found is not None else None
     if found is None:
-        found = selectors.catalogue_popular_list(request.k + 20)
+        found = selectors.catalogue_popular_list(request.depth + 20)
     blocked = _blocked_by_rules(version.rules if version else {})
     items = []
     for item_id, score in zip(found.item_ids, found.scores, strict=True):
@@ -232,13 +315,13 @@ def _fallback(config_id: int | None, request: RecommendationRequest, reason: str
         items.append(
             {"item_id": item_id, "score": score, "position": len(items) + 1, "source": found.source}
         )
-        if len(items) == request.k:
+        if len(items) == request.depth:
             break
     return {
         "model_version": model_version,
         "fallback": True,
         "fallback_reason": reason,
-        "items": items,
+        "items": items[request.offset :],
     }
 
 
@@ -265,7 +348,9 @@ def _count_and_log(served: ServedRecommendations) -> None:
             "user_id": served.user_id,
             "experiment_key": served.experiment or "",
             "variant_key": served.variant or "",
-            "model_version": "" if served.model_version is None else str(served.model_version),
+            "model_version": served.logged_version
+            if served.logged_version is not None
+            else ("" if served.model_version is None else str(served.model_version)),
             "surface": served.surface,
             "items": served.items,
             "exploration": served.exploration,
@@ -293,7 +378,7 @@ def _assign(request: RecommendationRequest) -> _Assignment:
     (result,) = assign_user(request.user_id, attributes, [experiment.key])
     if not result.in_experiment:
         return _Assignment(None, None, result.recommender_config_id)
-    return _Assignment(result.experiment, result.variant, result.recommender_config_id)
+    return _Assignment(result.experiment, result.variant, result.recommender_config_id, experiment)
 
 
 def _config_name(config_id: int | None) -> str | None:

@@ -280,3 +280,22 @@ def test_layers_and_holdouts_get_a_seed_and_an_audit_entry_per_save(staff_client
         ("change_layer", "layer ranking"),
         ("create_holdout", "holdout global"),
     ]
+
+
+def test_interleaving_kind_in_the_admin(staff_client):
+    from recommenders.models import RecommenderConfig
+
+    first = RecommenderConfig.objects.create(name="first", algorithm="popular")
+    second = RecommenderConfig.objects.create(name="second", algorithm="popular")
+    assert 'name="kind"' in staff_client.get(ADD_URL).content.decode()
+    twice = [
+        {"key": "a", "weight": "1", "is_control": "on", "recommender_config": str(first.pk)},
+        {"key": "b", "weight": "1", "recommender_config": str(first.pk)},
+    ]
+    response = staff_client.post(ADD_URL, form_data(variants=twice, kind="interleaving"))
+    assert response.status_code == 200
+    assert "only an interleaving A/A" in errors_of(response)
+    twice[1]["recommender_config"] = str(second.pk)
+    response = staff_client.post(ADD_URL, form_data(variants=twice, kind="interleaving"))
+    assert response.status_code == 302, errors_of(response)[:3000]
+    assert Experiment.objects.get(key="homepage-ranker").kind == "interleaving"

@@ -118,3 +118,47 @@ def test_trained_versions_serve_two_variants_and_fallback_without_worker(
             assert body["fallback_reason"] == "timeout" and len(body["items"]) == 5
     flush_exposures()
     invalidate_local()
+
+
+def test_an_interleaving_experiment_is_served_by_two_worker_processes(
+    api_client, shared_artifacts, settings
+):
+    from assignment.config_cache import invalidate_local
+    from assignment.services import flush_exposures
+
+    load_planted_catalogue()
+    cf, pop = make_config("il-cf", "item_cf"), make_config("il-pop", "popular")
+    with running_worker(queues="training,serving", concurrency=2) as worker:
+        versions = [
+            training.do_start_training(cf, trigger="api"),
+            training.do_start_training(pop, trigger="api"),
+        ]
+        _wait_active([v.pk for v in versions])
+        experiment = experiment_services.do_create_experiment(
+            key="il-home",
+            name="interleaving",
+            surface="home",
+            kind="interleaving",
+            variants=[
+                {"key": "cf", "is_control": True, "recommender_config": cf},
+                {"key": "pop", "recommender_config": pop},
+            ],
+        )
+        experiment_services.do_start_experiment(experiment, None)
+        invalidate_local()
+        settings.SPLITLAB_SERVING_DEADLINE_MS = 10_000  # a loaded CI machine, first load
+        teams = set()
+        for n in range(6):
+            body = api_client.get(URL, {"user_id": f"a{n}", "k": 6}).json()
+            assert body["interleaving"] == "full", body
+            assert len({i["item_id"] for i in body["items"]}) == len(body["items"]) == 6
+            teams |= {i["team"] for i in body["items"]}
+        assert teams == {"cf", "pop"}
+        worker.terminate()
+        worker.wait(timeout=30)
+        settings.SPLITLAB_SERVING_DEADLINE_MS = 200
+        body = api_client.get(URL, {"user_id": "a1", "k": 5}).json()
+        assert body["interleaving"] == "fallback" and body["fallback_reason"] == "timeout"
+        assert len(body["items"]) == 5
+    flush_exposures()
+    invalidate_local()

@@ -35,6 +35,11 @@ CASES = [
     "user_id=u&session_depth=x",
     "k=0&session_depth=x",
     "user_id=u&unknown=1",
+    "user_id=u&offset=20",
+    "user_id=u&offset=&k=5",
+    "user_id=u&offset=-1",
+    "user_id=u&offset=1001",
+    "user_id=u&offset=x",
 ]
 
 

@@ -85,3 +85,47 @@ def test_the_task_answers_on_the_list_or_returns_its_answer(answering_worker, mo
 def test_reply_keys_are_only_serving_replies():
     with pytest.raises(ValueError, match="reply_to"):
         transport.push_reply("celery", {"status": "ok"})
+
+
+def test_several_answers_come_back_together(answering_worker):
+    answers = transport.ask_serving_workers(
+        [dict(KWARGS), {**KWARGS, "config_id": 2}], deadline_seconds=1.0
+    )
+    assert [a["model_version"] for a in answers] == [7, 7]
+
+
+@needs_redis
+def test_a_missing_answer_among_several_is_a_timeout_within_one_deadline(
+    answering_worker, monkeypatch
+):
+    import time
+
+    real = tasks.recommend.apply_async
+
+    def drop_config_2(**options):
+        if options["kwargs"]["config_id"] != 2:
+            return real(**options)
+        return None
+
+    monkeypatch.setattr(tasks.recommend, "apply_async", drop_config_2)
+    started = time.monotonic()
+    first, second = transport.ask_serving_workers(
+        [dict(KWARGS), {**KWARGS, "config_id": 2}], deadline_seconds=0.2
+    )
+    assert time.monotonic() - started < 0.4
+    assert first["model_version"] == 7 and isinstance(second, transport.ServingTimeout)
+
+
+@needs_redis
+def test_answers_already_there_when_the_deadline_is_spent_are_taken(monkeypatch):
+    import time
+
+    def slow_answer(config_id, user_id, k, context):  # runs eagerly, before the wait
+        time.sleep(0.15)
+        return _answer(config_id, user_id, k, context)
+
+    monkeypatch.setattr(worker, "recommend_with_warm_model", slow_answer)
+    answers = transport.ask_serving_workers(
+        [dict(KWARGS), {**KWARGS, "config_id": 2}], deadline_seconds=0.1
+    )
+    assert [a["model_version"] for a in answers] == [7, 7]
