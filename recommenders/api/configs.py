@@ -18,6 +18,7 @@ from rest_framework.views import APIView
 
 from config.serializers import StrictModelSerializer, conflict_or_missing
 from experiments.services import record_audit
+from recommenders.core.served_exploration import MAX_POOL
 from recommenders.models import RecommenderConfig
 
 __all__ = ["RecommenderConfigListView", "RecommenderConfigSerializer"]
@@ -28,6 +29,13 @@ class RecommenderConfigSerializer(StrictModelSerializer):
         model = RecommenderConfig
         exclude = ["id", "retrain_schedule"]
         read_only_fields = ["created_at", "updated_at"]
+        # The exploration policy's ranges (ExplorationSettings), stated so the schema says them.
+        extra_kwargs = {
+            "exploration_temperature": {"min_value": 1e-6, "max_value": 1e6},
+            "exploration_epsilon": {"min_value": 0.0, "max_value": 1.0},
+            "exploration_pool": {"min_value": 1, "max_value": MAX_POOL},
+            "exploration_budget": {"min_value": 0.0, "max_value": 1.0},
+        }
 
 
 @transaction.atomic

@@ -57,7 +57,9 @@ def test_owner_creates_starts_pauses_and_reads(live_server, browser, django_user
 
     seeded_metrics()
     django_user_model.objects.create_superuser("owner", "owner@example.com", "pw-owner")
-    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    # axe-core is injected as a script, which the production CSP forbids (it is tested on its
+    # own in test_csp_browser.py): this walk bypasses it to audit each page.
+    page = browser.new_page(viewport={"width": 1280, "height": 1000}, bypass_csp=True)
     walk = Walk(page, "owner")
     sign_in(page, live_server.url, "owner", "pw-owner", "/")
     walk.check("home-empty")
@@ -110,7 +112,9 @@ def test_analyst_reads_downloads_and_checks_the_holdout(live_server, browser, dj
     generate(users=120, seed=5, lift=1.5, key="browser-analyst")
     do_run_rollups()
     django_user_model.objects.create_superuser("analyst", "analyst@example.com", "pw-analyst")
-    page = browser.new_page(viewport={"width": 1280, "height": 1000}, accept_downloads=True)
+    page = browser.new_page(
+        viewport={"width": 1280, "height": 1000}, accept_downloads=True, bypass_csp=True
+    )
     walk = Walk(page, "analyst")
     sign_in(page, live_server.url, "analyst", "pw-analyst", "/reports/browser-analyst/")
     walk.check("report")
