@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from celery._state import _set_task_join_will_block
 from rest_framework.test import APIClient
 
 from accounts.authentication import clear_token_cache
@@ -42,6 +43,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def reset_process_state() -> None:
+    # The test process is never a worker: Celery's "inside a task, joins would block" flag,
+    # which worker start-up code sets process-wide, must not leak from one test to the next.
+    _set_task_join_will_block(False)
     clear_token_cache()
     clear_local_buckets()
     config_cache.invalidate_local()

@@ -21,6 +21,7 @@ from rest_framework.test import APIClient
 
 from accounts.services import create_api_client
 from assignment import exposure_log
+from assignment import services as assignment_services
 from assignment.models import Exposure
 from experiments import services
 from experiments.models import Experiment
@@ -242,9 +243,12 @@ def test_tracked_exposures_are_deduplicated_with_server_side_ones(home_surface, 
     exposure_log.flush()
     stored = Exposure.objects.filter(experiment__key="exp-left")
     assert stored.count() == sent == len(tracked)
+    # A variant the server does not give this user (the seeds are drawn per run).
+    (truth,) = assignment_services.assign_user("qa-1", {}, ["exp-left"], log_exposure=False)
+    other = next(v for v in ("control", "b", "c") if v != truth.variant)
     wrong = client.post(
         "/api/v1/exposures",
-        {"user_id": "qa-1", "experiment": "exp-left", "variant": "c"},
+        {"user_id": "qa-1", "experiment": "exp-left", "variant": other},
         format="json",
     )
     assert wrong.status_code == 409 and "the server assigns" in wrong.json()["variant"][0]
