@@ -45,7 +45,8 @@ $(CHROMIUM):
 
 # --- the two commands ------------------------------------------------------------------------
 run: install
-	DJANGO_DEBUG=$${DJANGO_DEBUG:-true} $(PY) -m config.run
+	DJANGO_DEBUG=$${DJANGO_DEBUG:-true} \
+	SPLITLAB_ROLLUP_INTERVAL_SECONDS=$${SPLITLAB_ROLLUP_INTERVAL_SECONDS:-60} $(PY) -m config.run
 
 test: install-dev | $(CHROMIUM)
 	$(PY) -m pytest $(PYTEST_ARGS)

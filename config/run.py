@@ -25,11 +25,14 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 BIN = Path(sys.executable).parent
 HOST = os.environ.get("SPLITLAB_HOST", "127.0.0.1")
 PORT = os.environ.get("SPLITLAB_PORT", "8000")
+# Simulated users on the demo experiment while `make run` runs (SPLITLAB_DEMO_TRAFFIC=0: none).
+DEMO_TRAFFIC = os.environ.get("SPLITLAB_DEMO_TRAFFIC", "1").strip().lower() not in ("0", "false")
 FIRST_BACKOFF_SECONDS = 1.0
 MAX_BACKOFF_SECONDS = 30.0
 STABLE_SECONDS = 60.0  # a child that ran this long restarts after the first back-off again
@@ -62,11 +65,19 @@ def prepare() -> None:
     elif "load_demo_data" in commands:
         call_command("load_demo_data")
     call_command("setup_demo", base_url=f"http://{HOST}:{PORT}")
+    if DEMO_TRAFFIC:
+        from accounts.services import create_api_client
+
+        # The simulator's own key, serve and analyze only, expiring in a day: a key per run.
+        key, _ = create_api_client(
+            "demo-simulator", scopes=["serve", "analyze"], lifetime=timedelta(days=1)
+        )
+        os.environ["SPLITLAB_SIM_TOKEN"] = key  # read by `simulate`, never on a command line
 
 
 def children(var_dir: Path) -> dict[str, list[str]]:
-    """The supervised commands, by name."""
-    return {
+    """The supervised commands, by name (the demo's simulated users unless turned off)."""
+    commands = {
         "worker": [
             str(BIN / "celery"), "-A", "config", "worker", "--loglevel", "INFO",
             "--queues", "default,training,serving", "--concurrency", "2",
@@ -80,6 +91,16 @@ def children(var_dir: Path) -> dict[str, list[str]]:
             "--bind", f"{HOST}:{PORT}", "--access-logfile", "-",
         ],
     }  # fmt: skip
+    if DEMO_TRAFFIC:
+        # Users of the demo experiment through the public API, with its planted truth
+        # (setup_demo.DEMO_PLANTED_LIFT: item-CF +25% CTR); see the README's simulator section.
+        commands["simulator"] = [
+            str(BIN / "python"), "manage.py", "simulate", "--live", "--rate", "5",
+            "--experiment", "home-recs", "--surface", "home", "--planted-lift", "0.25",
+            "--control-variant", "control", "--base-url", f"http://{HOST}:{PORT}",
+            "--ledger", str(var_dir / "simulator" / "demo-ledger.jsonl"), "--wait", "120",
+        ]  # fmt: skip
+    return commands
 
 
 def _die_with_supervisor() -> None:

@@ -84,9 +84,21 @@ def test_a_killed_child_is_restarted_after_backoff_with_its_orphans_gone(tmp_pat
     assert wait_until(lambda: not any(alive(pid) for pid in every_pid))
 
 
-def test_beat_runs_alone_with_its_schedule_under_the_var_dir(tmp_path):
+def test_beat_runs_alone_with_its_schedule_under_the_var_dir(tmp_path, monkeypatch):
+    monkeypatch.setattr(run, "DEMO_TRAFFIC", False)
     commands = run.children(tmp_path)
     assert set(commands) == {"worker", "beat", "web"}
     assert "--beat" not in commands["worker"] and "-B" not in commands["worker"]
     schedule = commands["beat"][commands["beat"].index("--schedule") + 1]
     assert schedule == str(tmp_path / "celerybeat-schedule")
+
+
+def test_the_demo_traffic_is_a_supervised_simulator_against_the_demo_experiment(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setattr(run, "DEMO_TRAFFIC", True)
+    simulator = run.children(tmp_path)["simulator"]
+    assert simulator[1:4] == ["manage.py", "simulate", "--live"]
+    assert simulator[simulator.index("--experiment") + 1] == "home-recs"
+    assert simulator[simulator.index("--base-url") + 1] == f"http://{run.HOST}:{run.PORT}"
+    assert "--token" not in simulator  # the key travels in the environment, not in `ps`
