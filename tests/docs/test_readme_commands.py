@@ -32,7 +32,7 @@ def production_section(text: str) -> str:
 
 def manage_invocations() -> list[str]:
     text = readme().replace("\\\n", " ")
-    return [m.group(1) for m in MANAGE.finditer(text)]
+    return [m.group(1) for m in MANAGE.finditer(text) if m.group(1) != "..."]  # "...": any
 
 
 def options_of(words: list[str]) -> list[str]:
