@@ -7,7 +7,7 @@ one over a hundred.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 
 import numpy as np
@@ -57,9 +57,10 @@ class MetricRow:
 
 
 @dataclass
-class ExperimentReport:
-    experiment: Experiment
-    phase: int
+class ArmAnalysis:
+    """What the report decides on, from the arms' running sums: SRM, each treatment's
+    primary, guardrail and secondary rows, and the recommendation."""
+
     variants: list[Variant]
     control: Variant | None
     exposures: dict[int, int]
@@ -71,10 +72,18 @@ class ExperimentReport:
     primary: list[MetricRow]
     guardrails: list[MetricRow]
     secondary: list[MetricRow]
+    decision: Decision
+
+
+@dataclass
+class ExperimentReport(ArmAnalysis):
+    """The report page: the arms' analysis plus what the page draws and when it was rolled up."""
+
+    experiment: Experiment
+    phase: int
     chart: dict
     rolled_up_at: datetime | None
     model_versions: list[ModelVersionCtr] = field(default_factory=list)
-    decision: Decision | None = None
 
     @property
     def confidence_percent(self) -> str:
@@ -196,25 +205,6 @@ def _chart(report_rows: list[MetricRow], series: dict[int, ArmSeries], variants)
     }
 
 
-@dataclass
-class ArmAnalysis:
-    """What the report decides on, from the arms' running sums: SRM, each treatment's
-    primary, guardrail and secondary rows, and the recommendation."""
-
-    variants: list[Variant]
-    control: Variant | None
-    exposures: dict[int, int]
-    weights: list[float]
-    srm: SrmResult | None
-    srm_problem: str
-    days_running: float
-    preliminary: bool
-    primary: list[MetricRow]
-    guardrails: list[MetricRow]
-    secondary: list[MetricRow]
-    decision: Decision
-
-
 def analyze_arms(
     experiment: Experiment,
     phase: int,
@@ -313,23 +303,12 @@ def build_experiment_report(
     series = experiment_series(experiment.id, phase)
     arms = analyze_arms(experiment, phase, series, now=now)
     return ExperimentReport(
+        **{f.name: getattr(arms, f.name) for f in fields(ArmAnalysis)},
         experiment=experiment,
         phase=phase,
-        variants=arms.variants,
-        control=arms.control,
-        exposures=arms.exposures,
-        weights=arms.weights,
-        srm=arms.srm,
-        srm_problem=arms.srm_problem,
-        days_running=arms.days_running,
-        preliminary=arms.preliminary,
-        primary=arms.primary,
-        guardrails=arms.guardrails,
-        secondary=arms.secondary,
         chart=_chart(arms.primary, series, arms.variants),
         rolled_up_at=getattr(rollup_state(), "last_run_at", None),
         model_versions=ctr_by_model_version(experiment.key),
-        decision=arms.decision,
     )
 
 
