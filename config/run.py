@@ -18,6 +18,7 @@ takes a lock (``analytics.services.rollup_lock``), so two never run at once.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import signal
 import subprocess
@@ -25,7 +26,6 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 
 BIN = Path(sys.executable).parent
@@ -66,12 +66,14 @@ def prepare() -> None:
         call_command("load_demo_data")
     call_command("setup_demo", base_url=f"http://{HOST}:{PORT}")
     if DEMO_TRAFFIC:
-        from accounts.services import create_api_client
-
-        # The simulator's own key, serve and analyze only, expiring in a day: a key per run.
-        key, _ = create_api_client(
-            "demo-simulator", scopes=["serve", "analyze"], lifetime=timedelta(days=1)
-        )
+        # The simulator's own key, serve and analyze only, expiring in a day: a key per run
+        # (through the command: config names the apps' features, it never imports them).
+        out = io.StringIO()
+        call_command(
+            "create_api_client", "demo-simulator", "--scopes", "serve", "analyze",
+            "--lifetime-days", "1", stdout=out, stderr=io.StringIO(),
+        )  # fmt: skip
+        key = out.getvalue().strip()
         os.environ["SPLITLAB_SIM_TOKEN"] = key  # read by `simulate`, never on a command line
 
 
