@@ -1,25 +1,23 @@
-"""Write the pipeline golden files: a small fitted pipeline saved to ``pipeline_model/`` and
-what it answers to a fixed set of requests in ``pipeline_answers.json``.
+"""Write the pipeline golden answers: what a small pipeline, fitted and saved (to a temporary
+folder, never committed), answers to a fixed set of requests, in ``pipeline_answers.json``.
 
 Run once with the code whose answers are the reference (``python -m
 tests.recommenders.core.golden.make_pipeline_golden``); ``test_pipeline_golden.py`` then
-checks that the current code loads that folder and answers exactly the same. The files were
-made with the mixin-based ``PipelineRecommender`` (before it became a fitted-state value
-and plain functions), so the test holds the refactor to identical outputs and keeps the
-old saved format loadable.
+checks that the current code, fitting the same model, answers exactly the same. The answers
+were made with the mixin-based ``PipelineRecommender`` (before it became a fitted-state value
+and plain functions), so the test holds the refactor to identical outputs.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
+import tempfile
 from pathlib import Path
 
 from recommenders.core.demo import generate_demo_dataset
 from recommenders.core.pipeline import PipelineRecommender
 
 HERE = Path(__file__).resolve().parent
-MODEL_FOLDER = HERE / "pipeline_model"
 ANSWERS_FILE = HERE / "pipeline_answers.json"
 
 
@@ -82,16 +80,15 @@ def fit_golden_model() -> PipelineRecommender:
 
 
 def main() -> None:
-    model = fit_golden_model()
-    shutil.rmtree(MODEL_FOLDER, ignore_errors=True)
-    model.save(MODEL_FOLDER)
-    loaded = PipelineRecommender.load(MODEL_FOLDER)
+    folder = Path(tempfile.mkdtemp(prefix="pipeline-golden-"))
+    fit_golden_model().save(folder)
+    loaded = PipelineRecommender.load(folder)
     assert loaded.state.store is not None
     store = loaded.state.store
     requests = golden_requests(loaded.n_users, store.category_names, store.creator_names)
     answers = [answer(loaded, request) for request in requests]
     ANSWERS_FILE.write_text(json.dumps({"requests": requests, "answers": answers}, indent=1))
-    print(f"{len(requests)} requests, model in {MODEL_FOLDER}")
+    print(f"{len(requests)} requests answered; the model is in {folder} (not committed)")
 
 
 if __name__ == "__main__":
