@@ -97,12 +97,36 @@ class StrictIntegerField(serializers.IntegerField):
         return super().to_internal_value(data)
 
 
+def _path_of_nul(data: Any, path: str = "") -> str | None:
+    """Where a NUL character stands in ``data`` (a key or a string value), or None."""
+    if isinstance(data, str):
+        return (path or "(value)") if "\x00" in data else None
+    if isinstance(data, dict):
+        items: Any = data.items()
+    elif isinstance(data, list):
+        items = enumerate(data)
+    else:
+        return None
+    for key, value in items:
+        where = f"{path}.{key}" if path else str(key)
+        if isinstance(key, str) and "\x00" in key:
+            return where
+        found = _path_of_nul(value, where)
+        if found:
+            return found
+    return None
+
+
 class JSONObjectField(serializers.DictField):
-    """A JSON object (not null, not another type)."""
+    """A JSON object (not null, not another type), without NUL characters, which PostgreSQL's
+    jsonb cannot hold (the write would fail as a server error)."""
 
     def to_internal_value(self, data: Any) -> dict:
         if not isinstance(data, dict):
             _refuse_type(self, data, "an object")
+        where = _path_of_nul(data)
+        if where:
+            raise serializers.ValidationError(f"{where}: must not contain NUL (\\u0000) characters")
         return dict(data)
 
 

@@ -104,3 +104,17 @@ def test_every_operation_documents_the_access_answers_and_its_scope(api_client):
             assert "Scope:" in operation["description"], (method, path)
     promote = schema["paths"]["/api/v1/model-versions/{version_id}/promote"]["post"]
     assert promote["description"].endswith("Scope: models.")
+
+
+def test_json_objects_with_a_nul_character_are_a_400_naming_where(db):
+    from rest_framework.test import APIClient
+
+    from accounts.services import create_api_client
+
+    key, _ = create_api_client("nul-test", scopes=["manage"])
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    body = {"name": "nul-config", "algorithm": "popular", "params": {"a": ["ok", "b\x00"]}}
+    response = client.post("/api/v1/recommender-configs", body, format="json")
+    assert response.status_code == 400
+    assert response.json()["params"] == ["a.1: must not contain NUL (\\u0000) characters"]
