@@ -15,12 +15,16 @@ from assignment.models import Exposure, HoldoutExposure
 from experiments.models import Holdout
 from recommenders.serving import log as serving_log
 from tests.assignment.factories import running_experiment
+from writebehind import buffer as writebehind
 
 pytestmark = pytest.mark.django_db
 
 
-def test_a_killed_process_s_records_are_written_by_another(settings, tmp_path):
+def test_a_killed_process_s_records_are_written_by_another(settings, tmp_path, monkeypatch):
     settings.SPLITLAB_JOURNAL_DIR = str(tmp_path)
+    # The replay under test is the explicit one: this process's flusher thread, which also
+    # replays dead journals when it starts, would race it.
+    monkeypatch.setattr(writebehind._flusher, "ensure_running", lambda: None)
     experiment = running_experiment("replayed")
     variant = experiment.variants.first()
     holdout = Holdout.objects.create(name="replayed-holdout", share=0.05, seed="s")
