@@ -176,13 +176,18 @@ class ExperimentActionView(APIView):
         },
     )
     def post(self, request: Request, key: str) -> Response:
+        arguments = self.arguments(request)
         experiment = experiment_by_key(key)
         try:
             with transaction.atomic():
-                experiment = ACTIONS[self.action](experiment, request.user)
+                experiment = ACTIONS[self.action](experiment, request.user, **arguments)
         except services.ExperimentError as error:
             raise rule_error(error) from None
         return Response(ActionResultSerializer(experiment).data)
+
+    def arguments(self, request: Request) -> dict[str, Any]:
+        """The action's keyword arguments from the body (none but for conclude)."""
+        return {}
 
 
 class _DefinitionListView(APIView):
@@ -259,13 +264,8 @@ class MetricListView(_DefinitionListView):
         return do_create_metric_definition(request.user, data)
 
 
-class ExperimentConcludeView(ExperimentActionView):
-    """``POST /experiments/<key>/conclude``: results final; before the minimum runtime only
-    with ``override_reason``, which the audit log records (scope ``manage``)."""
-
-    action = "conclude"
-
-    @extend_schema(
+@extend_schema_view(
+    post=extend_schema(
         request=ConcludeSerializer,
         responses={
             200: ActionResultSerializer,
@@ -274,16 +274,14 @@ class ExperimentConcludeView(ExperimentActionView):
             409: OpenApiResponse(description="not allowed from the current status (named)"),
         },
     )
-    def post(self, request: Request, key: str) -> Response:
+)
+class ExperimentConcludeView(ExperimentActionView):
+    """``POST /experiments/<key>/conclude``: results final; before the minimum runtime only
+    with ``override_reason``, which the audit log records (scope ``manage``)."""
+
+    action = "conclude"
+
+    def arguments(self, request: Request) -> dict[str, Any]:
         params = ConcludeSerializer(data=request.data)
         valid(params)
-        experiment = experiment_by_key(key)
-        reason = params.validated_data.get("override_reason", "")
-        try:
-            with transaction.atomic():
-                experiment = services.do_conclude_experiment(
-                    experiment, request.user, override_reason=reason
-                )
-        except services.ExperimentError as error:
-            raise rule_error(error) from None
-        return Response(ActionResultSerializer(experiment).data)
+        return {"override_reason": params.validated_data.get("override_reason", "")}
