@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import pytest
 from kombu.exceptions import OperationalError as BrokerError
 
 from analytics.models import ServedList
-from assignment.config_cache import invalidate_local
 from assignment.services import flush_exposures
 from experiments import services as experiment_services
 from recommenders.models import ModelVersion, PrecomputedList
 from recommenders.services import training
 from recommenders.serving import log as serving_log
-from recommenders.serving import model_cache, worker
 from recommenders.serving import selectors as serving_selectors
 from recommenders.serving import web as serving_service
+from recommenders.serving import worker
 from tests.recommenders.serving_data import load_planted_catalogue, make_config
 
 pytestmark = pytest.mark.django_db
@@ -25,19 +23,8 @@ URL = "/api/v1/recommendations"
 
 
 @pytest.fixture(autouse=True)
-def serving_settings(settings, tmp_path: Path):
-    settings.SPLITLAB_ARTIFACT_ROOT = tmp_path / "artifacts"
-    settings.SPLITLAB_SERVED_LIST_BUFFER_ROWS = 0  # write each list in the request
-    settings.SPLITLAB_SERVING_BROKER_RETRY_SECONDS = 0.0  # no skipped broker between tests
-    serving_selectors.clear_caches()
-    model_cache.reset_cache()
-    serving_log.discard_buffers()
-    invalidate_local()  # experiments cached by an earlier test's process state
-    yield
-    serving_selectors.clear_caches()
-    model_cache.reset_cache()
-    serving_log.discard_buffers()
-    invalidate_local()
+def serving(serving_settings):
+    """Every test here runs with the serving settings and fresh caches."""
 
 
 def _trained(name: str, algorithm: str = "item_cf", **fields) -> ModelVersion:

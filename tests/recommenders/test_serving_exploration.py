@@ -3,8 +3,6 @@ list served through the one serving path, and its propensities stored with the s
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from django.contrib import messages
@@ -12,14 +10,12 @@ from django.contrib.admin import AdminSite
 from django.core.exceptions import ValidationError
 
 from analytics.models import ServedList
-from assignment.config_cache import invalidate_local
 from recommenders.admin.versions import RecommenderConfigAdmin
 from recommenders.models import ModelVersion, RecommenderConfig
 from recommenders.selectors.exploration import exploration_cost_estimate
 from recommenders.services import training
-from recommenders.serving import log as serving_log
-from recommenders.serving import model_cache, worker
 from recommenders.serving import selectors as serving_selectors
+from recommenders.serving import worker
 from tests.recommenders.serving_data import load_planted_catalogue, make_config
 
 pytestmark = pytest.mark.django_db
@@ -27,18 +23,8 @@ URL = "/api/v1/recommendations"
 
 
 @pytest.fixture(autouse=True)
-def serving_settings(settings, tmp_path: Path):
-    settings.SPLITLAB_ARTIFACT_ROOT = tmp_path / "artifacts"
-    settings.SPLITLAB_SERVED_LIST_BUFFER_ROWS = 0
-    settings.SPLITLAB_SERVING_BROKER_RETRY_SECONDS = 0.0
-    serving_selectors.clear_caches()
-    model_cache.reset_cache()
-    serving_log.discard_buffers()
-    invalidate_local()
-    yield
-    serving_selectors.clear_caches()
-    model_cache.reset_cache()
-    serving_log.discard_buffers()
+def serving(serving_settings):
+    """Every test here runs with the serving settings and fresh caches."""
 
 
 def _trained(name: str, **fields) -> ModelVersion:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
 
@@ -14,9 +13,8 @@ from assignment.services import flush_exposures
 from experiments import services as experiment_services
 from recommenders.models import ModelVersion
 from recommenders.services import training
-from recommenders.serving import log as serving_log
-from recommenders.serving import model_cache, transport, worker
 from recommenders.serving import selectors as serving_selectors
+from recommenders.serving import transport, worker
 from recommenders.serving.interleave import merge_answers
 from tests.recommenders.serving_data import load_planted_catalogue, make_config
 
@@ -25,20 +23,9 @@ URL = "/api/v1/recommendations"
 
 
 @pytest.fixture(autouse=True)
-def serving_settings(settings, tmp_path: Path):
-    settings.SPLITLAB_ARTIFACT_ROOT = tmp_path / "artifacts"
-    settings.SPLITLAB_SERVED_LIST_BUFFER_ROWS = 0
-    settings.SPLITLAB_SERVING_BROKER_RETRY_SECONDS = 0.0
-    serving_selectors.clear_caches()
-    model_cache.reset_cache()
-    serving_log.discard_buffers()
-    invalidate_local()
+def serving(serving_settings):
     yield
-    flush_exposures()
-    serving_selectors.clear_caches()
-    model_cache.reset_cache()
-    serving_log.discard_buffers()
-    invalidate_local()
+    flush_exposures()  # the interleaved users' exposures, before the caches are emptied
 
 
 def _trained(name: str, algorithm: str) -> ModelVersion:
