@@ -247,6 +247,15 @@ SPLITLAB_JOURNAL_SYNC_SECONDS = env.float("SPLITLAB_JOURNAL_SYNC_SECONDS", defau
 # fallback lists; known surfaces; how stale a process's view of the active versions may get;
 # the precomputed fallback lists (users per version) and the buffers of the serving log.
 SPLITLAB_SERVING_DEADLINE_MS = env.int("SPLITLAB_SERVING_DEADLINE_MS", default=100)
+# How a request reaches a serving worker over Redis (recommenders/serving/transport.py):
+# ``batched``, a lean message micro-batched on the worker, at most SPLITLAB_SERVING_BATCH_MAX
+# requests per pool dispatch; ``task``, one Celery task per request (the reference path).
+SPLITLAB_SERVING_PATH = env.str("SPLITLAB_SERVING_PATH", default="batched")
+if SPLITLAB_SERVING_PATH not in ("batched", "task"):
+    raise ConfigurationError("SPLITLAB_SERVING_PATH", "must be 'batched' or 'task'")
+SPLITLAB_SERVING_BATCH_MAX = env.int("SPLITLAB_SERVING_BATCH_MAX", default=16)
+if SPLITLAB_SERVING_BATCH_MAX < 1:
+    raise ConfigurationError("SPLITLAB_SERVING_BATCH_MAX", "must be at least 1")
 SPLITLAB_SURFACES = env.list(
     "SPLITLAB_SURFACES", default=["home", "detail", "search", "onboarding"]
 )

@@ -3,10 +3,11 @@
 Training tasks (queue ``training``) take a version id, call one stage service, are
 idempotent (a finished stage is skipped), acknowledge late (a worker that dies mid-stage
 leaves the message to be redelivered) and retry on transient database or broker errors.
-The serving task (queue ``serving``) answers one request from the models this worker
-process keeps warm (loaded after the fork by the hook registered below); its code is the
-worker side of ``recommenders.serving``. Task names are part of serialised messages and
-stay as they are.
+The serving tasks (queue ``serving``) answer requests from the models this worker process
+keeps warm (loaded after the fork by the hook registered below): ``serve``, micro-batched
+by its own strategy (the default path over Redis), and ``recommend``, one Celery task per
+request (the embedded broker, and the reference path); their code is the worker side of
+``recommenders.serving``. Task names are part of serialised messages and stay as they are.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from kombu.exceptions import OperationalError as BrokerError
 
 from ops.worker import process_start_hooks
 from recommenders.services import training, training_stages
+from recommenders.serving.batching import SERVE_TASK
 
 logger = logging.getLogger(__name__)
 
@@ -139,6 +141,22 @@ def recommend(
         push_reply(reply_to, answer)
         return None
     return answer
+
+
+class BatchedServing(Task):
+    """The ``serve`` task's class: its messages go through the batching strategy, never
+    through Celery's per-message request and trace (``recommenders.serving.batching``)."""
+
+    Strategy = "recommenders.serving.batching:batching_strategy"
+
+
+@shared_task(name=SERVE_TASK, base=BatchedServing, queue="serving", ignore_result=True)
+def serve(request: dict[str, Any]) -> int:
+    """One request as the batching strategy's pool runs it: its body, a ``serve`` message
+    (``batching.request_message``). Called directly only outside a worker (eager mode)."""
+    from recommenders.serving.batching import serve_batch
+
+    return serve_batch([request])
 
 
 def _warm_up_serving_models() -> None:

@@ -6,12 +6,15 @@ Web process:
   worker within the deadline, else fall back (precomputed list, popular items), log;
 - :mod:`.selectors`: its reads (active versions and default configuration, cached per
   process; fallback lists; a user's onboarding preferences);
-- :mod:`.transport`: the request as a Celery task on the ``serving`` queue and its answer
-  back (a Redis list with a Redis broker, else the result backend);
+- :mod:`.transport`: the request to the ``serving`` queue and its answer back (over Redis,
+  a lean ``serve`` message and a reply list; else the ``recommend`` task and the result
+  backend);
 - :mod:`.log`: served lists (to analytics) and request counters, buffered per process.
 
-Serving worker (the ``recommenders.tasks.recommend`` task):
+Serving worker (the ``recommenders.serve`` and ``recommenders.tasks.recommend`` tasks):
 
+- :mod:`.batching`: the ``serve`` messages gathered while the pool is busy and answered
+  together, each exactly as it is answered alone (micro-batching);
 - :mod:`.model_cache`: the active model versions kept warm, loaded after the fork and
   reloaded when a version is promoted or the rules are edited;
 - :mod:`.worker`: one user answered by the warm model's ``recommend_one`` (the model's

@@ -3,11 +3,15 @@
 The request always travels as a Celery task on the ``serving`` queue. The answer comes back
 on one of two channels, chosen by the broker:
 
-- **Redis** (production): the task is sent without a result (no result-backend write, no
-  pub/sub subscription, no ``forget``); the worker pushes its answer as JSON onto a Redis list
-  named for the request, which the web process waits on with one ``BLPOP`` bounded by the
-  deadline. A reply nobody waits for any more (the deadline passed) expires within seconds.
-- **any other broker** (the embedded filesystem one): Celery's result backend.
+- **Redis** (production): the worker pushes its answer as JSON onto a Redis list named for
+  the request, which the web process waits on with one ``BLPOP`` bounded by the deadline; a
+  reply nobody waits for any more (the deadline passed) expires within seconds. The request
+  goes, with ``SPLITLAB_SERVING_PATH=batched`` (the default), as the ``recommenders.serve``
+  task whose body is the request itself, published straight to the ``serving`` queue without
+  Celery's task envelope and micro-batched on the worker (``batching``); with ``task``, as
+  the ``recommend`` task sent by ``apply_async`` without a result, one pool dispatch each.
+- **any other broker** (the embedded filesystem one): the ``recommend`` task and Celery's
+  result backend.
 
 Both raise the same exceptions, so the caller only tells a timeout from anything else.
 
@@ -28,10 +32,13 @@ from typing import Any
 
 from django.conf import settings
 
+from recommenders.serving import batching
+
 __all__ = [
     "ServingTimeout",
     "ask_serving_worker",
     "ask_serving_workers",
+    "push_replies",
     "push_reply",
     "replies_over_redis",
 ]
@@ -63,25 +70,67 @@ def _options(kwargs: dict[str, Any], deadline_seconds: float) -> dict[str, Any]:
 
 
 def ask_serving_worker(kwargs: dict[str, Any], deadline_seconds: float) -> dict[str, Any]:
-    """Send the ``recommend`` task and return the worker's answer.
+    """Send one request (``kwargs``: ``config_id``, ``user_id``, ``k``, ``context``) to the
+    serving workers and return the worker's answer.
 
     Raises :class:`ServingTimeout` after ``deadline_seconds`` without one; broker and Redis
     errors propagate as raised (the caller classifies them), as does an error the task
     raised when answers come through the result backend.
     """
-    from recommenders.tasks import recommend
-
-    options = _options(kwargs, deadline_seconds)
     if replies_over_redis():
-        reply_to = REPLY_PREFIX + uuid.uuid4().hex
-        recommend.apply_async(
-            kwargs={**kwargs, "reply_to": reply_to}, ignore_result=True, **options
-        )
+        reply_to = _send_with_reply(kwargs, deadline_seconds)
         popped = _redis().blpop([reply_to], timeout=deadline_seconds)
         if popped is None:
             raise ServingTimeout(f"no answer within {deadline_seconds:.3f} s")
         return json.loads(popped[1])
+    from recommenders.tasks import recommend
+
+    options = _options(kwargs, deadline_seconds)
     return _ask_through_result_backend(recommend, kwargs, deadline_seconds, options)
+
+
+def _send_with_reply(kwargs: dict[str, Any], deadline_seconds: float) -> str:
+    """Send one request whose answer comes back on a Redis list; returns the list's key."""
+    reply_to = REPLY_PREFIX + uuid.uuid4().hex
+    if settings.SPLITLAB_SERVING_PATH == "batched":
+        _publish_serve(kwargs, reply_to, deadline_seconds)
+    else:
+        from recommenders.tasks import recommend
+
+        recommend.apply_async(
+            kwargs={**kwargs, "reply_to": reply_to},
+            ignore_result=True,
+            **_options(kwargs, deadline_seconds),
+        )
+    return reply_to
+
+
+def _publish_serve(kwargs: dict[str, Any], reply_to: str, deadline_seconds: float) -> None:
+    """The ``serve`` message straight onto the ``serving`` queue: Celery's worker needs only
+    the ``task`` header to hand it to the batching strategy, which reads the body itself."""
+    from config.celery import app
+
+    body = batching.request_message(
+        kwargs["config_id"],
+        kwargs["user_id"],
+        kwargs["k"],
+        kwargs["context"],
+        reply_to,
+        until=time.time() + max(2 * deadline_seconds, 1.0),
+    )
+    if app.conf.task_always_eager:  # as Celery runs any task in eager mode: here, now
+        batching.serve_batch([json.loads(body)])
+        return
+    with app.producer_pool.acquire(block=True) as producer:
+        producer.publish(
+            body,
+            exchange="",
+            routing_key="serving",
+            content_type="application/json",
+            content_encoding="utf-8",
+            headers={"task": batching.SERVE_TASK, "id": reply_to},
+            retry=False,
+        )
 
 
 def _ask_through_result_backend(
@@ -103,7 +152,7 @@ def _ask_through_result_backend(
 def ask_serving_workers(
     requests: list[dict[str, Any]], deadline_seconds: float
 ) -> list[dict[str, Any] | BaseException]:
-    """Send one ``recommend`` task per entry of ``requests``, then await every answer within
+    """Send every request of ``requests``, then await every answer within
     the one ``deadline_seconds``. Returns, in order, each answer or the exception that stands
     for it (:class:`ServingTimeout`, a broker error, an error the task raised). A broker error
     while sending propagates (no answer can come)."""
@@ -116,13 +165,7 @@ def ask_serving_workers(
     if replies_over_redis():
         waiting: dict[str, int] = {}
         for index, kwargs in enumerate(requests):
-            reply_to = REPLY_PREFIX + uuid.uuid4().hex
-            recommend.apply_async(
-                kwargs={**kwargs, "reply_to": reply_to},
-                ignore_result=True,
-                **_options(kwargs, deadline_seconds),
-            )
-            waiting[reply_to] = index
+            waiting[_send_with_reply(kwargs, deadline_seconds)] = index
         client = _redis()
         while waiting:
             left = end - time.monotonic()
@@ -172,12 +215,21 @@ def _collect(result: Any, end: float) -> dict[str, Any] | BaseException:
 
 def push_reply(reply_to: str, answer: dict[str, Any]) -> None:
     """Worker side: hand ``answer`` to the web process waiting on ``reply_to``."""
-    if not reply_to.startswith(REPLY_PREFIX):
-        raise ValueError(f"reply_to: not a serving reply key: {reply_to!r}")
+    push_replies([(reply_to, answer)])
+
+
+def push_replies(replies: list[tuple[str, dict[str, Any]]]) -> None:
+    """Worker side: several ``(reply_to, answer)`` in one Redis round trip."""
+    for reply_to, _answer in replies:
+        if not reply_to.startswith(REPLY_PREFIX):
+            raise ValueError(f"reply_to: not a serving reply key: {reply_to!r}")
+    if not replies:
+        return
     ttl_ms = max(REPLY_TTL_MS_MIN, 2 * settings.SPLITLAB_SERVING_DEADLINE_MS)
     pipe = _redis().pipeline(transaction=False)
-    pipe.rpush(reply_to, json.dumps(answer, separators=(",", ":")))
-    pipe.pexpire(reply_to, ttl_ms)
+    for reply_to, answer in replies:
+        pipe.rpush(reply_to, json.dumps(answer, separators=(",", ":")))
+        pipe.pexpire(reply_to, ttl_ms)
     pipe.execute()
 
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from django.conf import settings
 
 from recommenders import tasks
-from recommenders.serving import transport, worker
+from recommenders.serving import batching, transport, worker
 
 needs_redis = pytest.mark.skipif(
     not transport.replies_over_redis(), reason="replies travel over Redis with a Redis broker"
@@ -25,22 +26,68 @@ def answering_worker(monkeypatch):
     monkeypatch.setattr(worker, "recommend_with_warm_model", _answer)
 
 
-def test_the_answer_comes_back_on_the_channel_of_the_broker(answering_worker):
+@pytest.fixture(params=["batched", "task"])
+def serving_path(request, settings):
+    """Both ways a request travels over Redis: the micro-batched ``serve`` message and one
+    ``recommend`` task per request."""
+    settings.SPLITLAB_SERVING_PATH = request.param
+    return request.param
+
+
+def _intercept_sends(monkeypatch, serving_path: str, deliver) -> list[dict]:
+    """Record each request sent on ``serving_path`` (its kwargs, with ``reply_to``), and
+    pass it on (run eagerly) only when ``deliver(kwargs)``."""
+    sent: list[dict] = []
+    if serving_path == "task":
+        real_task = tasks.recommend.apply_async
+
+        def send_task(**options):
+            sent.append({**options["kwargs"], "options": options})
+            return real_task(**options) if deliver(options["kwargs"]) else None
+
+        monkeypatch.setattr(tasks.recommend, "apply_async", send_task)
+    else:
+        real_publish = transport._publish_serve
+
+        def publish(kwargs, reply_to, deadline_seconds):
+            sent.append({**kwargs, "reply_to": reply_to})
+            if deliver(kwargs):
+                real_publish(kwargs, reply_to, deadline_seconds)
+
+        monkeypatch.setattr(transport, "_publish_serve", publish)
+    return sent
+
+
+def test_the_answer_comes_back_on_the_channel_of_the_broker(answering_worker, serving_path):
     # Tasks run eagerly in tests: the worker's side of the channel runs in this process.
     answer = transport.ask_serving_worker(dict(KWARGS), deadline_seconds=1.0)
     assert answer["model_version"] == 7 and answer["items"][0]["item_id"] == "i1"
 
 
 @needs_redis
-def test_no_answer_within_the_deadline_is_a_timeout(monkeypatch):
-    sent = []
-    monkeypatch.setattr(tasks.recommend, "apply_async", lambda **options: sent.append(options))
+def test_no_answer_within_the_deadline_is_a_timeout(monkeypatch, serving_path):
+    sent = _intercept_sends(monkeypatch, serving_path, deliver=lambda kwargs: False)
     with pytest.raises(transport.ServingTimeout):
         transport.ask_serving_worker(dict(KWARGS), deadline_seconds=0.05)
-    (options,) = sent
-    assert options["ignore_result"] is True and options["queue"] == "serving"
-    assert options["kwargs"]["reply_to"].startswith(transport.REPLY_PREFIX)
-    assert options["expires"] >= 1.0  # a request nobody waits for is dropped, not run late
+    (request,) = sent
+    assert request["reply_to"].startswith(transport.REPLY_PREFIX)
+    if serving_path == "task":
+        options = request["options"]
+        assert options["ignore_result"] is True and options["queue"] == "serving"
+        assert options["expires"] >= 1.0  # a request nobody waits for is dropped, not run late
+
+
+def test_a_serve_message_is_the_request_and_the_time_nobody_waits_after():
+    before = time.time()
+    body = json.loads(batching.request_message(3, "u1", 5, {"surface": "home"}, "r", before + 1))
+    assert body == {
+        "config_id": 3,
+        "user_id": "u1",
+        "k": 5,
+        "context": {"surface": "home"},
+        "reply_to": "r",
+        "until": before + 1,
+    }
 
 
 @needs_redis
@@ -87,7 +134,7 @@ def test_reply_keys_are_only_serving_replies():
         transport.push_reply("celery", {"status": "ok"})
 
 
-def test_several_answers_come_back_together(answering_worker):
+def test_several_answers_come_back_together(answering_worker, serving_path):
     answers = transport.ask_serving_workers(
         [dict(KWARGS), {**KWARGS, "config_id": 2}], deadline_seconds=1.0
     )
@@ -96,18 +143,9 @@ def test_several_answers_come_back_together(answering_worker):
 
 @needs_redis
 def test_a_missing_answer_among_several_is_a_timeout_within_one_deadline(
-    answering_worker, monkeypatch
+    answering_worker, monkeypatch, serving_path
 ):
-    import time
-
-    real = tasks.recommend.apply_async
-
-    def drop_config_2(**options):
-        if options["kwargs"]["config_id"] != 2:
-            return real(**options)
-        return None
-
-    monkeypatch.setattr(tasks.recommend, "apply_async", drop_config_2)
+    _intercept_sends(monkeypatch, serving_path, deliver=lambda kwargs: kwargs["config_id"] != 2)
     started = time.monotonic()
     first, second = transport.ask_serving_workers(
         [dict(KWARGS), {**KWARGS, "config_id": 2}], deadline_seconds=0.2
@@ -117,9 +155,7 @@ def test_a_missing_answer_among_several_is_a_timeout_within_one_deadline(
 
 
 @needs_redis
-def test_answers_already_there_when_the_deadline_is_spent_are_taken(monkeypatch):
-    import time
-
+def test_answers_already_there_when_the_deadline_is_spent_are_taken(monkeypatch, serving_path):
     def slow_answer(config_id, user_id, k, context):  # runs eagerly, before the wait
         time.sleep(0.15)
         return _answer(config_id, user_id, k, context)

@@ -37,3 +37,20 @@ def test_mask_seen_ignores_users_beyond_the_matrix():
     seen = sp.csr_matrix(np.array([[0, 1, 0]], np.float32))
     mask_seen(scores, seen, np.array([0, 5]))
     assert np.isneginf(scores[0, 1]) and np.isfinite(scores[1]).all()
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    arrays(
+        np.int8, st.tuples(st.integers(1, 8), st.integers(1, 10)), elements=st.sampled_from([0, 1])
+    ),
+    st.lists(st.integers(0, 11), max_size=12),
+)
+def test_mask_seen_masks_exactly_each_users_seen_items(dense_seen, users):
+    seen = sp.csr_matrix(dense_seen.astype(np.float32))
+    users = np.array(users, dtype=np.int64)
+    scores = np.ones((len(users), seen.shape[1]), np.float32)
+    mask_seen(scores, seen, users)
+    for row, user in enumerate(users):
+        expected = dense_seen[user] == 1 if user < seen.shape[0] else np.zeros(seen.shape[1], bool)
+        assert np.array_equal(np.isneginf(scores[row]), expected)
