@@ -46,7 +46,7 @@ $(CHROMIUM):
 # --- the two commands ------------------------------------------------------------------------
 run: install
 	DJANGO_DEBUG=$${DJANGO_DEBUG:-true} \
-	SPLITLAB_ROLLUP_INTERVAL_SECONDS=$${SPLITLAB_ROLLUP_INTERVAL_SECONDS:-60} $(PY) -m config.run
+	SPLITLAB_ROLLUP_INTERVAL_SECONDS=$${SPLITLAB_ROLLUP_INTERVAL_SECONDS:-60} $(PY) -m ops.launcher
 
 test: install-dev | $(CHROMIUM)
 	$(PY) -m pytest $(PYTEST_ARGS)

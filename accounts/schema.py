@@ -37,7 +37,7 @@ COMMON = {
 PUBLIC = {"400": COMMON["400"]}
 
 
-# Request bodies whose serializers refuse unknown fields (config.serializers.Strict*):
+# Request bodies whose serializers refuse unknown fields (web.serializers.Strict*):
 # the schema says so, so a body with an extra field is not "schema-valid".
 CLOSED_BODIES = re.compile(r"^/api/v1/(experiments|layers|holdouts|metrics|recommender-configs)")
 

@@ -1,18 +1,8 @@
-"""Production hardening that Django does not ship: the secret key's checks at start-up and
-a Content-Security-Policy header on every response.
-
-Django 5.2 has no built-in CSP (it arrives in 6.0), so a small middleware sets one policy:
-scripts, styles, fonts, images and requests only from this origin (report pages load Chart.js
-and their scripts from local static files; the Swagger UI page loads its initialisation
-script from a URL, ``SpectacularSwaggerSplitView``, instead of inline), no plugins, no
-framing. Style attributes stay allowed: the report list draws its meters with them.
-"""
+"""The secret key's checks at start-up: production refuses to start without a real one
+(the Content-Security-Policy header, the other hardening Django does not ship, is
+:mod:`web.csp`)."""
 
 from __future__ import annotations
-
-from collections.abc import Callable
-
-from django.http import HttpRequest, HttpResponse
 
 from config.env import ConfigurationError, env
 
@@ -28,21 +18,6 @@ KNOWN_SECRET_KEYS = frozenset(
         "changeme",
         "secret",
     }
-)
-
-CONTENT_SECURITY_POLICY = "; ".join(
-    (
-        "default-src 'self'",
-        "script-src 'self'",
-        "style-src 'self' 'unsafe-inline'",
-        "img-src 'self' data:",
-        "font-src 'self' data:",
-        "connect-src 'self'",
-        "object-src 'none'",
-        "base-uri 'self'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-    )
 )
 
 
@@ -68,16 +43,3 @@ def secret_key_from_env(debug: bool) -> str:
             "off (python -c 'import secrets; print(secrets.token_urlsafe(50))')",
         )
     return key
-
-
-class ContentSecurityPolicyMiddleware:
-    """Adds ``Content-Security-Policy`` to every response that has none (production only:
-    settings list this middleware when ``DJANGO_DEBUG`` is off)."""
-
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
-        self.get_response = get_response
-
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        response = self.get_response(request)
-        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-        return response

@@ -4,8 +4,8 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from config.api import PingView
-from config.health import healthz
+from ops.health import healthz
+from web.api import PingView
 
 api_v1 = [
     path("ping", PingView.as_view(), name="ping"),
@@ -27,5 +27,5 @@ urlpatterns = [
     path("", include("workspace.urls")),
 ]
 
-handler404 = "config.api.not_found"
-handler500 = "config.api.server_error"
+handler404 = "web.api.not_found"
+handler500 = "web.api.server_error"

@@ -23,6 +23,7 @@ from writebehind.buffer import stop_flusher
 EMBEDDED_PATHS = (
     "config/",
     "ops/",
+    "web/",
     "api/",
     "analytics/test_events_api.py",
     "analytics/test_rollup.py",

@@ -5,8 +5,10 @@
   counters;
 * :mod:`writebehind.journal`: the per-process append-only journal that makes a buffered
   record durable before the response that reports it, and its replay after a crash;
-* :mod:`writebehind.bulk`: the vendor-specific bulk writes (PostgreSQL arrays, SQLite
-  ``executemany``), the one place that asks which database it talks to.
+* :mod:`writebehind.bulk`: the vendor-specific bulk writes of the buffers and of the apps'
+  loads (events, catalogue, interactions) and the training snapshot's bulk read (PostgreSQL
+  arrays and ``COPY``, SQLite ``executemany`` and ``bulk_create``), the one place that asks
+  which database it talks to.
 
 A low-level package: it imports Django, never an app, so every app may use it.
 """

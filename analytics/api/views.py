@@ -31,7 +31,7 @@ from analytics.api.serializers import (
 )
 from analytics.services import MAX_BATCH_SIZE, do_ingest_events
 from analytics.stats import analyze_metric, argument_name, plan_experiment
-from config.parsers import json_from_body
+from web.parsers import json_from_body
 
 # Library argument names that differ from request field names.
 FIELD_OF_ARGUMENT = {"n_control": "mde", "sample_size": "daily_users"}

@@ -3,17 +3,15 @@ report's own verdict and decision (``analyze_arms``: the same analysis as the re
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.utils import timezone
 
-from analytics.models import ArmDailyStats, RollupScope
 from analytics.reports.decision import Decision
 from analytics.reports.experiment import ArmAnalysis, analyze_arms, days_running
 from analytics.reports.metrics import Verdict
-from analytics.selectors import ArmSeries
+from analytics.selectors import current_phase_series
 from experiments.models import Experiment
 
 
@@ -37,28 +35,6 @@ class ExperimentSummary:
     @property
     def sample_share(self) -> float | None:
         return None if not self.planned else min(self.exposed / self.planned, 1.0)
-
-
-def _series_by_experiment(experiments: list[Experiment]) -> dict[int, dict[int, ArmSeries]]:
-    """All arms' running sums for the current phase of each experiment, in one query."""
-    phases = {e.id: e.current_phase for e in experiments}
-    out: dict[int, dict[int, ArmSeries]] = defaultdict(dict)
-    rows = (
-        ArmDailyStats.objects.filter(scope=RollupScope.EXPERIMENT, scope_id__in=list(phases))
-        .order_by("scope_id", "arm_id", "day")
-        .values_list("scope_id", "phase", "arm_id", "day", "sums")
-    )
-    for experiment_id, phase, arm_id, day, sums in rows:
-        if phase != phases[experiment_id]:
-            continue
-        arm = out[experiment_id].setdefault(arm_id, ArmSeries(arm_id))
-        running = dict(arm.latest)
-        for name, value in sums.items():
-            running[name] = running.get(name, 0.0) + value
-        arm.days.append(day)
-        arm.cumulative.append(running)
-        arm.daily_exposures.append(int(round(sums.get("n", 0.0))))
-    return out
 
 
 def _verdict(arms: ArmAnalysis) -> Verdict:
@@ -94,7 +70,7 @@ def experiment_summaries(
         .prefetch_related("variants", "guardrail_metrics", "phases")
         .order_by("-started_at", "key")
     )
-    series = _series_by_experiment(experiments)
+    series = current_phase_series({e.id: e.current_phase for e in experiments})
     out = []
     for experiment in experiments:
         arms = series.get(experiment.id, {})

@@ -5,11 +5,10 @@ invalid ones are reported back (index, event_id, reasons by field). Storing is i
 ``event_id``: an id already stored, or repeated inside the batch, is counted as a duplicate and
 answered as a success, never stored twice.
 
-PostgreSQL path: one probe for the ids already stored, then ``COPY`` of the new rows straight
-into the table; if a concurrent request stored one of them in between, the batch falls back
-to ``COPY`` into a per-connection temporary table and one
-``INSERT ... SELECT ... ON CONFLICT (event_id) DO NOTHING``. SQLite path (the embedded
-default): ``INSERT OR IGNORE`` through ``executemany``. Both report how many rows were new.
+The rows go through :func:`writebehind.bulk.insert_new_rows` (on PostgreSQL a probe for the
+ids already stored, then ``COPY``, falling back to a temporary table and
+``INSERT ... ON CONFLICT (event_id) DO NOTHING`` when a concurrent request stored one of them
+in between; on SQLite ``INSERT OR IGNORE``), which reports how many rows were new.
 """
 
 from __future__ import annotations
@@ -17,19 +16,19 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from analytics.services.event_validation import ROW_COLUMNS, EventError, TimeWindow, check_event
+from writebehind import bulk
 
 MAX_BATCH_SIZE = 10_000
 
-_PG_STAGE_TABLE = "analytics_event_stage"
-_COLUMN_LIST = ", ".join(ROW_COLUMNS)
+_COLUMNS = (*ROW_COLUMNS, "received_at")
 
 
 @dataclass
@@ -104,93 +103,17 @@ def do_ingest_events(events: list[Any], *, now: datetime | None = None) -> Inges
 
 def insert_event_rows(rows: list[tuple], received_at: datetime) -> int:
     """Insert validated rows (``ROW_COLUMNS`` order), skipping known ids; return new rows."""
-    with transaction.atomic():
-        if connection.vendor == "postgresql":
-            return _insert_postgresql(rows, received_at)
-        return _insert_portable(rows, received_at)
-
-
-def _copy_rows(cursor, table: str, rows: list[tuple], received_at: datetime) -> None:
-    """``COPY`` rows into ``table`` (text format; JSON columns as their text)."""
-    with cursor.cursor.copy(f"COPY {table} ({_COLUMN_LIST}, received_at) FROM STDIN") as copy:
-        write = copy.write_row
-        for row in rows:
-            items, attributes = row[13], row[14]
-            write(
-                (
-                    *row[:13],
-                    None if items is None else json.dumps(items),
-                    json.dumps(attributes) if attributes else "{}",
-                    received_at,
-                )
-            )
-
-
-def _known_ids(cursor, event_ids: list[str]) -> set[str]:
-    """The ids among ``event_ids`` already stored (PostgreSQL)."""
-    cursor.execute("SELECT event_id FROM analytics_event WHERE event_id = ANY(%s)", [event_ids])
-    return {found for (found,) in cursor.fetchall()}
-
-
-def _insert_postgresql(rows: list[tuple], received_at: datetime) -> int:
-    """Fast path: drop ids already stored, ``COPY`` the rest straight into the table.
-
-    A concurrent request may store one of the same ids between the probe and the copy; the
-    copy then fails on the primary key, its savepoint is rolled back and the batch goes the
-    safe way: ``COPY`` into a temporary table and ``INSERT ... ON CONFLICT DO NOTHING``.
-    """
-    from psycopg.errors import UniqueViolation
-
-    with connection.cursor() as cursor:
-        known = _known_ids(cursor, [row[0] for row in rows])
-        fresh = [row for row in rows if row[0] not in known] if known else rows
-        if not fresh:
-            return 0
-        try:
-            with transaction.atomic():
-                _copy_rows(cursor, "analytics_event", fresh, received_at)
-            return len(fresh)
-        except UniqueViolation:
-            pass
-        cursor.execute(
-            f"CREATE TEMPORARY TABLE IF NOT EXISTS {_PG_STAGE_TABLE} ON COMMIT DELETE ROWS AS "
-            f"SELECT {_COLUMN_LIST}, received_at FROM analytics_event WITH NO DATA"
-        )
-        _copy_rows(cursor, _PG_STAGE_TABLE, fresh, received_at)
-        cursor.execute(
-            f"INSERT INTO analytics_event ({_COLUMN_LIST}, received_at) "
-            f"SELECT {_COLUMN_LIST}, received_at FROM {_PG_STAGE_TABLE} "
-            f"ON CONFLICT (event_id) DO NOTHING"
-        )
-        stored = cursor.rowcount
-        cursor.execute(f"TRUNCATE {_PG_STAGE_TABLE}")
-        return stored
-
-
-def _insert_portable(rows: list[tuple], received_at: datetime) -> int:
-    # Django's SQLite backend stores aware datetimes as naive UTC text; do the same here.
-    def sqlite_time(value: datetime) -> str:
-        return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ")
-
-    params = [
+    stored = [
         (
-            *row[:3],
-            sqlite_time(row[3]),
-            *row[4:13],
-            json.dumps(row[13]) if row[13] is not None else None,
-            json.dumps(row[14]),
-            sqlite_time(received_at),
+            *row[:13],
+            None if row[13] is None else json.dumps(row[13]),
+            json.dumps(row[14]) if row[14] else "{}",
+            received_at,
         )
         for row in rows
     ]
-    placeholders = ", ".join(["%s"] * (len(ROW_COLUMNS) + 1))
-    with connection.cursor() as cursor:
-        cursor.executemany(
-            f"INSERT OR IGNORE INTO analytics_event ({_COLUMN_LIST}, received_at) "
-            f"VALUES ({placeholders})",
-            params,
-        )
-        return max(cursor.rowcount, 0)
+    with transaction.atomic():
+        return bulk.insert_new_rows("analytics_event", _COLUMNS, stored, key="event_id")
 
 
 def _served_row(row: Mapping[str, Any]) -> tuple:

@@ -20,6 +20,8 @@ from pathlib import Path
 from django.conf import settings
 from django.db import connection
 
+from writebehind.bulk import is_postgresql
+
 # pg_advisory_lock's key: any constant no other code uses ("splitlab rollup").
 ADVISORY_KEY = 0x5370_6C69_7452_6F6C
 POLL_SECONDS = 0.2
@@ -29,7 +31,7 @@ POLL_SECONDS = 0.2
 def rollup_lock(*, wait_seconds: float = 0.0) -> Iterator[bool]:
     """Yield True while this process holds the rollup lock; False when another holder kept
     it for ``wait_seconds`` (0: do not wait)."""
-    if connection.vendor == "postgresql":
+    if is_postgresql():
         with _advisory_lock(wait_seconds) as held:
             yield held
     else:

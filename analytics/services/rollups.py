@@ -27,10 +27,7 @@ overflow a sum of squares and stop every later run.
 from __future__ import annotations
 
 import logging
-import re
 import time
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
@@ -38,8 +35,20 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from analytics.models import ArmDailyStats, RollupState, UserDailyRollup
+from analytics.models import RollupState, UserDailyRollup
 from analytics.services import rollup_sql as q
+from analytics.services.arm_stats import (
+    as_date,
+    rebuild_arm_stats,
+    rebuild_every_arm_stats,
+    rollup_scopes,
+)
+from analytics.services.rollup_tuning import (
+    analyze_user_rollup,
+    hash_aggregates,
+    indexes_rebuilt_after,
+    tune_session,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -76,19 +85,11 @@ def _day_ranges(days: list[date]) -> list[tuple[date, date]]:
     return ranges
 
 
-def _as_date(value: object) -> date:
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    return date.fromisoformat(str(value)[:10])
-
-
 def _touched_days(since: datetime) -> list[date]:
     sql = f"SELECT DISTINCT {q.day_of('ts')} FROM analytics_event WHERE received_at > %s"
     with connection.cursor() as cursor:
         cursor.execute(sql, [q.time_param(since)])
-        return [_as_date(row[0]) for row in cursor.fetchall()]
+        return [as_date(row[0]) for row in cursor.fetchall()]
 
 
 # How many skipped event ids a run's summary lists (the count covers them all).
@@ -158,7 +159,7 @@ def _rebuild_new_users(
             f"DELETE FROM analytics_userdailyrollup WHERE {_this_user_key()} IN ({exposures})",
             bounds,
         )
-        with _hash_aggregates():
+        with hash_aggregates():
             cursor.execute(
                 q.insert_user_rollups_sql(
                     where_events="1 = 1",
@@ -178,7 +179,7 @@ def _rebuild_new_users(
             bounds,
         )
         first_row = cursor.fetchone()[0]
-    days = [_as_date(d) for d in (first_exposure, first_row) if d is not None]
+    days = [as_date(d) for d in (first_exposure, first_row) if d is not None]
     return count, min(days) if days else None
 
 
@@ -187,9 +188,9 @@ def _rebuild_days(ranges: list[tuple[date, date]] | None) -> int:
     impressions and clicks attributed to model versions on those days."""
     pre_days = settings.SPLITLAB_ROLLUP_PRE_PERIOD_DAYS
     inserted = 0
-    with connection.cursor() as cursor, _hash_aggregates():
+    with connection.cursor() as cursor, hash_aggregates():
         if ranges is None:
-            with _indexes_rebuilt_after():
+            with indexes_rebuilt_after():
                 cursor.execute(
                     q.insert_user_rollups_sql(
                         where_events="1 = 1",
@@ -229,102 +230,6 @@ def _rebuild_days(ranges: list[tuple[date, date]] | None) -> int:
     return inserted
 
 
-def _scopes() -> list[tuple[str, int, int]]:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT DISTINCT scope, scope_id, phase FROM analytics_userdailyrollup")
-        from_rows = {(s, int(i), int(p)) for s, i, p in cursor.fetchall()}
-        cursor.execute("SELECT DISTINCT experiment_id, phase FROM assignment_exposure")
-        exposed = {("experiment", int(i), int(p)) for i, p in cursor.fetchall()}
-        cursor.execute("SELECT DISTINCT holdout_id FROM assignment_holdoutexposure")
-        held = {("holdout", int(i), 0) for (i,) in cursor.fetchall()}
-    return sorted(from_rows | exposed | held)
-
-
-def _number(value: object) -> float:
-    return 0.0 if value is None else float(value)
-
-
-# (scope, scope_id, phase, arm, day) -> statistic name -> increment.
-ArmSums = dict[tuple[str, int, int, int, date], dict[str, float]]
-
-
-def _add_sums(cursor, merged: ArmSums, scope_key: tuple[str, int, int] | None = None) -> None:
-    """Add the rows of the query just run to ``merged``; they start with (scope, scope_id,
-    phase, arm, day), or with (arm, day) when ``scope_key`` gives the rest."""
-    names = [col[0] for col in cursor.description]
-    lead = 5 if scope_key is None else 2
-    for row in cursor.fetchall():
-        scope, scope_id, phase, arm, day = (*(scope_key or ()), *row[:lead])
-        key = (str(scope), int(scope_id), int(phase), int(arm), _as_date(day))
-        sums = merged.setdefault(key, {})
-        for name, value in zip(names[lead:], row[lead:], strict=True):
-            sums[name] = sums.get(name, 0.0) + _number(value)
-
-
-def _replace_arm_stats(
-    merged: ArmSums, scopes: list[tuple[str, int, int]], since: date | None
-) -> None:
-    for scope, scope_id, phase in scopes:
-        stale = ArmDailyStats.objects.filter(scope=scope, scope_id=scope_id, phase=phase)
-        if since is not None:
-            stale = stale.filter(day__gte=since)
-        stale.delete()
-    ArmDailyStats.objects.bulk_create(
-        [
-            ArmDailyStats(
-                scope=scope, scope_id=scope_id, phase=phase, arm_id=arm, day=day, sums=sums
-            )
-            for (scope, scope_id, phase, arm, day), sums in sorted(merged.items())
-        ],
-        batch_size=1000,
-    )
-
-
-def rebuild_arm_stats(scope: str, scope_id: int, phase: int, since: date | None = None) -> int:
-    """Step 3 for one scope: replace its per-arm daily statistics from ``since`` on (None:
-    all days)."""
-    triple = [scope, scope_id, phase]
-    merged: ArmSums = {}
-    with connection.cursor() as cursor:
-        cursor.execute(q.activity_sums_sql(since), triple + (triple if since else []))
-        _add_sums(cursor, merged)
-        cursor.execute(q.exposure_sums_sql(scope, since), triple + triple)
-        _add_sums(cursor, merged, (scope, scope_id, phase))
-    _replace_arm_stats(merged, [(scope, scope_id, phase)], since)
-    return len(merged)
-
-
-def rebuild_every_arm_stats(scopes: list[tuple[str, int, int]]) -> int:
-    """Step 3 of a full run: every scope's per-arm daily statistics, all days, with one
-    window pass over the whole user rollup (one sort instead of one per scope).
-
-    PostgreSQL reads the table in order and sorts it rather than walking it through the user
-    index: the index yields the window's order, but a full walk of it is a random read of
-    every heap page, several times slower.
-    """
-    merged: ArmSums = {}
-    with connection.cursor() as cursor, _planner_setting("enable_indexscan", "off"):
-        cursor.execute(q.activity_sums_sql(every_scope=True))
-        _add_sums(cursor, merged)
-        for scope, scope_id, phase in scopes:
-            triple = [scope, scope_id, phase]
-            cursor.execute(q.exposure_sums_sql(scope), triple + triple)
-            _add_sums(cursor, merged, (scope, scope_id, phase))
-    _replace_arm_stats(merged, scopes, None)
-    return len(merged)
-
-
-def _analyze() -> None:
-    """PostgreSQL: fresh planner statistics for the rows just written (this transaction's).
-
-    Without them the planner takes the rebuilt table for nearly empty and joins the
-    per-user pre-period totals by nested loop, which is quadratic in users.
-    """
-    if q.is_postgresql():
-        with connection.cursor() as cursor:
-            cursor.execute("ANALYZE analytics_userdailyrollup")
-
-
 def _rollup_lost() -> bool:
     """True when the user rollup is empty although exposures exist (an unlogged table
     emptied by a PostgreSQL crash recovery): the next run must rebuild everything."""
@@ -336,72 +241,6 @@ def _rollup_lost() -> bool:
             "OR EXISTS (SELECT 1 FROM assignment_holdoutexposure)"
         )
         return bool(cursor.fetchone()[0])
-
-
-# Secondary indexes of the user rollup on PostgreSQL, as (name, columns): dropped around a
-# full rebuild (they are made by migration 0005, which says why the collation).
-USER_ROLLUP_INDEXES = (
-    ("analytics_udr_user", 'user_id COLLATE "C", scope, scope_id, phase'),
-    ("analytics_udr_day", "day"),
-)
-
-
-@contextmanager
-def _indexes_rebuilt_after() -> Iterator[None]:
-    """Empty the user rollup for a full rebuild; on PostgreSQL, build its indexes after the
-    insert instead of maintaining them row by row (millions of rows, random user keys)."""
-    with connection.cursor() as cursor:
-        if not q.is_postgresql():
-            cursor.execute("DELETE FROM analytics_userdailyrollup")
-            yield
-            return
-        cursor.execute("TRUNCATE analytics_userdailyrollup")
-        for name, _ in USER_ROLLUP_INDEXES:
-            cursor.execute(f"DROP INDEX IF EXISTS {name}")
-        yield
-        for name, columns in USER_ROLLUP_INDEXES:
-            cursor.execute(f"CREATE INDEX {name} ON analytics_userdailyrollup ({columns})")
-
-
-@contextmanager
-def _planner_setting(name: str, value: str) -> Iterator[None]:
-    """PostgreSQL: a planner setting for the statements of the block (this transaction)."""
-    if not q.is_postgresql():
-        yield
-        return
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT current_setting(%s)", [name])
-        before = cursor.fetchone()[0]
-        cursor.execute("SELECT set_config(%s, %s, true)", [name, value])
-        try:
-            yield
-        finally:
-            cursor.execute("SELECT set_config(%s, %s, true)", [name, before])
-
-
-def _hash_aggregates() -> AbstractContextManager[None]:
-    """PostgreSQL: prefer hashing to sorting for the user-day ``GROUP BY`` (this statement).
-
-    The planner underestimates the groups of the events-exposures join and sorts a million
-    wide rows by text keys; hashing them is several times faster and spills to disk past
-    ``work_mem`` instead of failing.
-    """
-    return _planner_setting("enable_sort", "off")
-
-
-def _tune_session() -> None:
-    """PostgreSQL: room for the rollup's hash aggregates and sorts (this transaction only)."""
-    if not q.is_postgresql():
-        return
-    work_mem = str(settings.SPLITLAB_ROLLUP_WORK_MEM)
-    if not re.fullmatch(r"\d+(kB|MB|GB)", work_mem):
-        raise ValueError(f"SPLITLAB_ROLLUP_WORK_MEM: {work_mem!r} is not a size like 256MB")
-    with connection.cursor() as cursor:
-        cursor.execute(f"SET LOCAL work_mem = '{work_mem}'")
-        # The full rebuild's index builds sort millions of rows: in memory, not in 64MB runs.
-        cursor.execute(f"SET LOCAL maintenance_work_mem = '{work_mem}'")
-        # JIT compilation costs seconds per statement here and saves less on these plans.
-        cursor.execute("SET LOCAL jit = off")
 
 
 def _settle(state: RollupState, now: datetime, max_exposure: int, max_holdout: int) -> None:
@@ -434,7 +273,7 @@ def do_run_rollups(*, full: bool = False, now: datetime | None = None) -> Rollup
     started = time.monotonic()
     now = now or timezone.now()
     with transaction.atomic():
-        _tune_session()
+        tune_session()
         RollupState.objects.get_or_create(name="default")
         state = RollupState.objects.select_for_update().get(name="default")
         full = full or state.events_received_until is None or _rollup_lost()
@@ -458,10 +297,10 @@ def do_run_rollups(*, full: bool = False, now: datetime | None = None) -> Rollup
             clock = summary.lap("user_rows", clock)
             changed = [d for d in (first_new, ranges[0][0] if ranges else None) if d]
             first_changed = min(changed) if changed else None
-        _analyze()
+        analyze_user_rollup()
         clock = summary.lap("analyze", clock)
         if full or first_changed is not None:
-            scopes = _scopes()
+            scopes = rollup_scopes()
             if full:
                 rebuild_every_arm_stats(scopes)
             else:

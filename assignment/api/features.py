@@ -29,7 +29,7 @@ from assignment import services
 from assignment.api.serializers import AttributesField, check_user_id
 from assignment.config_cache import get_snapshot
 from assignment.growthbook import UnsupportedForSdk, sdk_payload
-from config.serializers import StrictCharField
+from web.serializers import StrictCharField
 
 __all__ = ["ExposureTrackingView", "FeaturesView"]
 

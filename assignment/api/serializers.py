@@ -9,7 +9,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from assignment.models import USER_ID_MAX_LENGTH
-from config.serializers import FastInputSerializer
+from web.serializers import FastInputSerializer
 
 ATTRIBUTE_KEY_MAX_LENGTH = 100
 ATTRIBUTE_VALUE_MAX_LENGTH = 1000

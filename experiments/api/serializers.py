@@ -10,7 +10,8 @@ from typing import Any
 
 from rest_framework import serializers
 
-from config.serializers import (
+from experiments.models import Experiment, Holdout, Layer, MetricDefinition, Variant
+from web.serializers import (
     JSONObjectField,
     StrictBooleanField,
     StrictCharField,
@@ -19,7 +20,6 @@ from config.serializers import (
     StrictModelSerializer,
     StrictSlugField,
 )
-from experiments.models import Experiment, Holdout, Layer, MetricDefinition, Variant
 
 __all__ = [
     "ExperimentCreateSerializer",

@@ -17,7 +17,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.serializers import conflict_or_missing
 from experiments import services
 from experiments.api.serializers import (
     ActionResultSerializer,
@@ -32,6 +31,7 @@ from experiments.api.serializers import (
 from experiments.models import Experiment, Holdout, Layer, MetricDefinition
 from experiments.services.metrics import do_create_metric_definition
 from experiments.services.update import do_update_experiment
+from web.serializers import conflict_or_missing
 
 ERRORS = {
     400: OpenApiResponse(description="invalid field or broken rule (named in the body)"),

@@ -16,10 +16,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.serializers import StrictModelSerializer, conflict_or_missing
 from experiments.services import record_audit
 from recommenders.core.served_exploration import MAX_POOL
 from recommenders.models import RecommenderConfig
+from web.serializers import StrictModelSerializer, conflict_or_missing
 
 __all__ = ["RecommenderConfigListView", "RecommenderConfigSerializer"]
 

@@ -7,9 +7,9 @@ from typing import Any
 
 from rest_framework import serializers
 
-from config.serializers import FastInputSerializer
 from recommenders.models import ModelVersion
 from recommenders.serving.web import MAX_K, MAX_OFFSET
+from web.serializers import FastInputSerializer
 
 USER_ID_MAX_LENGTH = 256  # as assignment and events accept
 PROFILE_ID_MAX_LENGTH = 64  # UserProfile.external_id

@@ -8,11 +8,11 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-from django.db import connection
 from django.db.models import FloatField, Func, QuerySet
 
 from recommenders.core.base import InteractionData, ItemFeatures, UserFeatures
 from recommenders.models import Interaction, Item, UserProfile
+from writebehind import bulk
 
 __all__ = [
     "UnixSeconds",
@@ -49,10 +49,10 @@ class UnixSeconds(Func):
         template = "ROUND((julianday(%(expressions)s) - 2440587.5) * 86400.0, 3)"
         return self.as_sql(compiler, connection, template=template, **extra)
 
-    def as_sql(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, list]:
-        if "template" not in extra and connection.vendor not in ("postgresql", "sqlite"):
-            extra["template"] = "UNIX_TIMESTAMP(%(expressions)s)"
-        return super().as_sql(compiler, connection, **extra)
+    def as_mysql(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, list]:
+        return self.as_sql(
+            compiler, connection, template="UNIX_TIMESTAMP(%(expressions)s)", **extra
+        )
 
 
 def interaction_data_snapshot(
@@ -74,8 +74,9 @@ def interaction_data_snapshot(
     user_pks, user_ids = _pks_and_ids(UserProfile.objects.all())
     item_pks, item_ids = _pks_and_ids(Item.objects.all())
     queryset = _interactions_in(since, until, kinds)
-    raw = _interaction_rows(
-        queryset.values_list("user_id", "item_id", "value", UnixSeconds("timestamp"), "id")
+    raw = bulk.read_number_columns(
+        queryset.values_list("user_id", "item_id", "value", UnixSeconds("timestamp"), "id"),
+        ("int", "int", "float", "float", "int"),
     )
     rows = _positions(user_pks, raw[:, 0].astype(np.int64))
     cols = _positions(item_pks, raw[:, 1].astype(np.int64))
@@ -92,35 +93,6 @@ def interaction_data_snapshot(
         item_ids=item_ids,
         item_features=_item_features() if include_features else None,
         user_features=_user_features() if include_features else None,
-    )
-
-
-# On PostgreSQL each column travels as one bytea of big-endian values (int8send/float8send,
-# concatenated by string_agg): five values per interaction, no Python object per value.
-PG_COLUMN_SEND = (("int8send", ">i8"), ("int8send", ">i8"), ("float8send", ">f8"),
-                  ("float8send", ">f8"), ("int8send", ">i8"))  # fmt: skip
-
-
-def _interaction_rows(values: QuerySet) -> np.ndarray:
-    """The rows of the 5-column values_list (user_id, item_id, value, seconds, id) as an
-    n x 5 float64 array. Aggregated into binary columns on PostgreSQL; elsewhere read
-    through the cursor's tuples."""
-    if connection.vendor != "postgresql":
-        return np.array(list(values), dtype=np.float64).reshape(-1, 5)
-    sql, params = values.query.sql_with_params()
-    aggregates = ", ".join(
-        f"string_agg({send}(t.c{j}), ''::bytea)" for j, (send, _) in enumerate(PG_COLUMN_SEND)
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {aggregates} FROM ({sql}) AS t(c0, c1, c2, c3, c4)", params)
-        columns = cursor.fetchone()
-    if columns[0] is None:  # no rows
-        return np.zeros((0, 5))
-    return np.column_stack(
-        [
-            np.frombuffer(bytes(column), dtype=dtype).astype(np.float64)
-            for column, (_, dtype) in zip(columns, PG_COLUMN_SEND, strict=True)
-        ]
     )
 
 

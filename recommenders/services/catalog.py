@@ -4,10 +4,11 @@ Every loader is idempotent: items and users are upserted by external id (a reloa
 their metadata but never touches ``Item.is_blocked``, which belongs to the content policy),
 interactions are inserted once per (user, item, kind, timestamp).
 
-On PostgreSQL rows travel with ``COPY ... FROM STDIN`` (psycopg 3 ``cursor.copy``) into a
-temporary staging table, then one ``INSERT ... SELECT ... ON CONFLICT`` moves them into
-place; on other databases (SQLite, the embedded default) ``bulk_create`` in batches with
-``ignore_conflicts`` / ``update_conflicts`` does the same job more slowly.
+The writes go through :mod:`writebehind.bulk` (``upsert_by_key``, ``insert_new_columns``): on
+PostgreSQL rows travel with ``COPY ... FROM STDIN`` into a temporary staging table, then one
+``INSERT ... SELECT ... ON CONFLICT`` moves them into place; on SQLite (the embedded default)
+``bulk_create`` in batches with ``ignore_conflicts`` / ``update_conflicts`` does the same job
+more slowly.
 """
 
 from __future__ import annotations
@@ -15,14 +16,15 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import numpy as np
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from recommenders.models import Interaction, Item, UserProfile
+from writebehind import bulk
 
 __all__ = [
     "CatalogLoadError",
@@ -162,7 +164,6 @@ USER_FIELDS = (
     "signup_context",
     "preferences",
 )
-JSON_FIELDS = frozenset({"categories", "attributes", "signup_context", "preferences"})
 
 
 def do_load_items(records: Iterable[ItemRecord]) -> LoadResult:
@@ -224,96 +225,11 @@ def _user_row(record: UserRecord) -> dict[str, Any]:
 @transaction.atomic
 def _upsert(model: type, records: list[Any], fields: Sequence[str], to_row: Any) -> LoadResult:
     before = model.objects.count()
-    if records:
-        if connection.vendor == "postgresql":
-            _upsert_postgresql(model, records, fields, to_row)
-        else:
-            _upsert_bulk_create(model, records, fields, to_row)
+    rows = [
+        {"external_id": r.external_id, "created_at": r.created_at, **to_row(r)} for r in records
+    ]
+    bulk.upsert_by_key(model, rows, key="external_id", fields=fields, batch_size=BATCH_SIZE)
     return LoadResult(received=len(records), inserted=model.objects.count() - before)
-
-
-def _upsert_bulk_create(
-    model: type, records: list[Any], fields: Sequence[str], to_row: Any
-) -> None:
-    # one insert in record order (primary keys follow the input), then the creation times
-    # given for records that already existed
-    now = timezone.now()
-    objects = [
-        model(external_id=r.external_id, created_at=r.created_at or now, **to_row(r))
-        for r in records
-    ]
-    model.objects.bulk_create(
-        objects,
-        batch_size=BATCH_SIZE,
-        update_conflicts=True,
-        unique_fields=["external_id"],
-        update_fields=list(fields),
-    )
-    timed = [
-        model(external_id=r.external_id, created_at=r.created_at) for r in records if r.created_at
-    ]
-    if timed:
-        model.objects.bulk_create(
-            timed,
-            batch_size=BATCH_SIZE,
-            update_conflicts=True,
-            unique_fields=["external_id"],
-            update_fields=["created_at"],
-        )
-
-
-def _upsert_postgresql(model: type, records: list[Any], fields: Sequence[str], to_row: Any) -> None:
-    from psycopg.types.json import Jsonb
-
-    table = connection.ops.quote_name(model._meta.db_table)
-    columns = [_pg_column(model, name) for name in fields]
-    names = [name for name, _ in columns]
-    staging = ", ".join(
-        [
-            "ordinal bigserial",
-            "external_id text",
-            *(f"{name} {kind}" for name, kind in columns),
-            "created_at timestamptz",
-        ]
-    )
-    copied = ", ".join(["external_id", *names, "created_at"])
-    assignments = "".join(f"{name} = s.{name}, " for name in names)
-    inserted_columns = ", ".join(["external_id", *names, "created_at", *_pg_new_row_columns(model)])
-    inserted_values = ", ".join(
-        ["external_id", *names, "COALESCE(created_at, now())", *_pg_new_row_values(model)]
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(f"CREATE TEMPORARY TABLE catalog_staging ({staging}) ON COMMIT DROP")
-        with cursor.cursor.copy(f"COPY catalog_staging ({copied}) FROM STDIN") as copy:
-            for record in records:
-                row = to_row(record)
-                values = [Jsonb(row[f]) if f in JSON_FIELDS else row[f] for f in fields]
-                copy.write_row([record.external_id, *values, record.created_at])
-        cursor.execute(
-            f"UPDATE {table} AS t SET {assignments}"
-            "created_at = COALESCE(s.created_at, t.created_at) "
-            "FROM catalog_staging AS s WHERE t.external_id = s.external_id"
-        )
-        cursor.execute(
-            f"INSERT INTO {table} ({inserted_columns}) SELECT {inserted_values} "
-            "FROM catalog_staging ORDER BY ordinal ON CONFLICT (external_id) DO NOTHING"
-        )
-        cursor.execute("DROP TABLE catalog_staging")
-
-
-def _pg_column(model: type, name: str) -> tuple[str, str]:
-    """A field's column name and its PostgreSQL type, for the staging table."""
-    model_field = model._meta.get_field(name)
-    return model_field.column, model_field.db_type(connection)
-
-
-def _pg_new_row_columns(model: type) -> list[str]:
-    """Columns a new row needs beyond the loaded ones (Django sets no database defaults)."""
-    return ["is_blocked"] if model is Item else []
-
-
-def _pg_new_row_values(model: type) -> list[str]:
-    return ["false"] if model is Item else []
 
 
 # --- interactions ---------------------------------------------------------------------------
@@ -330,10 +246,20 @@ def do_load_interactions(columns: InteractionColumns, *, create_missing: bool = 
     with transaction.atomic():
         user_pks = _pks_for(UserProfile, columns.user_ids, create_missing)
         item_pks = _pks_for(Item, columns.item_ids, create_missing)
-        if connection.vendor == "postgresql":
-            inserted = _insert_interactions_postgresql(columns, user_pks, item_pks)
-        else:
-            inserted = _insert_interactions_bulk_create(columns, user_pks, item_pks)
+        inserted = bulk.insert_new_columns(
+            Interaction,
+            {
+                "user_id": user_pks,
+                "item_id": item_pks,
+                "kind": columns.kind_codes,
+                "value": columns.values,
+                "timestamp": columns.timestamps,
+            },
+            key=("user_id", "item_id", "kind", "timestamp"),
+            codes={"kind": KIND_ORDER},
+            chunk_rows=COPY_CHUNK_ROWS,
+            batch_size=BATCH_SIZE,
+        )
     return LoadResult(received=n_rows, inserted=inserted)
 
 
@@ -377,115 +303,3 @@ def _pk_map(model: type, external_ids: list[str]) -> dict[str, int]:
         chunk = external_ids[lo : lo + LOOKUP_CHUNK]
         found.update(model.objects.filter(external_id__in=chunk).values_list("external_id", "pk"))
     return found
-
-
-def _insert_interactions_postgresql(
-    columns: InteractionColumns, user_pks: np.ndarray, item_pks: np.ndarray
-) -> int:
-    """COPY the rows in binary into a staging table, then insert the new ones.
-
-    The staging rows are fixed-width (the kind travels as a small integer), so the
-    binary COPY stream is one numpy record array: no per-row Python.
-    """
-    table = connection.ops.quote_name(Interaction._meta.db_table)
-    kinds = ", ".join(f"'{name}'" for name in KIND_ORDER)  # fixed choices, not user input
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "CREATE TEMPORARY TABLE interaction_staging (user_id bigint, item_id bigint, "
-            "kind_code smallint, value double precision, ts double precision) ON COMMIT DROP"
-        )
-        with cursor.cursor.copy("COPY interaction_staging FROM STDIN (FORMAT BINARY)") as copy:
-            for lo in range(0, len(columns), COPY_CHUNK_ROWS):
-                hi = lo + COPY_CHUNK_ROWS
-                copy.write(
-                    _binary_copy_rows(
-                        user_pks[lo:hi],
-                        item_pks[lo:hi],
-                        columns.kind_codes[lo:hi],
-                        columns.values[lo:hi],
-                        columns.timestamps[lo:hi],
-                        header=lo == 0,
-                        trailer=hi >= len(columns),
-                    )
-                )
-        # sorted by the unique key: the index is filled in order, not at random
-        cursor.execute(
-            f'INSERT INTO {table} (user_id, item_id, kind, value, "timestamp") '
-            f"SELECT user_id, item_id, (ARRAY[{kinds}])[kind_code + 1], value, to_timestamp(ts) "
-            "FROM interaction_staging ORDER BY user_id, item_id, kind_code, ts "
-            'ON CONFLICT (user_id, item_id, kind, "timestamp") DO NOTHING'
-        )
-        inserted = cursor.rowcount
-        cursor.execute("DROP TABLE interaction_staging")
-    return inserted
-
-
-# PostgreSQL's binary COPY format: a signature, flags and header-extension length; each row
-# a field count then (length, big-endian value) per field; -1 as the trailer.
-PG_COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
-PG_COPY_TRAILER = (-1).to_bytes(2, "big", signed=True)
-PG_COPY_ROW = np.dtype(
-    [
-        ("n_fields", ">i2"),
-        ("user_len", ">i4"),
-        ("user_id", ">i8"),
-        ("item_len", ">i4"),
-        ("item_id", ">i8"),
-        ("kind_len", ">i4"),
-        ("kind_code", ">i2"),
-        ("value_len", ">i4"),
-        ("value", ">f8"),
-        ("ts_len", ">i4"),
-        ("ts", ">f8"),
-    ]
-)
-
-
-def _binary_copy_rows(
-    user_pks: np.ndarray,
-    item_pks: np.ndarray,
-    kind_codes: np.ndarray,
-    values: np.ndarray,
-    timestamps: np.ndarray,
-    *,
-    header: bool,
-    trailer: bool,
-) -> bytes:
-    rows = np.empty(len(user_pks), PG_COPY_ROW)
-    rows["n_fields"] = 5
-    rows["user_len"] = rows["item_len"] = rows["value_len"] = rows["ts_len"] = 8
-    rows["kind_len"] = 2
-    rows["user_id"], rows["item_id"], rows["kind_code"] = user_pks, item_pks, kind_codes
-    rows["value"], rows["ts"] = values, timestamps
-    return (
-        (PG_COPY_SIGNATURE if header else b"")
-        + rows.tobytes()
-        + (PG_COPY_TRAILER if trailer else b"")
-    )
-
-
-def _insert_interactions_bulk_create(
-    columns: InteractionColumns, user_pks: np.ndarray, item_pks: np.ndarray
-) -> int:
-    before = Interaction.objects.count()
-    for lo in range(0, len(columns), COPY_CHUNK_ROWS):
-        hi = lo + COPY_CHUNK_ROWS
-        objects = [
-            Interaction(
-                user_id=user_id,
-                item_id=item_id,
-                kind=kind,
-                value=value,
-                timestamp=datetime.fromtimestamp(ts, UTC),
-            )
-            for user_id, item_id, kind, value, ts in zip(
-                user_pks[lo:hi].tolist(),
-                item_pks[lo:hi].tolist(),
-                [KIND_ORDER[code] for code in columns.kind_codes[lo:hi].tolist()],
-                columns.values[lo:hi].tolist(),
-                columns.timestamps[lo:hi].tolist(),
-                strict=True,
-            )
-        ]
-        Interaction.objects.bulk_create(objects, batch_size=BATCH_SIZE, ignore_conflicts=True)
-    return Interaction.objects.count() - before

@@ -233,13 +233,14 @@ def test_a_concurrent_duplicate_falls_back_to_conflict_handling(monkeypatch):
 
     from analytics.services import ingestion
     from analytics.services.event_validation import check_event
+    from writebehind.bulk import rows as bulk_rows
 
     if connection.vendor != "postgresql":
         pytest.skip("the probe-then-COPY path is PostgreSQL's")
     window = ingestion.current_window()
     first = [check_event(click("race-1"), window)]
     assert ingestion.insert_event_rows(first, datetime.now(UTC)) == 1
-    monkeypatch.setattr(ingestion, "_known_ids", lambda cursor, ids: set())
+    monkeypatch.setattr(bulk_rows, "_known_keys", lambda cursor, table, key, values: set())
     both = [check_event(click("race-1"), window), check_event(click("race-2"), window)]
     assert ingestion.insert_event_rows(both, datetime.now(UTC)) == 1
     assert sorted(Event.objects.values_list("event_id", flat=True)) == ["race-1", "race-2"]

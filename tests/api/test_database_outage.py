@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from django.db import OperationalError, connection
+from django.db import OperationalError
 from django.urls import reverse
 
 from analytics.models import Event
@@ -30,14 +30,13 @@ def _event(n: int) -> dict:
 
 
 def test_a_batch_that_cannot_be_stored_gets_503_with_retry_after(api_client, monkeypatch):
-    name = "_insert_postgresql" if connection.vendor == "postgresql" else "_insert_portable"
-    real_insert = getattr(ingestion, name)
+    real_insert = ingestion.bulk.insert_new_rows
 
-    def down_midway(rows, received_at):  # the first row "works", then the link drops
-        real_insert(rows[:1], received_at)
+    def down_midway(table, columns, rows, **kwargs):  # the first row "works", then the link drops
+        real_insert(table, columns, rows[:1], **kwargs)
         raise OperationalError("connection to server was lost")
 
-    monkeypatch.setattr(ingestion, name, down_midway)
+    monkeypatch.setattr(ingestion.bulk, "insert_new_rows", down_midway)
     response = api_client.post("/api/v1/events", [_event(1), _event(2)], format="json")
     assert response.status_code == 503
     assert int(response["Retry-After"]) > 0

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from config.security import CONTENT_SECURITY_POLICY
 from tests.browser.test_report_browser import browser  # noqa: F401 - the fixture
+from web.csp import CONTENT_SECURITY_POLICY
 
 pytestmark = pytest.mark.browser
 

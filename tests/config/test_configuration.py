@@ -72,7 +72,7 @@ def test_unreachable_database_stops_commands_with_one_line():
 
 def test_unreachable_database_stops_make_run_before_serving():
     result = run_python(
-        "-m config.run",
+        "-m ops.launcher",
         DJANGO_DEBUG="true",
         DATABASE_URL="postgres://postgres@127.0.0.1:1/nothing",
     )

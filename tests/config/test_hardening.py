@@ -10,7 +10,6 @@ import textwrap
 import pytest
 from django.conf import settings
 
-from config.security import CONTENT_SECURITY_POLICY
 from tests.config.test_configuration import (
     GOOD_SECRET,
     REPO_ROOT,
@@ -18,6 +17,7 @@ from tests.config.test_configuration import (
     assert_one_line_naming,
     run_python,
 )
+from web.csp import CONTENT_SECURITY_POLICY
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,6 @@
 """The API's JSON body parsing: what DRF's parser lets through as a 500, answered 400.
 
-Kept apart from :mod:`config.api`: DRF imports the parser classes named in its settings while
+Kept apart from :mod:`web.api`: DRF imports the parser classes named in its settings while
 ``rest_framework.views`` is still loading.
 """
 

@@ -41,7 +41,7 @@ STOP_TIMEOUT_SECONDS = 20.0
 
 def preflight() -> None:
     """Exit with one line naming the variable when the database or broker is unreachable."""
-    from config.health import check_broker, check_database
+    from ops.health import check_broker, check_database
 
     error = check_database()
     if error:
@@ -67,7 +67,7 @@ def prepare() -> None:
     call_command("setup_demo", base_url=f"http://{HOST}:{PORT}")
     if DEMO_TRAFFIC:
         # The simulator's own key, serve and analyze only, expiring in a day: a key per run
-        # (through the command: config names the apps' features, it never imports them).
+        # (through the command: ops names the apps' features, it never imports them).
         out = io.StringIO()
         call_command(
             "create_api_client", "demo-simulator", "--scopes", "serve", "analyze",

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from config import run
+from ops import launcher
 
 # A child that starts a grandchild in its process group, records the grandchild's pid, sleeps.
 CHILD = (
@@ -48,7 +48,7 @@ def test_a_killed_child_is_restarted_after_backoff_with_its_orphans_gone(tmp_pat
     files = {name: tmp_path / f"{name}.pids" for name in ("worker", "web")}
     now = [1000.0]
     logged: list[str] = []
-    supervisor = run.Supervisor(
+    supervisor = launcher.Supervisor(
         {name: [sys.executable, "-c", CHILD, str(path)] for name, path in files.items()},
         log=logged.append,
         clock=lambda: now[0],
@@ -85,8 +85,8 @@ def test_a_killed_child_is_restarted_after_backoff_with_its_orphans_gone(tmp_pat
 
 
 def test_beat_runs_alone_with_its_schedule_under_the_var_dir(tmp_path, monkeypatch):
-    monkeypatch.setattr(run, "DEMO_TRAFFIC", False)
-    commands = run.children(tmp_path)
+    monkeypatch.setattr(launcher, "DEMO_TRAFFIC", False)
+    commands = launcher.children(tmp_path)
     assert set(commands) == {"worker", "beat", "web"}
     assert "--beat" not in commands["worker"] and "-B" not in commands["worker"]
     schedule = commands["beat"][commands["beat"].index("--schedule") + 1]
@@ -96,9 +96,9 @@ def test_beat_runs_alone_with_its_schedule_under_the_var_dir(tmp_path, monkeypat
 def test_the_demo_traffic_is_a_supervised_simulator_against_the_demo_experiment(
     tmp_path, monkeypatch
 ):
-    monkeypatch.setattr(run, "DEMO_TRAFFIC", True)
-    simulator = run.children(tmp_path)["simulator"]
+    monkeypatch.setattr(launcher, "DEMO_TRAFFIC", True)
+    simulator = launcher.children(tmp_path)["simulator"]
     assert simulator[1:4] == ["manage.py", "simulate", "--live"]
     assert simulator[simulator.index("--experiment") + 1] == "home-recs"
-    assert simulator[simulator.index("--base-url") + 1] == f"http://{run.HOST}:{run.PORT}"
+    assert simulator[simulator.index("--base-url") + 1] == f"http://{launcher.HOST}:{launcher.PORT}"
     assert "--token" not in simulator  # the key travels in the environment, not in `ps`

@@ -1,4 +1,4 @@
-"""config.parsers: JSON bodies DRF's parser would let through as a 500 are a 400."""
+"""web.parsers: JSON bodies DRF's parser would let through as a 500 are a 400."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import re
 import pytest
 from rest_framework.exceptions import ParseError
 
-from config.parsers import json_from_body, path_of_lone_surrogate
+from web.parsers import json_from_body, path_of_lone_surrogate
 
 
 def test_a_valid_body_with_escaped_characters_beyond_the_bmp_is_parsed():

@@ -1,6 +1,4 @@
-"""Bulk writes that differ by database vendor, in one place.
-
-Two idempotent shapes cover what the write-behind buffers store:
+"""The write-behind buffers' two idempotent shapes.
 
 * :func:`upsert_earliest`: insert rows, or, for a key already stored, keep the earliest
   time (``first_exposed_at = LEAST(stored, new)``). A row whose time moved earlier takes a new
@@ -23,12 +21,9 @@ from datetime import UTC, datetime
 
 from django.db import connection
 
-__all__ = ["Table", "add_to_counters", "is_postgresql", "upsert_earliest"]
+from writebehind.bulk.vendor import is_postgresql
 
-
-def is_postgresql() -> bool:
-    """True when the default database is PostgreSQL (else SQLite, the embedded default)."""
-    return connection.vendor == "postgresql"
+__all__ = ["Table", "add_to_counters", "upsert_earliest"]
 
 
 @dataclass(frozen=True)

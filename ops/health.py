@@ -27,8 +27,11 @@ def check_database() -> str | None:
 
 
 def check_broker() -> str | None:
-    """None when the Celery broker accepts a connection, else the error in one line."""
-    from config.celery import app
+    """None when the Celery broker accepts a connection, else the error in one line.
+
+    The app is Celery's current one (``config.celery`` sets it as it loads, with the
+    settings), so that ``ops``, below ``config``, names no configuration module."""
+    from celery import current_app as app
 
     try:
         with app.connection_for_write(settings.CELERY_BROKER_URL) as conn:
