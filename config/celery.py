@@ -32,6 +32,11 @@ TRANSPORT_ALIASES["redis"] = TRANSPORT_ALIASES["rediss"] = "ops.broker_redis:Tra
 # prefork's children survive a sibling killed while idle: see ops/pool.py.
 POOL_ALIASES["prefork"] = POOL_ALIASES["processes"] = "ops.pool:TaskPool"
 
+# Serving messages are consumed without acknowledgement: a request is never redelivered
+# (nobody would wait for its answer), so the broker need not track it as unacknowledged,
+# which over Redis costs two round trips per message (record it, then forget it).
+SERVING_QUEUE = Queue("serving", no_ack=True)
+
 app = Celery("splitlab")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.update(
@@ -39,7 +44,7 @@ app.conf.update(
     result_serializer="json",
     accept_content=["json"],
     task_default_queue="default",
-    task_queues=(Queue("default"), Queue("training"), Queue("serving")),
+    task_queues=(Queue("default"), Queue("training"), SERVING_QUEUE),
     task_track_started=True,
     worker_prefetch_multiplier=1,
     broker_connection_retry_on_startup=True,
