@@ -40,26 +40,21 @@ run, for tests). Needs ``wrk``.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
-import json
-import re
+import functools
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks import _serving_load as load  # noqa: E402
 from benchmarks import _serving_report as report  # noqa: E402
 from benchmarks import _serving_support as support  # noqa: E402
-from benchmarks._open_loop import get_request, run_open_loop  # noqa: E402
 
 if TYPE_CHECKING:
     from recommenders.models import RecommenderConfig
@@ -76,22 +71,27 @@ PARAMS = {
 LOADS = (0.2, 0.35, 0.5, 0.65, 0.8, 0.95)  # open-loop offered loads, x saturated throughput
 QUICK_LOADS = (0.5, 0.8)
 MODEL_WORK_REQUESTS = 300
-FALLBACK_FIELD = re.compile(rb'"fallback":\s*true')
 
 
 @dataclasses.dataclass(frozen=True)
-class Durations:
-    """Seconds of each load step."""
+class LoadPlan:
+    """How long each load step lasts, and the open-loop loads (x saturated throughput)."""
 
-    closed_loop: int
-    ping: int
-    open_loop_point: int
+    closed_loop_seconds: int
+    ping_seconds: int
+    open_loop_seconds: int  # each load
+    loads: tuple[float, ...]
 
     @classmethod
-    def for_run(cls, quick: bool, seconds: int | None, open_seconds: int | None) -> Durations:
-        closed_loop = seconds or (3 if quick else 30)
-        # the ping costs little CPU per request: a third of the time counts enough of them
-        return cls(closed_loop, max(2, closed_loop // 3), open_seconds or (3 if quick else 20))
+    def for_run(cls, args: argparse.Namespace) -> LoadPlan:
+        closed_loop = args.seconds or (3 if args.quick else 30)
+        return cls(
+            closed_loop_seconds=closed_loop,
+            # the ping costs little CPU per request: a third of the time counts enough of them
+            ping_seconds=max(2, closed_loop // 3),
+            open_loop_seconds=args.open_seconds or (3 if args.quick else 20),
+            loads=QUICK_LOADS if args.quick else LOADS,
+        )
 
 
 def params_for(algorithm: str, quick: bool) -> dict:
@@ -165,156 +165,6 @@ def request_mix(users: list[str]) -> list[tuple[str, int]]:
     return [(users[(n * 7919) % len(users)], n % 5) for n in range(len(users))]
 
 
-def recommendation_path(user: str, session_depth: int) -> str:
-    return (
-        f"/api/v1/recommendations?user_id={user}&k=10&surface=home&device=web"
-        f"&session_depth={session_depth}"
-    )
-
-
-def wrk_script(token: str, mix: list[tuple[str, int]], folder: Path) -> Path:
-    """wrk's Lua: the requests of ``mix`` in turn, one per request."""
-    path = folder / "recommendations.lua"
-    quoted = ",".join(json.dumps(recommendation_path(*request)) for request in mix)
-    path.write_text(
-        f"local paths = {{{quoted}}}\n"
-        "local n = 0\n"
-        "request = function()\n"
-        "  n = n + 1\n"
-        f'  return wrk.format("GET", paths[n % #paths + 1], '
-        f'{{["Authorization"] = "Token {token}"}})\n'
-        "end\n"
-    )
-    return path
-
-
-def get_json(base: str, path: str, token: str) -> dict:
-    request = urllib.request.Request(base + path, headers={"Authorization": f"Token {token}"})
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read())
-
-
-def warm_up(base: str, token: str, users: list[str], timeout_seconds: float = 180) -> None:
-    """Until the serving worker answers without fallback 5 times in a row."""
-    deadline, streak, n = time.monotonic() + timeout_seconds, 0, 0
-    while streak < 5:
-        if time.monotonic() > deadline:
-            raise RuntimeError("the serving worker did not answer in time (see its log)")
-        n += 1
-        body = get_json(base, f"/api/v1/recommendations?user_id={users[n % len(users)]}", token)
-        streak = streak + 1 if not body["fallback"] else 0
-        if body["fallback"]:
-            time.sleep(0.2)
-
-
-def counters(base: str, token: str) -> tuple[int, int]:
-    """(requests, fallbacks) after both gunicorn processes flushed their counters."""
-    time.sleep(1.2)
-    for n in range(20):  # each process flushes on its next request after 1 s
-        get_json(base, f"/api/v1/recommendations?user_id=flush-{n}", token)
-    body = get_json(base, "/api/v1/recommendations/metrics", token)
-    return body["requests"], body["fallbacks"]
-
-
-def parse_wrk(output: str) -> dict[str, float]:
-    def latency(label: str) -> float:
-        match = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s)\s*$", output, re.M)
-        if match is None:
-            raise RuntimeError(f"no {label}% latency in wrk output:\n{output}")
-        scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[match.group(2)]
-        return float(match.group(1)) * scale
-
-    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    return {
-        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
-        "requests": int(re.search(r"(\d+) requests in", output).group(1)),
-        "p50": latency("50"),
-        "p99": latency("99"),
-        "non_2xx": int(non_2xx.group(1)) if non_2xx else 0,
-    }
-
-
-class ServingStack:
-    """A running gunicorn and serving worker, and the load steps run against them, each with
-    the CPU it cost the web and the worker process trees."""
-
-    def __init__(self, base: str, worker_pid: int, token: str, connections: int) -> None:
-        self.base, self.worker_pid, self.token = base, worker_pid, token
-        self.connections = connections
-
-    @property
-    def port(self) -> int:
-        return int(self.base.rsplit(":", 1)[1])
-
-    def cpu_seconds(self) -> tuple[float, float]:
-        """CPU seconds so far of the web and the worker process trees."""
-        web_pid = getattr(self.base, "pid", 0)
-        return support.tree_cpu_seconds(web_pid), support.tree_cpu_seconds(self.worker_pid)
-
-    def ping(self, seconds: int) -> report.ClosedLoopRun:
-        """``GET /api/v1/ping`` saturated (wrk)."""
-        auth = ["-H", f"Authorization: Token {self.token}"]
-        return self.closed_loop([*auth, self.base + "/api/v1/ping"], seconds)
-
-    def saturate(self, script: Path, seconds: int) -> report.ClosedLoopRun:
-        """The recommendations of ``script`` saturated (wrk), with the fallback rate that the
-        metrics endpoint's counters give."""
-        before = counters(self.base, self.token)
-        run = self.closed_loop(["-s", str(script), self.base], seconds)
-        after = counters(self.base, self.token)
-        fallback_rate = (after[1] - before[1]) / max(1, after[0] - before[0])
-        return dataclasses.replace(run, fallback_rate=fallback_rate)
-
-    def closed_loop(self, target: list[str], seconds: int) -> report.ClosedLoopRun:
-        """wrk's connections on ``target``, each sending as soon as its answer arrives."""
-        cpu_before = self.cpu_seconds()
-        command = [
-            "wrk", "-t", "2", "-c", str(self.connections), "-d", f"{seconds}s", "--latency",
-            *target,
-        ]  # fmt: skip
-        output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-        cpu_after = self.cpu_seconds()
-        wrk = parse_wrk(output)
-        requests = max(1, wrk["requests"])
-        return report.ClosedLoopRun(
-            rps=wrk["rps"],
-            p50_ms=wrk["p50"],
-            p99_ms=wrk["p99"],
-            non_2xx=wrk["non_2xx"],
-            web_cpu_ms=1000 * (cpu_after[0] - cpu_before[0]) / requests,
-            worker_cpu_ms=1000 * (cpu_after[1] - cpu_before[1]) / requests,
-        )
-
-    def open_loop(
-        self, mix: list[tuple[str, int]], fraction: float, saturated_rps: float, seconds: int
-    ) -> report.LoadPoint:
-        """The requests of ``mix`` at ``fraction`` of the saturated throughput."""
-        headers = {"Authorization": f"Token {self.token}"}
-        requests = [get_request(recommendation_path(*r), self.port, headers) for r in mix]
-        result = run_open_loop(
-            self.port, requests, fraction * saturated_rps, seconds, flag=FALLBACK_FIELD
-        )
-        return report.LoadPoint(fraction, result)
-
-
-@contextlib.contextmanager
-def serving_stack(
-    bench: support.BenchEnvironment, args: argparse.Namespace, token: str, users: list[str]
-) -> Iterator[ServingStack]:
-    """gunicorn (2 sync workers) and a serving worker, warm, for the duration of the block."""
-    from django.db import connections
-
-    connections.close_all()  # the servers fork from fresh processes, not from this one
-    with (
-        support.celery_worker(
-            bench, "serving", concurrency=args.worker_concurrency, pool=args.pool
-        ) as worker,
-        support.gunicorn(bench, workers=2) as base,
-    ):
-        warm_up(base, token, users)
-        yield ServingStack(base, worker.pid, token, args.connections)
-
-
 def act_as_worker_child() -> None:
     """Thread counts (and warm-up hooks) of a serving worker child, in this process, so that
     the model work measured here is the work a worker child does."""
@@ -361,23 +211,30 @@ def measure_algorithm(
     args: argparse.Namespace,
     token: str,
 ) -> report.ServingFigures:
-    """Every step of the docstring for the algorithm's config, made the default."""
+    """The steps of the module docstring for the algorithm's config, made the default."""
     config = use_config(algorithm, params_for(algorithm, args.quick))
-    durations = Durations.for_run(args.quick, args.seconds, args.open_seconds)
+    plan = LoadPlan.for_run(args)
     users = user_ids()
     mix = request_mix(users)
     model_work = model_work_ms(config.pk, mix)
+    servers = functools.partial(
+        load.serving_stack,
+        token=token,
+        users=users,
+        pool=args.pool,
+        worker_concurrency=args.worker_concurrency,
+        connections=args.connections,
+    )
     with tempfile.TemporaryDirectory() as folder:
-        script = wrk_script(token, mix, Path(folder))
-        reference_bench = dataclasses.replace(bench, serving_path="task")
-        with serving_stack(reference_bench, args, token, users) as stack:
-            reference = stack.saturate(script, durations.closed_loop)
-        with serving_stack(bench, args, token, users) as stack:
-            trivial = stack.ping(durations.ping)
-            saturated = stack.saturate(script, durations.closed_loop)
+        script = load.wrk_script(token, mix, Path(folder))
+        with servers(dataclasses.replace(bench, serving_path="task")) as stack:
+            reference = stack.saturate(script, plan.closed_loop_seconds)
+        with servers(bench) as stack:
+            trivial = stack.ping(plan.ping_seconds)
+            saturated = stack.saturate(script, plan.closed_loop_seconds)
             curve = [
-                stack.open_loop(mix, fraction, saturated.rps, durations.open_loop_point)
-                for fraction in (QUICK_LOADS if args.quick else LOADS)
+                stack.open_loop(mix, fraction, saturated.rps, plan.open_loop_seconds)
+                for fraction in plan.loads
             ]
     return report.ServingFigures(
         algorithm, version_id, trivial, reference, saturated, model_work, curve
