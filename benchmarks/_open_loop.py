@@ -49,7 +49,6 @@ class OpenLoopResult:
     each request's scheduled send time."""
 
     offered_rate: float  # requests/s scheduled
-    scheduled: int
     connections: int
     latencies_ms: np.ndarray
     elapsed_seconds: float  # first scheduled send to the last answer
@@ -138,7 +137,6 @@ async def _run(
     answered = len(tally.latencies)
     return OpenLoopResult(
         offered_rate=rate,
-        scheduled=total,
         connections=connections,
         latencies_ms=1000 * np.asarray(tally.latencies),
         elapsed_seconds=max(0.0, tally.last_answer - start),

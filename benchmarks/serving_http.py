@@ -33,8 +33,10 @@ Prints a table per algorithm, then a summary line per algorithm and a PASS or MI
 target; writes the latency curves to a PNG under ``var/bench/`` (skipped, with a note,
 without matplotlib, which the ``bench`` extra installs).
 
-``--quick``: a generated catalogue, ALS, a few seconds per step, two load points (a smoke
-run, for tests). Needs ``wrk``.
+Each closed-loop step lasts ``--seconds`` (30; the ping a third of that), each open-loop load
+``--open-seconds`` (20), at 20, 35, 50, 65, 80 and 95% of the saturated throughput.
+``--quick``: a generated catalogue, ALS, 3 s per step, loads 50 and 80% only (a smoke run,
+for tests). Needs ``wrk``.
 """
 
 from __future__ import annotations
