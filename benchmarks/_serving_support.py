@@ -39,6 +39,7 @@ class BenchEnvironment:
     broker_url: str  # "" = filesystem broker under var_dir
     var_dir: Path
     worker_threads: str = "1"  # torch/BLAS threads per worker process
+    serving_path: str = ""  # SPLITLAB_SERVING_PATH ("task", "batched"); "" = the default
 
     @property
     def label(self) -> str:
@@ -49,7 +50,12 @@ class BenchEnvironment:
     def env(self) -> dict[str, str]:
         """Environment of every Django process of the benchmark (production settings)."""
         env = production_env()
-        for name in ("DATABASE_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND"):
+        for name in (
+            "DATABASE_URL",
+            "CELERY_BROKER_URL",
+            "CELERY_RESULT_BACKEND",
+            "SPLITLAB_SERVING_PATH",
+        ):
             env.pop(name, None)
         env.update(
             SPLITLAB_VAR_DIR=str(self.var_dir),
@@ -60,6 +66,8 @@ class BenchEnvironment:
             env["DATABASE_URL"] = self.database_url
         if self.broker_url:
             env["CELERY_BROKER_URL"] = self.broker_url
+        if self.serving_path:
+            env["SPLITLAB_SERVING_PATH"] = self.serving_path
         return env
 
 
@@ -113,7 +121,7 @@ def choose_environment(name: str, *, fresh: bool) -> BenchEnvironment:
 def setup_django(bench: BenchEnvironment) -> None:
     """Configure Django in this process like the benchmark's servers, then migrate."""
     os.environ.update(bench.env())
-    for name in ("DATABASE_URL", "CELERY_BROKER_URL"):
+    for name in ("DATABASE_URL", "CELERY_BROKER_URL", "SPLITLAB_SERVING_PATH"):
         if name not in bench.env():
             os.environ.pop(name, None)
     sys.path.insert(0, str(REPO))

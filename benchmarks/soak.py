@@ -35,6 +35,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks import _serving_load as load  # noqa: E402
 from benchmarks import _serving_support as support  # noqa: E402
 from benchmarks import serving_http  # noqa: E402
 
@@ -213,7 +214,7 @@ def main() -> int:
         support.celery_worker(bench, "serving", concurrency=2) as worker,
         support.gunicorn(bench, workers=2) as base,
     ):
-        serving_http.warm_up(base, token, users)
+        load.warm_up(base, token, users)
         probe = Traffic(base, token, users)
         requests = probe.run(capacity_seconds, capacity_seconds)
         capacity = requests / capacity_seconds
