@@ -32,9 +32,11 @@ TRANSPORT_ALIASES["redis"] = TRANSPORT_ALIASES["rediss"] = "ops.broker_redis:Tra
 # prefork's children survive a sibling killed while idle: see ops/pool.py.
 POOL_ALIASES["prefork"] = POOL_ALIASES["processes"] = "ops.pool:TaskPool"
 
-# Serving messages are consumed without acknowledgement: a request is never redelivered
-# (nobody would wait for its answer), so the broker need not track it as unacknowledged,
-# which over Redis costs two round trips per message (record it, then forget it).
+# Serving messages are consumed without acknowledgement, by any worker that consumes them:
+# a request lost with its worker is answered from the fallback lists at the deadline, so
+# redelivery is of no use, and kombu's Redis transport would otherwise keep every delivered
+# message in an "unacked" hash until acknowledged (two Redis transactions per message).
+# Training and default tasks keep it (they acknowledge late).
 SERVING_QUEUE = Queue("serving", no_ack=True)
 
 app = Celery("splitlab")
@@ -98,24 +100,3 @@ def note_serving_worker(options: dict, **_: object) -> None:
     if isinstance(queues, str):
         queues = queues.split(",")
     heartbeat.consumes_serving = not queues or "serving" in {str(q).strip() for q in queues}
-
-
-@celeryd_init.connect
-def configure_serving_only_worker(conf: Any, options: dict, **_: object) -> None:
-    """A worker consuming only the ``serving`` queue over Redis does not emulate acks.
-
-    kombu's Redis transport keeps every delivered message in an "unacked" hash until the task
-    is acknowledged, so that a dead worker's messages are redelivered: two extra Redis
-    transactions per message. A serving request lost with its worker is answered from the
-    fallback lists at the deadline and expires soon after, so redelivery is of no use there;
-    training workers keep it (their tasks acknowledge late).
-    """
-    queues = options.get("queues") or []
-    if isinstance(queues, str):
-        queues = queues.split(",")
-    if {str(q).strip() for q in queues} != {"serving"}:
-        return
-    if not str(conf.broker_url).startswith(("redis://", "rediss://")):
-        return
-    transport = dict(conf.broker_transport_options or {})
-    conf.broker_transport_options = {**transport, "ack_emulation": False}

@@ -1,27 +1,34 @@
-"""Worker start-up options: serving-only Redis workers do not emulate acks."""
+"""The serving queue is consumed without acknowledgement, by whichever worker consumes it."""
 
 from __future__ import annotations
 
-from types import SimpleNamespace
+from kombu import Connection, Consumer, Queue
 
-import pytest
-
-from config.celery import configure_serving_only_worker
+from config.celery import SERVING_QUEUE, app
 
 
-@pytest.mark.parametrize(
-    ("queues", "broker", "expected"),
-    [
-        (["serving"], "redis://127.0.0.1:6379/0", False),
-        ("serving", "redis://127.0.0.1:6379/0", False),
-        (["serving", "training"], "redis://127.0.0.1:6379/0", True),
-        (["training"], "redis://127.0.0.1:6379/0", True),
-        (None, "redis://127.0.0.1:6379/0", True),
-        (["serving"], "filesystem://", True),
-    ],
-)
-def test_only_serving_only_redis_workers_drop_ack_emulation(queues, broker, expected):
-    conf = SimpleNamespace(broker_url=broker, broker_transport_options={"visibility_timeout": 9})
-    configure_serving_only_worker(conf=conf, options={"queues": queues})
-    assert conf.broker_transport_options.get("ack_emulation", True) is expected
-    assert conf.broker_transport_options["visibility_timeout"] == 9
+def test_the_serving_queue_is_declared_without_acknowledgement():
+    queues = {queue.name: queue for queue in app.conf.task_queues}
+    assert queues["serving"].no_ack is True
+    assert not queues["training"].no_ack and not queues["default"].no_ack
+
+
+def test_a_consumer_of_several_queues_leaves_only_serving_messages_unacknowledged():
+    """As Celery's task consumer does (no ``no_ack`` of its own), each queue's setting holds:
+    a serving message is never tracked as unacknowledged, a training one is."""
+    training = Queue("training-test")
+    with Connection("memory://") as connection:
+        channel = connection.channel()
+        received = []
+        consumer = Consumer(
+            channel, queues=[SERVING_QUEUE, training], callbacks=[lambda b, m: received.append(m)]
+        )
+        consumer.consume()
+        producer = connection.Producer(channel)
+        for queue in (SERVING_QUEUE, training):
+            producer.publish({"q": queue.name}, routing_key=queue.name, declare=[queue])
+        for _ in range(2):
+            connection.drain_events(timeout=1)
+        unacked = {m.payload["q"] for m in channel.qos._delivered.values()}
+        assert {m.payload["q"] for m in received} == {"serving", "training-test"}
+        assert unacked == {"training-test"}
