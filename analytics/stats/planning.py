@@ -77,6 +77,7 @@ def plan_experiment(
     traffic_share: float = 1.0,
     curve_points: int = 41,
     sequential: bool = False,
+    looks: int = 1,
 ) -> ExperimentPlan:
     """Plan a two-group test of a rate (``metric="proportion"``, ``baseline`` the rate) or a
     mean (``metric="mean"``: ``std`` required, ``baseline`` the mean, needed for a relative
@@ -94,7 +95,12 @@ def plan_experiment(
     total): at its planned size that test is a z-test with critical value
     ``sequential.final_look_critical(alpha)`` on the unpooled standard error, so the plan is a
     fixed-horizon z plan at ``fixed_horizon_equivalent_alpha(alpha)`` (0.0024 for 0.05): about
-    1.9 times the users of a fixed test at power 0.8. ``test`` says which test was planned.
+    1.9 times the users of a fixed test at power 0.8. Read at ``looks`` equally spaced looks
+    (the last at the planned size; e.g. 7 daily reads of a week-long test) every look can
+    reject, so the plan solves for the size at which the chance of some rejection is
+    ``power`` (``sequential.sequential_drift``, recursive numerical integration) and sizes a
+    fixed z plan at ``fixed_horizon_equivalent_alpha(alpha, looks, power)``: 1.8 times the
+    fixed users for 7 looks at power 0.8. ``test`` says which test was planned.
     """
     metric = check_choice("metric", metric, METRICS)
     mde = check_real("mde", mde)
@@ -107,7 +113,7 @@ def plan_experiment(
             raise ValueError("alternative: sequential tests are planned two-sided")
         if method not in (None, "unpooled", "z"):
             raise ValueError("method: a sequential plan uses the always-valid z-test")
-        alpha = fixed_horizon_equivalent_alpha(alpha)
+        alpha = fixed_horizon_equivalent_alpha(alpha, check_count("looks", looks), power)
         method = "unpooled" if metric == "proportion" else "z"
     if metric == "proportion":
         if baseline is None:
@@ -165,8 +171,8 @@ def plan_experiment(
     if sequential:
         test = (
             f"always-valid sequential test (asymptotic confidence sequence tuned to "
-            f"{size.total:,} users; at that size it rejects where a fixed test at "
-            f"alpha {alpha:.4f} would)"
+            f"{size.total:,} users, read {looks} time{'s' if looks > 1 else ''}; sized as a "
+            f"fixed test at alpha {alpha:.4f})"
         )
     elif metric == "proportion":
         test = {
