@@ -132,7 +132,9 @@ def _boundary(fraction: np.ndarray, alpha: float) -> np.ndarray:
     return np.sqrt((1 + r) / r * (2 * math.log(1 / alpha) + np.log1p(r)))
 
 
-def sequential_power(drift: float, looks: int, alpha: float = 0.05, grid_step: float = 0.01):
+def sequential_power(
+    drift: float, looks: int, alpha: float = 0.05, grid_step: float = 0.01
+) -> float:
     """P(the asymptotic always-valid test rejects at one of ``looks`` equally spaced looks,
     the last at its tuning size ``t*``), when the z-statistic at ``t*`` has mean ``drift``.
 
@@ -164,7 +166,7 @@ def sequential_power(drift: float, looks: int, alpha: float = 0.05, grid_step: f
         grid, previous = points, f
         weights = np.full(len(grid), grid[1] - grid[0])
         weights[[0, -1]] /= 2
-    return float(min(1.0, max(0.0, 1.0 - density @ weights)))
+    return float(np.clip(1.0 - density @ weights, 0.0, 1.0))
 
 
 def sequential_drift(alpha: float, power: float, looks: int) -> float:
