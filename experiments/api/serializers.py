@@ -127,7 +127,6 @@ class ExperimentCreateSerializer(_ExperimentFieldsSerializer):
         slug_field="key", many=True, queryset=MetricDefinition.objects.all(), required=False
     )
 
-
     def to_internal_value(self, data: Any) -> Any:
         variants = data.get("variants") if isinstance(data, dict) else None
         if isinstance(variants, list) and len(variants) < 2:  # the services' message
