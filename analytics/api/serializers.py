@@ -10,9 +10,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from analytics.services.event_validation import EVENT_TYPES
+from analytics.services.event_validation import EVENT_TYPES, MAX_ATTRIBUTES
 from analytics.stats import SufficientStats, argument_name
 from analytics.stats._validation import ALTERNATIVES
 from analytics.stats.planning import METRICS
@@ -32,6 +33,24 @@ from config.serializers import (
 class ImpressionItemSerializer(serializers.Serializer):
     item_id = serializers.CharField(max_length=256)
     position = serializers.IntegerField(min_value=0)
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "maxProperties": MAX_ATTRIBUTES,
+        "additionalProperties": {
+            "anyOf": [
+                {"type": "string", "maxLength": 1000},
+                {"type": "number"},
+                {"type": "boolean"},
+                {"type": "null"},
+            ]
+        },
+    }
+)
+class EventAttributesField(serializers.DictField):
+    """Flat attributes: strings (at most 1000 characters), numbers, booleans or null."""
 
 
 class EventSerializer(serializers.Serializer):
@@ -61,7 +80,7 @@ class EventSerializer(serializers.Serializer):
     surface = serializers.CharField(required=False, max_length=100)
     experiment = serializers.CharField(required=False, max_length=100)
     variant = serializers.CharField(required=False, max_length=100)
-    attributes = serializers.DictField(
+    attributes = EventAttributesField(
         required=False, help_text="free flat attributes: device, platform, ..."
     )
 

@@ -18,9 +18,9 @@ from recommenders.serving import web as serving
 
 
 def _invalid(error: serving.InvalidRequest) -> ValidationError | NotFound:
-    """400 naming the field; 404 naming it when it names nothing (an unknown surface, as an
-    unknown experiment key is for assignments)."""
-    if isinstance(error, serving.UnknownSurface):
+    """400 naming the field; 404 naming it when it names nothing (an unknown surface or item,
+    as an unknown experiment key is for assignments)."""
+    if isinstance(error, serving.UnknownReference):
         return NotFound({error.field: [str(error)]})
     return ValidationError({error.field: [str(error)]})
 
@@ -83,7 +83,13 @@ def _recommendations_body(served: serving.ServedRecommendations) -> dict:
 class UserPreferencesView(APIView):
     """``POST /api/v1/users/{id}/preferences``: liked categories and items at onboarding."""
 
-    @extend_schema(request=s.PreferencesInputSerializer, responses=s.PreferencesSerializer)
+    @extend_schema(
+        request=s.PreferencesInputSerializer,
+        responses={
+            200: s.PreferencesSerializer,
+            404: OpenApiResponse(description="unknown item id(s) (named in the body)"),
+        },
+    )
     def post(self, request: Request, user_id: str) -> Response:
         if len(user_id) > s.PROFILE_ID_MAX_LENGTH:
             raise ValidationError({"user_id": [f"at most {s.PROFILE_ID_MAX_LENGTH} characters"]})

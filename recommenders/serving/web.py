@@ -49,6 +49,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "InvalidRequest",
+    "UnknownReference",
     "UnknownSurface",
     "RecommendationRequest",
     "ServedRecommendations",
@@ -71,8 +72,13 @@ class InvalidRequest(ValueError):
         super().__init__(message)
 
 
-class UnknownSurface(InvalidRequest):
-    """A surface that names nothing: neither configured nor carrying a running experiment."""
+class UnknownReference(InvalidRequest):
+    """A name that refers to nothing: a surface neither configured nor carrying a running
+    experiment, an item not in the catalogue."""
+
+
+class UnknownSurface(UnknownReference):
+    """A surface that names nothing."""
 
 
 @dataclass(frozen=True)
@@ -432,7 +438,7 @@ def do_set_user_preferences(
     known = set(Item.objects.filter(external_id__in=items).values_list("external_id", flat=True))
     unknown = [i for i in items if i not in known]
     if unknown:
-        raise InvalidRequest("items", f"unknown item id(s): {', '.join(unknown[:10])}")
+        raise UnknownReference("items", f"unknown item id(s): {', '.join(unknown[:10])}")
     with transaction.atomic():
         profile, _ = UserProfile.objects.select_for_update().get_or_create(external_id=user_id)
         profile.preferences = {**profile.preferences, "categories": categories, "items": items}

@@ -69,6 +69,12 @@ def test_bad_input_is_a_400_naming_the_field(api_client, query, field):
     assert field in response.json()
 
 
+def test_unknown_liked_items_are_a_404_naming_them(api_client, default_version):
+    response = api_client.post("/api/v1/users/u-1/preferences", {"items": ["nope"]}, format="json")
+    assert response.status_code == 404
+    assert "unknown item id(s): nope" in response.json()["items"][0]
+
+
 def test_an_unknown_surface_is_a_404_naming_the_field(api_client):
     """A surface that names nothing, as an unknown experiment key is for assignments."""
     response = api_client.get(URL, {"user_id": "a0", "surface": "nowhere"})
@@ -110,7 +116,11 @@ def test_onboarding_preferences_are_used_by_the_next_request(api_client, default
 
 @pytest.mark.parametrize(
     ("body", "field"),
-    [({"items": ["nope"]}, "items"), ({}, "categories"), ({"categories": "Beta"}, "categories")],
+    [
+        ({}, "categories"),
+        ({"categories": "Beta"}, "categories"),
+        ({"categories": [7]}, "categories"),
+    ],
 )
 def test_bad_preferences_are_a_400_naming_the_field(api_client, default_version, body, field):
     response = api_client.post("/api/v1/users/u1/preferences", body, format="json")
