@@ -36,6 +36,10 @@ COMMON = {
 }
 PUBLIC = {"400": COMMON["400"]}
 
+# Every text a client sends is refused with a NUL character (DRF's CharField does, and
+# PostgreSQL's text and jsonb cannot hold one): request strings say so.
+NO_NUL_PATTERN = r"^[^\x00]*$"
+
 
 # Request bodies whose serializers refuse unknown fields (web.serializers.Strict*):
 # the schema says so, so a body with an extra field is not "schema-valid".
@@ -50,6 +54,53 @@ def _close_request_body(result: dict, operation: dict) -> None:
         component = result.get("components", {}).get("schemas", {}).get(name)
         if component is not None:
             component["additionalProperties"] = False
+
+
+def _refuse_nul(schema: Any) -> None:
+    """Give every plain string of a request schema (at any depth) the no-NUL pattern."""
+    if isinstance(schema, list):
+        for item in schema:
+            _refuse_nul(item)
+        return
+    if not isinstance(schema, dict):
+        return
+    kind = schema.get("type")
+    is_text = kind == "string" or (isinstance(kind, list) and "string" in kind)
+    if is_text and not {"enum", "format", "pattern", "const"} & set(schema):
+        schema["pattern"] = NO_NUL_PATTERN
+    for key, value in schema.items():
+        if key in ("properties", "$defs"):
+            for child in value.values():
+                _refuse_nul(child)
+        elif key in ("items", "additionalProperties", "propertyNames", "allOf", "anyOf", "oneOf"):
+            _refuse_nul(value)
+
+
+def _require_body_when_empty_is_invalid(result: dict, operation: dict) -> None:
+    """A body whose schema refuses ``{}`` (required fields, at least one of several) is
+    required: a request without one is read as ``{}`` and refused."""
+    body = operation.get("requestBody")
+    if not body or body.get("required"):
+        return
+    components = result.get("components", {}).get("schemas", {})
+    for media in body.get("content", {}).values():
+        name = media.get("schema", {}).get("$ref", "").rsplit("/", 1)[-1]
+        component = components.get(name, {})
+        if component.get("required") or component.get("anyOf"):
+            body["required"] = True
+
+
+def _refuse_nul_in_requests(result: dict) -> None:
+    for name, component in result.get("components", {}).get("schemas", {}).items():
+        if name.endswith("Request"):
+            _refuse_nul(component)
+    for operations in result.get("paths", {}).values():
+        for operation in operations.values():
+            if isinstance(operation, dict):
+                for parameter in operation.get("parameters", []):
+                    _refuse_nul(parameter.get("schema"))
+                for media in operation.get("requestBody", {}).get("content", {}).values():
+                    _refuse_nul(media.get("schema"))
 
 
 def _fresh_event_timestamps(operation: dict) -> None:
@@ -67,6 +118,7 @@ def _fresh_event_timestamps(operation: dict) -> None:
 
 def document_common_answers(result: dict, generator: Any, request: Any, public: bool) -> dict:
     """drf-spectacular ``POSTPROCESSING_HOOKS`` entry."""
+    _refuse_nul_in_requests(result)
     for path, operations in result.get("paths", {}).items():
         for method, operation in operations.items():
             if not isinstance(operation, dict) or "responses" not in operation:
@@ -74,6 +126,7 @@ def document_common_answers(result: dict, generator: Any, request: Any, public: 
             responses = operation["responses"]
             if path == "/api/v1/events":
                 _fresh_event_timestamps(operation)
+            _require_body_when_empty_is_invalid(result, operation)
             if CLOSED_BODIES.match(path):
                 _close_request_body(result, operation)
             is_public = not path.startswith("/api/v1/")

@@ -193,7 +193,7 @@ class Simulation:
         for i in range(20):  # a probe can fall in the holdout or outside coverage: ask a few
             user = f"simulator-probe-{i}"
             served = self.api.recommend(user, self.settings.surface, 1)
-            if served.get("experiment"):
+            if served.get("experiment") and served.get("in_experiment", True):
                 self.ledger.exposure(user, served["experiment"], served["variant"])
                 self.experiment = served["experiment"]
                 return self.experiment
@@ -334,7 +334,7 @@ class Simulation:
         device = self.pop.demographics["platform"][row]
         served = self.api.recommend(user, settings.surface, settings.k, device=str(device))
         experiment, variant = served.get("experiment"), served.get("variant")
-        arm = (experiment, variant) if experiment else None
+        arm = (experiment, variant) if experiment and served.get("in_experiment", True) else None
         if experiment == self.experiment and assigned is not None and variant != assigned:
             with self._lock:  # /assignments and /recommendations disagree: a platform bug
                 self.inconsistent += 1

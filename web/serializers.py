@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import models
+from drf_spectacular.extensions import OpenApiSerializerExtension
 from rest_framework import serializers
 
 __all__ = [
     "FastInputSerializer",
+    "RulesInSchema",
     "JSONObjectField",
     "StrictBooleanField",
     "StrictCharField",
@@ -51,6 +53,26 @@ class FastInputSerializer(serializers.Serializer):
         raise NotImplementedError
 
 
+class RulesInSchema:
+    """A serializer whose rules across fields are stated in its schema too.
+
+    ``schema_rules``: JSON Schema keywords (OpenAPI 3.1: ``allOf``, ``anyOf``, ``if``/``then``)
+    merged into the serializer's component, so that a request the schema calls valid is one
+    the serializer accepts.
+    """
+
+    schema_rules: dict[str, Any] = {}
+
+
+class _RulesInSchemaExtension(OpenApiSerializerExtension):
+    target_class = RulesInSchema
+    match_subclasses = True
+
+    def map_serializer(self, auto_schema: Any, direction: Any) -> dict[str, Any]:
+        schema = auto_schema._map_serializer(self.target, direction, bypass_extensions=True)
+        return {**schema, **self.target.schema_rules}
+
+
 # --- strict JSON types --------------------------------------------------------------------------
 # DRF coerces: "true", 1 and "yes" pass a BooleanField, 7 passes a CharField, "1.5" a
 # FloatField. The schema promises JSON types, so a request the schema calls invalid must be
@@ -91,7 +113,11 @@ class StrictFloatField(serializers.FloatField):
 
 
 class StrictIntegerField(serializers.IntegerField):
+    """An integer; ``3.0`` is one too, as JSON Schema (OpenAPI 3.1) counts it."""
+
     def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, float) and data.is_integer():
+            data = int(data)
         if isinstance(data, bool) or not isinstance(data, int):
             _refuse_type(self, data, "an integer")
         return super().to_internal_value(data)

@@ -8,16 +8,24 @@ itself runs in :mod:`analytics.services.event_validation` (plain Python: a batch
 from __future__ import annotations
 
 import math
+from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from analytics.services.event_validation import EVENT_TYPES
+from analytics.services.event_validation import EVENT_TYPES, MAX_ATTRIBUTES
 from analytics.stats import SufficientStats, argument_name
 from analytics.stats._validation import ALTERNATIVES
 from analytics.stats.planning import METRICS
 from analytics.stats.power import MEAN_METHODS, PROPORTION_METHODS
 from analytics.stats.sequential import METHODS as SEQUENTIAL_METHODS
 from analytics.stats.sufficient import KINDS
+from web.serializers import (
+    RulesInSchema,
+    StrictBooleanField,
+    StrictFloatField,
+    StrictIntegerField,
+)
 
 # --- events ----------------------------------------------------------------------------------
 
@@ -25,6 +33,24 @@ from analytics.stats.sufficient import KINDS
 class ImpressionItemSerializer(serializers.Serializer):
     item_id = serializers.CharField(max_length=256)
     position = serializers.IntegerField(min_value=0)
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "maxProperties": MAX_ATTRIBUTES,
+        "additionalProperties": {
+            "anyOf": [
+                {"type": "string", "maxLength": 1000},
+                {"type": "number"},
+                {"type": "boolean"},
+                {"type": "null"},
+            ]
+        },
+    }
+)
+class EventAttributesField(serializers.DictField):
+    """Flat attributes: strings (at most 1000 characters), numbers, booleans or null."""
 
 
 class EventSerializer(serializers.Serializer):
@@ -54,7 +80,7 @@ class EventSerializer(serializers.Serializer):
     surface = serializers.CharField(required=False, max_length=100)
     experiment = serializers.CharField(required=False, max_length=100)
     variant = serializers.CharField(required=False, max_length=100)
-    attributes = serializers.DictField(
+    attributes = EventAttributesField(
         required=False, help_text="free flat attributes: device, platform, ..."
     )
 
@@ -107,28 +133,87 @@ class IntervalField(serializers.ListField):
 # --- sample size -----------------------------------------------------------------------------
 
 
-class SampleSizeRequestSerializer(serializers.Serializer):
+METHODS_OF_METRIC = {"proportion": PROPORTION_METHODS, "mean": MEAN_METHODS}
+# A sequential plan is the always-valid z-test (unpooled for rates), two-sided.
+SEQUENTIAL_PLAN_METHODS = ("unpooled", "z")
+
+
+def _when(field: str, value: Any, then: dict[str, Any]) -> dict[str, Any]:
+    """JSON Schema: when ``field`` is sent and equals ``value``, ``then`` holds."""
+    return {"if": {"required": [field], "properties": {field: {"const": value}}}, "then": then}
+
+
+class SampleSizeRequestSerializer(RulesInSchema, serializers.Serializer):
     metric = serializers.ChoiceField(choices=METRICS, default="proportion")
-    baseline = serializers.FloatField(
-        required=False, help_text="control rate (proportion) or mean (mean metric)"
+    baseline = StrictFloatField(
+        required=False,
+        help_text="control rate (proportion: required) or mean (mean metric: required for a "
+        "relative mde)",
     )
-    std = serializers.FloatField(required=False, help_text="per-user std (mean metric)")
-    mde = serializers.FloatField(help_text="smallest effect worth detecting (treatment - control)")
-    mde_relative = serializers.BooleanField(default=True, help_text="mde as a fraction of baseline")
-    alpha = serializers.FloatField(default=0.05)
-    power = serializers.FloatField(default=0.8)
-    ratio = serializers.FloatField(default=1.0, help_text="treatment size / control size")
+    std = StrictFloatField(required=False, help_text="per-user std (mean metric: required)")
+    mde = StrictFloatField(help_text="smallest effect worth detecting (treatment - control)")
+    mde_relative = StrictBooleanField(default=True, help_text="mde as a fraction of baseline")
+    alpha = StrictFloatField(default=0.05)
+    power = StrictFloatField(default=0.8)
+    ratio = StrictFloatField(default=1.0, help_text="treatment size / control size")
     alternative = serializers.ChoiceField(choices=ALTERNATIVES, default="two-sided")
     method = serializers.ChoiceField(
-        choices=PROPORTION_METHODS + MEAN_METHODS, required=False,
-        help_text="pooled (default: the report's test) | unpooled | cohen_h (proportion); "
-        "t | z (mean)",
-    )  # fmt: skip
-    sequential = serializers.BooleanField(
-        default=False, help_text="size for the always-valid test of a sequential experiment"
+        choices=PROPORTION_METHODS + MEAN_METHODS,
+        required=False,
+        help_text="by metric: proportion takes pooled (default: the report's test), unpooled "
+        "or cohen_h; mean takes t (default) or z. A sequential plan takes unpooled "
+        "(proportion) or z (mean) only.",
     )
-    daily_users = serializers.FloatField(required=False, help_text="eligible users a day")
-    traffic_share = serializers.FloatField(default=1.0, help_text="share of them enrolled")
+    sequential = StrictBooleanField(
+        default=False,
+        help_text="size for the always-valid test of a sequential experiment (two-sided)",
+    )
+    daily_users = StrictFloatField(required=False, help_text="eligible users a day")
+    traffic_share = StrictFloatField(default=1.0, help_text="share of them enrolled")
+
+    # The choices of ``method`` per metric, and the fields each metric needs, in the schema.
+    schema_rules = {
+        "allOf": [
+            {
+                "if": {
+                    "required": ["metric"],
+                    "properties": {"metric": {"const": "mean"}},
+                },
+                "then": {
+                    "required": ["std"],
+                    "properties": {"method": {"enum": list(MEAN_METHODS)}},
+                },
+                "else": {
+                    "required": ["baseline"],
+                    "properties": {"method": {"enum": list(PROPORTION_METHODS)}},
+                },
+            },
+            _when(
+                "sequential",
+                True,
+                {
+                    "properties": {
+                        "alternative": {"const": "two-sided"},
+                        "method": {"enum": list(SEQUENTIAL_PLAN_METHODS)},
+                    }
+                },
+            ),
+        ]
+    }
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        method = attrs.get("method")
+        accepted = METHODS_OF_METRIC[attrs["metric"]]
+        if method is not None and method not in accepted:
+            raise serializers.ValidationError(
+                {
+                    "method": [
+                        f"{method!r} is not a method for a {attrs['metric']} metric; "
+                        f"it takes {', '.join(accepted)}"
+                    ]
+                }
+            )
+        return attrs
 
 
 class PowerCurvePointSerializer(serializers.Serializer):
@@ -160,12 +245,12 @@ class SampleSizeResponseSerializer(serializers.Serializer):
 SUM_LIMIT = 1e75
 
 
-def sum_field(**kwargs: object) -> serializers.FloatField:
-    return serializers.FloatField(min_value=-SUM_LIMIT, max_value=SUM_LIMIT, **kwargs)
+def sum_field(**kwargs: Any) -> serializers.FloatField:
+    return StrictFloatField(min_value=-SUM_LIMIT, max_value=SUM_LIMIT, **kwargs)
 
 
 class SufficientStatsSerializer(serializers.Serializer):
-    n = serializers.IntegerField(
+    n = StrictIntegerField(
         min_value=0, max_value=10**15, help_text="randomised users in the variant"
     )
     sum_x = sum_field(help_text="sum of the metric over users (successes)")
@@ -191,14 +276,14 @@ class AnalyzeRequestSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=KINDS)
     control = SufficientStatsSerializer()
     treatment = SufficientStatsSerializer()
-    alpha = serializers.FloatField(default=0.05)
+    alpha = StrictFloatField(default=0.05)
     alternative = serializers.ChoiceField(choices=ALTERNATIVES, default="two-sided")
-    sequential = serializers.BooleanField(default=False)
+    sequential = StrictBooleanField(default=False)
     sequential_method = serializers.ChoiceField(choices=SEQUENTIAL_METHODS, default="asymptotic")
-    planned_total = serializers.IntegerField(required=False, min_value=1)
-    mixing_sd = serializers.FloatField(required=False)
-    cuped = serializers.BooleanField(default=True)
-    bayesian = serializers.BooleanField(default=True)
+    planned_total = StrictIntegerField(required=False, min_value=1)
+    mixing_sd = StrictFloatField(required=False)
+    cuped = StrictBooleanField(default=True)
+    bayesian = StrictBooleanField(default=True)
 
 
 class AnalyzeResponseSerializer(serializers.Serializer):

@@ -136,20 +136,38 @@ def events_from_body(data: object) -> list:
     if isinstance(data, dict) and "events" in data:
         events = data["events"]
         if not isinstance(events, list):
-            raise ValidationError({"events": "must be a list of event objects"})
+            raise ValidationError({"events": ["must be a list of event objects"]})
     elif isinstance(data, list):
         events = data
     elif isinstance(data, dict):
         events = [data]
     else:
-        raise ValidationError({"events": "body must be an event object or a list of events"})
+        raise ValidationError({"events": ["body must be an event object or a list of events"]})
     if not events:
-        raise ValidationError({"events": "must hold at least one event"})
+        raise ValidationError({"events": ["must hold at least one event"]})
     if len(events) > MAX_BATCH_SIZE:
         raise ValidationError(
-            {"events": f"batch of {len(events)} is over the limit of {MAX_BATCH_SIZE} events"}
+            {"events": [f"batch of {len(events)} is over the limit of {MAX_BATCH_SIZE} events"]}
         )
     return events
+
+
+# A 400 is either the batch's result (every event rejected, each with its reasons) or an
+# error naming what is wrong with the body itself.
+INGEST_REFUSED = {
+    "anyOf": [
+        {"$ref": "#/components/schemas/IngestResult"},
+        {
+            "type": "object",
+            "properties": {
+                "events": {"type": "array", "items": {"type": "string"}},
+                "detail": {"type": "string"},
+            },
+            "minProperties": 1,
+            "additionalProperties": False,
+        },
+    ]
+}
 
 
 class EventIngestView(APIView):
@@ -159,12 +177,14 @@ class EventIngestView(APIView):
 
     @extend_schema(
         request=EventBatchSerializer,
-        responses={200: IngestResultSerializer, 400: IngestResultSerializer},
+        responses={200: IngestResultSerializer, 400: INGEST_REFUSED},
         description=(
             "Valid events are stored and invalid ones are listed in `rejected` with their "
             "index and the reason per field; the answer is 400 only when nothing could be "
             "accepted. Sending an `event_id` again stores nothing and counts as a duplicate "
-            "(a success)."
+            "(a success). A body that is not a batch at all (not JSON, `events` not a list, "
+            'an empty or oversized batch) is a 400 naming the problem: `{"events": [...]}` '
+            'or `{"detail": ...}`.'
         ),
         examples=[
             OpenApiExample(

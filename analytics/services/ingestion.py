@@ -83,6 +83,46 @@ def check_events(
     return rows, rejected, repeats
 
 
+def refuse_unknown_references(
+    rows: list[tuple], rejected: list[dict[str, Any]], first_index: dict[str, int]
+) -> list[tuple]:
+    """The rows whose ``experiment`` and ``surface`` name something; the others join
+    ``rejected`` (by batch index) naming the field and the value.
+
+    An experiment is known when one with that key exists (any status: late events of a
+    stopped experiment are still its events); a surface when listed in ``SPLITLAB_SURFACES``
+    or any experiment runs on it. Two queries per batch, for the distinct names only.
+    """
+    from experiments.models import Experiment
+
+    experiments = {row[11] for row in rows if row[11]}
+    surfaces = {row[10] for row in rows if row[10]} - set(settings.SPLITLAB_SURFACES)
+    if not experiments and not surfaces:
+        return rows
+    known_experiments = set(
+        Experiment.objects.filter(key__in=experiments).values_list("key", flat=True)
+    )
+    known_surfaces = set(settings.SPLITLAB_SURFACES) | set(
+        Experiment.objects.filter(surface__in=surfaces).values_list("surface", flat=True)
+    )
+    kept = []
+    for row in rows:
+        errors = {}
+        if row[11] and row[11] not in known_experiments:
+            errors["experiment"] = f"unknown experiment {row[11]!r}"
+        if row[10] and row[10] not in known_surfaces:
+            errors["surface"] = (
+                f"unknown surface {row[10]!r}; known surfaces: "
+                f"{', '.join(sorted(settings.SPLITLAB_SURFACES))} and those of experiments"
+            )
+        if errors:
+            rejected.append({"index": first_index[row[0]], "event_id": row[0], "errors": errors})
+        else:
+            kept.append(row)
+    rejected.sort(key=lambda item: item["index"])
+    return kept
+
+
 def do_ingest_events(events: list[Any], *, now: datetime | None = None) -> IngestResult:
     """Validate and store a batch of reported events; see the module docstring.
 
@@ -92,6 +132,7 @@ def do_ingest_events(events: list[Any], *, now: datetime | None = None) -> Inges
     """
     received_at = now or timezone.now()
     rows, rejected, repeats = check_events(events, current_window(received_at))
+    rows = refuse_unknown_references(rows, rejected, _first_index(events, rows))
     stored = insert_event_rows(rows, received_at) if rows else 0
     return IngestResult(
         received=len(events),
@@ -99,6 +140,20 @@ def do_ingest_events(events: list[Any], *, now: datetime | None = None) -> Inges
         duplicates=len(rows) - stored + repeats,
         rejected=rejected,
     )
+
+
+def _first_index(events: list[Any], rows: list[tuple]) -> dict[str, int]:
+    """Batch index of each row's event (the first with its event_id)."""
+    if not any(row[10] or row[11] for row in rows):
+        return {}
+    wanted = {row[0] for row in rows if row[10] or row[11]}
+    index: dict[str, int] = {}
+    for position, event in enumerate(events):
+        event_id = event.get("event_id") if isinstance(event, dict) else None
+        key = str(event_id) if isinstance(event_id, str | int) else None
+        if key in wanted and key not in index:
+            index[key] = position
+    return index
 
 
 def insert_event_rows(rows: list[tuple], received_at: datetime) -> int:

@@ -108,7 +108,7 @@ def _analyze_kind(kind: str, c: dict, t: dict, alpha: float, alternative: str, u
         crit = np.full(size, inf.z_critical(alpha, alternative))
     exact = np.flatnonzero(flags & degenerate.EXACT)
     if exact.size:
-        p[exact] = degenerate.fisher_p_values(c, t, exact, alternative)
+        p[exact] = degenerate.fisher_p_values(c, t, exact, alternative, p[exact])
     flat = (flags & degenerate.NO_VARIATION) > 0
     p = np.where(flat, 1.0, p)
     stat = np.where(flat, 0.0, stat)  # no evidence either way

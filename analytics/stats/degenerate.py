@@ -56,19 +56,40 @@ def proportion_flags(c: dict[str, np.ndarray], t: dict[str, np.ndarray]) -> np.n
     return flags | np.where(both_flat, NO_VARIATION, 0)
 
 
+# scipy's two-sided Fisher test walks the hypergeometric support, whose size is the smallest
+# margin of the table: 10^12 users at 0 % against 100 % took hours. Past this margin every
+# expected count is in the thousands and the z-test the caller computed is kept. It also
+# multiplies margins in int64: 10^15 users overflow it and
+# the search never ends; past FISHER_MAX_TOTAL users the z-test is exact to many digits.
+FISHER_MAX_MARGIN = 100_000
+FISHER_MAX_TOTAL = 10**12
+
+
 def fisher_p_values(
-    c: dict[str, np.ndarray], t: dict[str, np.ndarray], rows: np.ndarray, alternative: str
+    c: dict[str, np.ndarray],
+    t: dict[str, np.ndarray],
+    rows: np.ndarray,
+    alternative: str,
+    approximate: np.ndarray,
 ) -> np.ndarray:
     """Fisher's exact p-values of the 2x2 tables ``[[x_t, n_t - x_t], [x_c, n_c - x_c]]`` at
-    ``rows`` (``larger``: the treatment's odds above the control's)."""
+    ``rows`` (``larger``: the treatment's odds above the control's); ``approximate`` (the
+    z-test's p-values at ``rows``) where the table's smallest margin passes
+    ``FISHER_MAX_MARGIN`` or its total ``FISHER_MAX_TOTAL``."""
     side = {"two-sided": "two-sided", "larger": "greater", "smaller": "less"}[alternative]
-    out = np.empty(len(rows))
+    out = np.array(approximate, dtype=float)
     for j, i in enumerate(rows):
-        table = [
-            [t["sum_x"][i], t["n"][i] - t["sum_x"][i]],
-            [c["sum_x"][i], c["n"][i] - c["sum_x"][i]],
-        ]
-        out[j] = stats.fisher_exact(np.asarray(table, dtype=np.int64), alternative=side).pvalue
+        table = np.asarray(
+            [
+                [t["sum_x"][i], t["n"][i] - t["sum_x"][i]],
+                [c["sum_x"][i], c["n"][i] - c["sum_x"][i]],
+            ],
+            dtype=np.int64,
+        )
+        smallest_margin = min(*table.sum(axis=0), *table.sum(axis=1))
+        if smallest_margin > FISHER_MAX_MARGIN or table.sum() > FISHER_MAX_TOTAL:
+            continue
+        out[j] = stats.fisher_exact(table, alternative=side).pvalue
     return np.clip(out, 0.0, 1.0)
 
 

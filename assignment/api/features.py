@@ -29,6 +29,7 @@ from assignment import services
 from assignment.api.serializers import AttributesField, check_user_id
 from assignment.config_cache import get_snapshot
 from assignment.growthbook import UnsupportedForSdk, sdk_payload
+from assignment.models import USER_ID_MAX_LENGTH
 from web.serializers import StrictCharField
 
 __all__ = ["ExposureTrackingView", "FeaturesView"]
@@ -77,9 +78,19 @@ class FeaturesView(APIView):
 
 
 class ExposureSerializer(serializers.Serializer):
-    user_id = StrictCharField(help_text="the SDK's `id` attribute")
-    experiment = StrictCharField(help_text="`experiment.key` in the tracking callback")
-    variant = StrictCharField(help_text="`result.value` (the variant key)")
+    # Ids as sent: DRF would strip a leading or trailing whitespace character (and refuse an
+    # id that is only one) where the assignment API takes the id verbatim.
+    user_id = StrictCharField(
+        max_length=USER_ID_MAX_LENGTH,
+        trim_whitespace=False,
+        help_text="the SDK's `id` attribute",
+    )
+    experiment = StrictCharField(
+        max_length=100, trim_whitespace=False, help_text="`experiment.key` in the tracking callback"
+    )
+    variant = StrictCharField(
+        max_length=100, trim_whitespace=False, help_text="`result.value` (the variant key)"
+    )
     attributes = AttributesField(required=False, default=dict)
 
     def validate_user_id(self, value: str) -> str:

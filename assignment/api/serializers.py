@@ -60,19 +60,21 @@ def check_user_id(value: Any, field: str) -> str:
     return value
 
 
-@extend_schema_field(
-    {
-        "type": "object",
-        "propertyNames": {"minLength": 1, "maxLength": ATTRIBUTE_KEY_MAX_LENGTH},
-        "additionalProperties": {
-            "oneOf": [
-                {"type": "string", "maxLength": ATTRIBUTE_VALUE_MAX_LENGTH},
-                {"type": "number"},
-                {"type": "boolean"},
-            ]
-        },
-    }
-)
+ATTRIBUTES_SCHEMA = {
+    "type": "object",
+    "propertyNames": {"minLength": 1, "maxLength": ATTRIBUTE_KEY_MAX_LENGTH},
+    "additionalProperties": {
+        "oneOf": [
+            {"type": "string", "maxLength": ATTRIBUTE_VALUE_MAX_LENGTH},
+            {"type": "number"},
+            {"type": "boolean"},
+        ]
+    },
+}
+USER_ID_SCHEMA = {"type": "string", "minLength": 1, "maxLength": USER_ID_MAX_LENGTH}
+
+
+@extend_schema_field(ATTRIBUTES_SCHEMA)
 class AttributesField(serializers.Field):
     """A flat JSON object of user attributes (strings, numbers, booleans)."""
 
@@ -148,9 +150,11 @@ class AssignmentRequestSerializer(FastInputSerializer):
 @extend_schema_field(
     {
         "type": "array",
+        "minItems": 1,
+        "maxItems": settings.SPLITLAB_ASSIGNMENT_BATCH_MAX_USERS,
         "items": {
             "type": "object",
-            "properties": {"user_id": {"type": "string"}, "attributes": {"type": "object"}},
+            "properties": {"user_id": USER_ID_SCHEMA, "attributes": ATTRIBUTES_SCHEMA},
             "required": ["user_id"],
         },
     }

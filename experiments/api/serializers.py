@@ -72,6 +72,17 @@ class _ExperimentFieldsSerializer(serializers.Serializer):
     name = StrictCharField(max_length=200, required=False)
     hypothesis = StrictCharField(required=False, allow_blank=True)
     hash_seed = StrictCharField(max_length=200, required=False, allow_blank=True)
+    kind = serializers.ChoiceField(
+        choices=Experiment.Kind.choices,
+        required=False,
+        help_text="ab (the default): each user sees one variant; interleaving: every user sees "
+        "the variants' lists merged (2 to 4 variants, each bound to a recommender "
+        "configuration). Fixed once the experiment has started.",
+    )
+    interleaving_aa = StrictBooleanField(
+        required=False,
+        help_text="interleaving A/A: the variants may share one configuration (interleaving only)",
+    )
     hash_version = serializers.ChoiceField(choices=Experiment.HashVersion.choices, required=False)
     coverage = StrictFloatField(required=False, min_value=0.0, max_value=1.0)
     layer = serializers.SlugRelatedField(
@@ -108,13 +119,21 @@ class _ExperimentFieldsSerializer(serializers.Serializer):
 class ExperimentCreateSerializer(_ExperimentFieldsSerializer):
     key = StrictSlugField(max_length=100)
     name = StrictCharField(max_length=200)
-    variants = VariantInputSerializer(many=True)
+    variants = VariantInputSerializer(many=True, min_length=2)
     guardrail_metrics = serializers.SlugRelatedField(
         slug_field="key", many=True, queryset=MetricDefinition.objects.all(), required=False
     )
     secondary_metrics = serializers.SlugRelatedField(
         slug_field="key", many=True, queryset=MetricDefinition.objects.all(), required=False
     )
+
+    def to_internal_value(self, data: Any) -> Any:
+        variants = data.get("variants") if isinstance(data, dict) else None
+        if isinstance(variants, list) and len(variants) < 2:  # the services' message
+            raise serializers.ValidationError(
+                {"variants": ["an experiment needs at least two variants"]}
+            )
+        return super().to_internal_value(data)
 
 
 class ExperimentUpdateSerializer(_ExperimentFieldsSerializer):

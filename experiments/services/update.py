@@ -1,7 +1,8 @@
 """Editing an experiment outside the admin (the management API), with the admin's rules.
 
 The admin form enforces these rules in its ``clean``; the API calls :func:`do_update_experiment`
-with the same checks and messages: the key is fixed once started; variants cannot be added or
+with the same checks and messages: the key, the kind (A/B or interleaving) and the
+interleaving A/A flag are fixed once started; variants cannot be added or
 removed once started; allocation (coverage, layer range, weights, seed) is checked against the
 other experiments of the layer; and a change of allocation while running or paused starts a
 new phase (re-seeded unless the seed itself was changed), exactly as a save in the admin does.
@@ -22,6 +23,7 @@ from experiments.services.checks import (
     _check_targeting,
     check_allocation,
     check_hash_version,
+    check_interleaving,
     check_variants,
 )
 from experiments.services.lifecycle import _locked, allocation_of, do_start_new_phase
@@ -32,6 +34,8 @@ EDITABLE_FIELDS = frozenset(
     {
         "key",
         "name",
+        "kind",
+        "interleaving_aa",
         "hypothesis",
         "hash_seed",
         "hash_version",
@@ -67,6 +71,11 @@ def _check_changes(experiment: Experiment, fields: Mapping[str, Any], variants: 
     started = experiment.status != Status.DRAFT
     if started and "key" in fields and fields["key"] != experiment.key:
         raise ExperimentError({"key": "the key cannot change once the experiment has started"})
+    for name in ("kind", "interleaving_aa"):
+        if started and name in fields and fields[name] != getattr(experiment, name):
+            raise ExperimentError(
+                {name: f"the experiment's {name} cannot change once it has started"}
+            )
     runtime = fields.get("min_runtime_days", experiment.min_runtime_days)
     if started and runtime != experiment.min_runtime_days:
         raise ExperimentError({"min_runtime_days": "the minimum runtime is committed once started"})
@@ -136,6 +145,12 @@ def do_update_experiment(
         check_hash_version(experiment)
     if "targeting" in fields:
         _check_targeting(experiment.targeting)
+    if {"kind", "interleaving_aa"} & set(fields):
+        check_interleaving(
+            experiment.kind,
+            experiment.interleaving_aa,
+            [{"key": v.key, "recommender_config": v.recommender_config_id} for v in variants],
+        )
     try:
         experiment.full_clean(exclude=["owner"])
     except ValidationError as error:

@@ -9,7 +9,7 @@ from rest_framework import serializers
 
 from recommenders.models import ModelVersion
 from recommenders.serving.web import MAX_K, MAX_OFFSET
-from web.serializers import FastInputSerializer
+from web.serializers import FastInputSerializer, RulesInSchema, StrictCharField
 
 USER_ID_MAX_LENGTH = 256  # as assignment and events accept
 PROFILE_ID_MAX_LENGTH = 64  # UserProfile.external_id
@@ -127,8 +127,23 @@ class RecommendationsSerializer(serializers.Serializer):
     request_id = serializers.CharField()
     user_id = serializers.CharField()
     surface = serializers.CharField()
-    experiment = serializers.CharField(allow_null=True)
-    variant = serializers.CharField(allow_null=True)
+    experiment = serializers.CharField(
+        allow_null=True, help_text="the experiment running on the surface; null: none"
+    )
+    variant = serializers.CharField(
+        allow_null=True,
+        help_text="as POST /assignments answers: the user's variant, or the control's key "
+        "(served) when the user is not in the experiment",
+    )
+    in_experiment = serializers.BooleanField(
+        help_text="false for a user outside the experiment (see reason), or when none runs"
+    )
+    reason = serializers.ChoiceField(
+        choices=["override", "holdout", "not_targeted", "layer", "coverage", "assigned"],
+        allow_null=True,
+        help_text="why the user is or is not in the experiment (as POST /assignments); "
+        "null when no experiment runs on the surface",
+    )
     config = serializers.CharField(allow_null=True)
     model_version = serializers.IntegerField(allow_null=True)
     fallback = serializers.BooleanField()
@@ -142,13 +157,19 @@ class RecommendationsSerializer(serializers.Serializer):
     items = RecommendedItemSerializer(many=True)
 
 
-class PreferencesInputSerializer(serializers.Serializer):
+class PreferencesInputSerializer(RulesInSchema, serializers.Serializer):
     categories = serializers.ListField(
-        child=serializers.CharField(max_length=100), required=False, default=list, max_length=100
+        child=StrictCharField(max_length=100), required=False, default=list, max_length=100
     )
     items = serializers.ListField(
-        child=serializers.CharField(max_length=64), required=False, default=list, max_length=500
+        child=StrictCharField(max_length=64), required=False, default=list, max_length=500
     )
+    schema_rules = {
+        "anyOf": [
+            {"required": ["categories"], "properties": {"categories": {"minItems": 1}}},
+            {"required": ["items"], "properties": {"items": {"minItems": 1}}},
+        ]
+    }
 
     def validate(self, attrs: dict) -> dict:
         if not attrs["categories"] and not attrs["items"]:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -17,7 +17,11 @@ from recommenders.serving import log as serving_log
 from recommenders.serving import web as serving
 
 
-def _invalid(error: serving.InvalidRequest) -> ValidationError:
+def _invalid(error: serving.InvalidRequest) -> ValidationError | NotFound:
+    """400 naming the field; 404 naming it when it names nothing (an unknown surface or item,
+    as an unknown experiment key is for assignments)."""
+    if isinstance(error, serving.UnknownReference):
+        return NotFound({error.field: [str(error)]})
     return ValidationError({error.field: [str(error)]})
 
 
@@ -25,7 +29,11 @@ class RecommendationsView(APIView):
     """``GET /api/v1/recommendations?user_id=&k=&surface=&device=&session_depth=&offset=``."""
 
     @extend_schema(
-        parameters=[s.RecommendationQuerySerializer], responses=s.RecommendationsSerializer
+        parameters=[s.RecommendationQuerySerializer],
+        responses={
+            200: s.RecommendationsSerializer,
+            404: OpenApiResponse(description="unknown surface (named in the body)"),
+        },
     )
     def get(self, request: Request) -> Response:
         query = s.RecommendationQuerySerializer(data=request.query_params)
@@ -48,6 +56,8 @@ def _recommendations_body(served: serving.ServedRecommendations) -> dict:
         "surface": served.surface,
         "experiment": served.experiment,
         "variant": served.variant,
+        "in_experiment": served.in_experiment,
+        "reason": served.reason,
         "config": served.config,
         "model_version": served.model_version,
         "fallback": served.fallback,
@@ -73,7 +83,13 @@ def _recommendations_body(served: serving.ServedRecommendations) -> dict:
 class UserPreferencesView(APIView):
     """``POST /api/v1/users/{id}/preferences``: liked categories and items at onboarding."""
 
-    @extend_schema(request=s.PreferencesInputSerializer, responses=s.PreferencesSerializer)
+    @extend_schema(
+        request=s.PreferencesInputSerializer,
+        responses={
+            200: s.PreferencesSerializer,
+            404: OpenApiResponse(description="unknown item id(s) (named in the body)"),
+        },
+    )
     def post(self, request: Request, user_id: str) -> Response:
         if len(user_id) > s.PROFILE_ID_MAX_LENGTH:
             raise ValidationError({"user_id": [f"at most {s.PROFILE_ID_MAX_LENGTH} characters"]})

@@ -49,6 +49,8 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "InvalidRequest",
+    "UnknownReference",
+    "UnknownSurface",
     "RecommendationRequest",
     "ServedRecommendations",
     "check_surface",
@@ -68,6 +70,15 @@ class InvalidRequest(ValueError):
     def __init__(self, field_name: str, message: str) -> None:
         self.field = field_name
         super().__init__(message)
+
+
+class UnknownReference(InvalidRequest):
+    """A name that refers to nothing: a surface neither configured nor carrying a running
+    experiment, an item not in the catalogue."""
+
+
+class UnknownSurface(UnknownReference):
+    """A surface that names nothing."""
 
 
 @dataclass(frozen=True)
@@ -101,6 +112,12 @@ class ServedRecommendations:
     exploration: dict[str, Any] | None = None  # the sampling policy's log (None: fallback)
     interleaving: str | None = None  # full, partial or fallback; None: not interleaved
     logged_version: str | None = None  # what the record stores when not model_version
+    # As POST /assignments says it: a user outside the experiment (holdout, targeting,
+    # coverage, layer) is served the control's configuration, with the experiment, the
+    # control's key as variant, in_experiment false and the reason; None: no experiment runs
+    # on the surface.
+    in_experiment: bool = False
+    reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -109,6 +126,8 @@ class _Assignment:
     variant: str | None
     config_id: int | None
     compiled: CompiledExperiment | None = None
+    in_experiment: bool = False
+    reason: str | None = None
 
 
 # --- validation ----------------------------------------------------------------------------
@@ -119,7 +138,7 @@ def check_surface(surface: str) -> None:
     if _running_experiment(surface) is not None:
         return
     known = ", ".join(sorted(settings.SPLITLAB_SURFACES))
-    raise InvalidRequest("surface", f"unknown surface {surface!r}; known surfaces: {known}")
+    raise UnknownSurface("surface", f"unknown surface {surface!r}; known surfaces: {known}")
 
 
 # --- the request ---------------------------------------------------------------------------
@@ -149,6 +168,8 @@ def recommend_for_request(request: RecommendationRequest) -> ServedRecommendatio
         experiment=assignment.experiment,
         variant=assignment.variant,
         config=config,
+        in_experiment=assignment.in_experiment,
+        reason=assignment.reason,
         **answer,
     )
     _record(served)
@@ -346,8 +367,10 @@ def _count_and_log(served: ServedRecommendations) -> None:
         {
             "request_id": served.request_id,
             "user_id": served.user_id,
-            "experiment_key": served.experiment or "",
-            "variant_key": served.variant or "",
+            # Only users in the experiment count for it: a held-out user's list is served
+            # the control's configuration but belongs to no arm.
+            "experiment_key": (served.experiment or "") if served.in_experiment else "",
+            "variant_key": (served.variant or "") if served.in_experiment else "",
             "model_version": served.logged_version
             if served.logged_version is not None
             else ("" if served.model_version is None else str(served.model_version)),
@@ -366,8 +389,9 @@ def _running_experiment(surface: str) -> Any:
 def _assign(request: RecommendationRequest) -> _Assignment:
     """The variant of the experiment running on the surface; none -> the default config.
 
-    Users outside the experiment (holdout, targeting, coverage) get the control experience:
-    its configuration is served, but no experiment or variant is reported or logged.
+    Users outside the experiment (holdout, targeting, coverage, layer) get the control
+    experience: its configuration is served and reported as the assignment API reports it
+    (the control's key, ``in_experiment`` false, the reason), but not logged in any arm.
     """
     experiment = _running_experiment(request.surface)
     if experiment is None:
@@ -377,8 +401,21 @@ def _assign(request: RecommendationRequest) -> _Assignment:
         attributes.setdefault("device", request.device)
     (result,) = assign_user(request.user_id, attributes, [experiment.key])
     if not result.in_experiment:
-        return _Assignment(None, None, result.recommender_config_id)
-    return _Assignment(result.experiment, result.variant, result.recommender_config_id, experiment)
+        return _Assignment(
+            result.experiment,
+            result.variant,
+            result.recommender_config_id,
+            in_experiment=False,
+            reason=result.reason,
+        )
+    return _Assignment(
+        result.experiment,
+        result.variant,
+        result.recommender_config_id,
+        experiment,
+        in_experiment=True,
+        reason=result.reason,
+    )
 
 
 def _config_name(config_id: int | None) -> str | None:
@@ -401,7 +438,7 @@ def do_set_user_preferences(
     known = set(Item.objects.filter(external_id__in=items).values_list("external_id", flat=True))
     unknown = [i for i in items if i not in known]
     if unknown:
-        raise InvalidRequest("items", f"unknown item id(s): {', '.join(unknown[:10])}")
+        raise UnknownReference("items", f"unknown item id(s): {', '.join(unknown[:10])}")
     with transaction.atomic():
         profile, _ = UserProfile.objects.select_for_update().get_or_create(external_id=user_id)
         profile.preferences = {**profile.preferences, "categories": categories, "items": items}

@@ -8,8 +8,16 @@ import pytest
 
 from analytics.models import Event, ServedList
 from analytics.services import MAX_BATCH_SIZE, record_served_lists
+from tests.experiments.factories import running_experiment
 
 URL = "/api/v1/events"
+
+
+@pytest.fixture(autouse=True)
+def experiment_exp(request):
+    """The experiment the events name (an unknown one is refused, see below)."""
+    if "db" in request.fixturenames or request.node.get_closest_marker("django_db"):
+        running_experiment("exp", surface="home")
 
 
 def now_iso(offset_seconds: float = 0) -> str:
@@ -125,6 +133,43 @@ def test_batch_stores_valid_events_and_names_each_rejection(api_client):
 
 
 @pytest.mark.django_db
+def test_events_naming_an_unknown_experiment_or_surface_are_rejected_by_name(api_client):
+    running_experiment("exp-search", surface="search-v2")
+    batch = [
+        click("ok-1"),
+        click("no-exp", experiment="nope"),
+        impression("no-surface", surface="moon"),
+        impression("exp-surface", surface="search-v2"),
+        click("both", experiment="nope", surface="moon"),
+        click("ok-2", experiment="exp-search"),
+    ]
+    response = api_client.post(URL, {"events": batch}, format="json")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert (body["received"], body["stored"], body["accepted"]) == (6, 3, 3)
+    reasons = {r["index"]: (r["event_id"], r["errors"]) for r in body["rejected"]}
+    assert reasons[1] == ("no-exp", {"experiment": "unknown experiment 'nope'"})
+    assert reasons[2][0] == "no-surface"
+    assert "unknown surface 'moon'" in reasons[2][1]["surface"]
+    assert set(reasons[4][1]) == {"experiment", "surface"}
+    assert sorted(reasons) == [1, 2, 4]
+    stored = set(Event.objects.values_list("event_id", flat=True))
+    assert stored == {"ok-1", "exp-surface", "ok-2"}
+
+
+@pytest.mark.django_db
+def test_a_batch_of_only_unknown_references_is_a_400_and_stores_nothing(api_client):
+    response = api_client.post(URL, [click("a", experiment="nope")], format="json")
+    assert response.status_code == 400
+    body = response.json()
+    assert body["accepted"] == 0
+    assert body["rejected"] == [
+        {"index": 0, "event_id": "a", "errors": {"experiment": "unknown experiment 'nope'"}}
+    ]
+    assert not Event.objects.exists()
+
+
+@pytest.mark.django_db
 @pytest.mark.parametrize(
     ("body", "field"),
     [
@@ -156,7 +201,7 @@ def test_batch_over_the_limit_is_refused_whole(api_client):
     batch = [click(f"e-{i}") for i in range(MAX_BATCH_SIZE + 1)]
     response = api_client.post(URL, {"events": batch}, format="json")
     assert response.status_code == 400
-    assert "over the limit" in response.json()["events"]
+    assert "over the limit" in response.json()["events"][0]
     assert Event.objects.count() == 0
 
 

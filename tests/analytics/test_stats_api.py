@@ -180,3 +180,53 @@ def test_analyze_returns_growthbook_chance_to_win_and_risk_for_a_mean(api_client
     data = response.json()
     assert data["chance_to_win"] > 0.9 and len(data["risk"]) == 2
     assert data["risk"][0] > data["risk"][1] >= 0 and data["note"] == ""
+
+
+def test_a_flat_arm_of_a_huge_experiment_answers_at_once(api_client):
+    """0 % against 100 % of 10^12 users each, and 5 against 0 successes of 10^15: Fisher's test
+    would walk 10^12 tables, or overflow int64 and never end; the z-test answers."""
+    huge = 10**12
+    response = api_client.post(
+        "/api/v1/stats/analyze",
+        {
+            "kind": "proportion",
+            "control": {"n": huge, "sum_x": 0},
+            "treatment": {"n": huge, "sum_x": huge},
+        },
+        format="json",
+    )
+    assert response.status_code == 200, response.content
+    assert response.json()["p_value"] < 1e-6
+    few = {"kind": "proportion", "control": {"n": 10**15, "sum_x": 0}}
+    response = api_client.post(
+        "/api/v1/stats/analyze",
+        {**few, "treatment": {"n": 10**15, "sum_x": 5}},
+        format="json",
+    )
+    assert response.status_code == 200, response.content
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            {"metric": "proportion", "baseline": 0.05, "method": "z"},
+            "'z' is not a method for a proportion",
+        ),
+        (
+            {"metric": "mean", "baseline": 1, "std": 2, "method": "pooled"},
+            "'pooled' is not a method for a mean",
+        ),
+    ],
+)
+def test_sample_size_method_must_be_one_of_the_metrics(api_client, body, message):
+    response = api_client.post("/api/v1/stats/sample-size", {"mde": 0.05, **body}, format="json")
+    assert response.status_code == 400
+    assert message in response.json()["method"][0]
+
+
+def test_the_schema_advertises_each_metrics_methods(api_client):
+    schema = api_client.get("/api/schema/?format=json").json()
+    rules = schema["components"]["schemas"]["SampleSizeRequestRequest"]["allOf"][0]
+    assert rules["then"]["properties"]["method"]["enum"] == ["t", "z"]
+    assert rules["else"]["properties"]["method"]["enum"] == ["unpooled", "pooled", "cohen_h"]

@@ -8,6 +8,7 @@ from rest_framework.test import APIClient
 from accounts.services import create_api_client
 from experiments.models import AuditLogEntry, Experiment, ExperimentPhase
 from tests.assignment.factories import running_experiment
+from tests.recommenders.serving_data import make_config
 
 pytestmark = pytest.mark.django_db
 API = "/api/v1"
@@ -162,3 +163,49 @@ def test_concluding_early_needs_a_recorded_reason(manager):
     assert done.status_code == 200 and done.json()["status"] == "concluded"
     entry = AuditLogEntry.objects.get(experiment__key="api-exp", action="conclude")
     assert entry.changes["override_reason"] == "bug found"
+
+
+def _interleaving_draft(key: str = "inter-api") -> dict:
+    make_config("ranker-a")
+    make_config("ranker-b")
+    return {
+        **DRAFT,
+        "key": key,
+        "kind": "interleaving",
+        "variants": [
+            {"key": "control", "is_control": True, "recommender_config": "ranker-a"},
+            {"key": "challenger", "recommender_config": "ranker-b"},
+        ],
+    }
+
+
+def test_the_kind_is_set_at_creation(manager):
+    response = manager.post(f"{API}/experiments", _interleaving_draft(), format="json")
+    assert response.status_code == 201, response.content
+    assert response.json()["kind"] == "interleaving"
+    assert Experiment.objects.get(key="inter-api").kind == Experiment.Kind.INTERLEAVING
+    plain = manager.post(f"{API}/experiments", DRAFT, format="json")
+    assert plain.json()["kind"] == "ab"
+
+
+def test_a_bad_kind_is_a_400_naming_the_field(manager):
+    unknown = manager.post(f"{API}/experiments", {**DRAFT, "kind": "bandit"}, format="json")
+    assert unknown.status_code == 400 and "kind" in unknown.json()
+    unbound = manager.post(f"{API}/experiments", {**DRAFT, "kind": "interleaving"}, format="json")
+    assert unbound.status_code == 400
+    assert "needs a recommender configuration" in unbound.json()["recommender_config"][0]
+    aa_on_ab = manager.post(f"{API}/experiments", {**DRAFT, "interleaving_aa": True}, format="json")
+    assert aa_on_ab.status_code == 400 and "interleaving_aa" in aa_on_ab.json()
+
+
+def test_the_kind_changes_on_a_draft_and_is_fixed_once_started(manager):
+    manager.post(f"{API}/experiments", _interleaving_draft(), format="json")
+    to_ab = manager.patch(f"{API}/experiments/inter-api", {"kind": "ab"}, format="json")
+    assert to_ab.status_code == 200 and to_ab.json()["kind"] == "ab"
+    running_experiment("started")
+    change = manager.patch(f"{API}/experiments/started", {"kind": "interleaving"}, format="json")
+    assert change.status_code == 400
+    assert change.json() == {"kind": ["the experiment's kind cannot change once it has started"]}
+    same = manager.patch(f"{API}/experiments/started", {"kind": "ab"}, format="json")
+    assert same.status_code == 200
+    assert Experiment.objects.get(key="started").kind == Experiment.Kind.AB

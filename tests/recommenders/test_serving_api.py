@@ -10,6 +10,7 @@ from kombu.exceptions import OperationalError as BrokerError
 from analytics.models import ServedList
 from assignment.services import flush_exposures
 from experiments import services as experiment_services
+from experiments.models import HOLDOUT_MAX_SHARE
 from recommenders.models import ModelVersion, PrecomputedList
 from recommenders.services import training
 from recommenders.serving import log as serving_log
@@ -60,13 +61,25 @@ def test_recommendations_from_the_default_config(api_client, default_version):
         ({"user_id": "a0", "k": "ten"}, "k"),
         ({"k": 5}, "user_id"),
         ({"user_id": "", "k": 5}, "user_id"),
-        ({"user_id": "a0", "surface": "nowhere"}, "surface"),
     ],
 )
 def test_bad_input_is_a_400_naming_the_field(api_client, query, field):
     response = api_client.get(URL, query)
     assert response.status_code == 400
     assert field in response.json()
+
+
+def test_unknown_liked_items_are_a_404_naming_them(api_client, default_version):
+    response = api_client.post("/api/v1/users/u-1/preferences", {"items": ["nope"]}, format="json")
+    assert response.status_code == 404
+    assert "unknown item id(s): nope" in response.json()["items"][0]
+
+
+def test_an_unknown_surface_is_a_404_naming_the_field(api_client):
+    """A surface that names nothing, as an unknown experiment key is for assignments."""
+    response = api_client.get(URL, {"user_id": "a0", "surface": "nowhere"})
+    assert response.status_code == 404
+    assert "unknown surface 'nowhere'" in response.json()["surface"][0]
 
 
 def test_anonymous_requests_are_refused(anonymous_client):
@@ -103,7 +116,11 @@ def test_onboarding_preferences_are_used_by_the_next_request(api_client, default
 
 @pytest.mark.parametrize(
     ("body", "field"),
-    [({"items": ["nope"]}, "items"), ({}, "categories"), ({"categories": "Beta"}, "categories")],
+    [
+        ({}, "categories"),
+        ({"categories": "Beta"}, "categories"),
+        ({"categories": [7]}, "categories"),
+    ],
 )
 def test_bad_preferences_are_a_400_naming_the_field(api_client, default_version, body, field):
     response = api_client.post("/api/v1/users/u1/preferences", body, format="json")
@@ -289,3 +306,45 @@ def test_the_answer_is_what_the_documented_serializer_gives(default_version):
         )
         documented = json.loads(json.dumps(RecommendationsSerializer(served).data))
         assert _recommendations_body(served) == documented
+
+
+def test_held_out_users_get_the_control_and_are_told_they_are_in_the_holdout(api_client):
+    """As POST /assignments says it: the control's key, in_experiment false, reason holdout;
+    served the control's configuration, and their lists logged in no arm."""
+    load_planted_catalogue()
+    cf, pop = _trained("cf"), _trained("pop", algorithm="popular")
+    experiment = experiment_services.do_create_experiment(
+        key="home-recs",
+        name="home recommendations",
+        surface="home",
+        variants=[
+            {"key": "control", "is_control": True, "recommender_config": pop.config},
+            {"key": "treatment", "recommender_config": cf.config},
+        ],
+    )
+    experiment_services.do_start_experiment(experiment, None)
+    experiment_services.do_create_holdout("global", HOLDOUT_MAX_SHARE)
+    held_out = 0
+    for n in range(60):
+        user = f"user-{n}"
+        body = api_client.get(URL, {"user_id": user, "k": 3}).json()
+        (assigned,) = api_client.post(
+            "/api/v1/assignments", {"user_id": user, "experiments": ["home-recs"]}, format="json"
+        ).json()["assignments"]
+        assert (body["experiment"], body["variant"], body["in_experiment"], body["reason"]) == (
+            assigned["experiment"],
+            assigned["variant"],
+            assigned["in_experiment"],
+            assigned["reason"],
+        )
+        logged = ServedList.objects.get(request_id=body["request_id"])
+        if body["reason"] == "holdout":
+            held_out += 1
+            assert body["variant"] == "control" and body["in_experiment"] is False
+            assert body["model_version"] == pop.pk and body["config"] == "pop"
+            assert (logged.experiment_key, logged.variant_key) == ("", "")
+        else:
+            assert body["in_experiment"] is True and body["reason"] == "assigned"
+            assert (logged.experiment_key, logged.variant_key) == ("home-recs", body["variant"])
+    assert held_out > 0
+    flush_exposures()
