@@ -164,6 +164,12 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "OAS_VERSION": "3.1.0",
+    # Three choice sets are all called "kind": name each for what it chooses.
+    "ENUM_NAME_OVERRIDES": {
+        "ExperimentKindEnum": "experiments.models.Experiment.Kind",
+        "MetricKindEnum": "experiments.models.MetricDefinition.Kind",
+        "StatisticKindEnum": "analytics.stats.sufficient.KINDS",
+    },
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "accounts.schema.document_common_answers",

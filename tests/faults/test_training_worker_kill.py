@@ -42,6 +42,16 @@ def _follow(database_url: str, version_id: int, seconds: float) -> tuple[dict, l
     return seen[-1], seen
 
 
+def _kills_seen(folder: Path, expected: int, seconds: float) -> list[str]:
+    """The stages killed so far, waiting up to ``seconds`` for ``expected`` of them."""
+    deadline = time.monotonic() + seconds
+    while True:
+        killed = sorted(path.name for path in folder.iterdir())
+        if len(killed) >= expected or time.monotonic() > deadline:
+            return killed
+        time.sleep(0.2)
+
+
 def _complete(row: dict) -> bool:
     manifest = Path(row["artifact_path"] or "/nonexistent") / "manifest.json"
     return manifest.is_file() and bool(json.loads(manifest.read_text()))
@@ -59,7 +69,10 @@ def test_training_worker_killed_in_each_stage(postgres_prepared, redis, tmp_path
         status, body = client.request("POST", f"/api/v1/recommender-configs/{CONFIG}/train")
         assert status == 202, body
         final, seen = _follow(prepared.database_url, body["id"], 240)
-        killed = sorted(path.name for path in kills.iterdir())
+        # "ready" is finished, yet the promotion stage may run (and be killed) just after
+        killed = _kills_seen(kills, len(STAGE_TASKS), seconds=60)
+        final, more = _follow(prepared.database_url, body["id"], 120)
+        seen += more
 
         status, again = client.request("POST", f"/api/v1/recommender-configs/{CONFIG}/train")
         assert status == 202 and again["id"] != body["id"], again

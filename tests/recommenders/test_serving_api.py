@@ -15,8 +15,8 @@ from recommenders.models import ModelVersion, PrecomputedList
 from recommenders.services import training
 from recommenders.serving import log as serving_log
 from recommenders.serving import selectors as serving_selectors
+from recommenders.serving import transport, worker
 from recommenders.serving import web as serving_service
-from recommenders.serving import worker
 from tests.recommenders.serving_data import load_planted_catalogue, make_config
 
 pytestmark = pytest.mark.django_db
@@ -168,12 +168,13 @@ def test_users_of_two_variants_get_their_variants_model_versions(api_client):
 
 
 def _fail_worker(monkeypatch, error: Exception) -> None:
-    from recommenders import tasks
+    """Asking a worker raises ``error``, whichever way requests travel (the transport's own
+    failures are tested in test_serving_rpc)."""
 
     def broken(*args, **kwargs):
         raise error
 
-    monkeypatch.setattr(tasks.recommend, "apply_async", broken)
+    monkeypatch.setattr(transport, "ask_serving_worker", broken)
 
 
 def test_broker_down_answers_the_precomputed_list(api_client, default_version, monkeypatch):
@@ -190,20 +191,7 @@ def test_broker_down_answers_the_precomputed_list(api_client, default_version, m
 def test_worker_error_and_timeout_are_fallbacks_and_counted(
     api_client, default_version, monkeypatch
 ):
-    from celery.exceptions import TimeoutError as ResultTimeout
-
-    from recommenders import tasks
-
-    class LateResult:
-        id = "late"
-
-        def get(self, **kwargs):
-            raise ResultTimeout("deadline")
-
-        def forget(self):
-            pass
-
-    monkeypatch.setattr(tasks.recommend, "apply_async", lambda *a, **k: LateResult())
+    _fail_worker(monkeypatch, transport.ServingTimeout("deadline"))
     late = api_client.get(URL, {"user_id": "a1"}).json()
     assert late["fallback_reason"] == "timeout" and len(late["items"]) == 10
     monkeypatch.undo()
@@ -249,8 +237,6 @@ def test_wrapped_connection_errors_skip_the_broker_for_a_while(
 ):
     from redis.exceptions import ConnectionError as RedisConnectionError
 
-    from recommenders import tasks
-
     calls = []
 
     def result_store_down(*args, **kwargs):
@@ -261,7 +247,7 @@ def test_wrapped_connection_errors_skip_the_broker_for_a_while(
             raise RuntimeError("Retry limit exceeded") from error
 
     settings.SPLITLAB_SERVING_BROKER_RETRY_SECONDS = 60.0
-    monkeypatch.setattr(tasks.recommend, "apply_async", result_store_down)
+    monkeypatch.setattr(transport, "ask_serving_worker", result_store_down)
     monkeypatch.setattr(serving_service, "_broker_down_until", 0.0)
     reasons = [api_client.get(URL, {"user_id": "a1"}).json()["fallback_reason"] for _ in range(3)]
     assert reasons == ["broker_unavailable"] * 3 and len(calls) == 1
