@@ -47,7 +47,9 @@ class SufficientStats:
                 object.__setattr__(self, name, check_sum(name, value))
         if self.sum_x2 is None:  # 0/1 values; the proportion check bounds sum_x by n
             object.__setattr__(self, "sum_x2", self.sum_x)
-        check_consistent(stack([self]), "")
+        # One row of numpy scalars (None -> NaN): the columns' checks at a scalar's cost.
+        values = np.array(attrgetter(*FIELDS)(self), dtype=float)
+        check_consistent(dict(zip(FIELDS, values, strict=True)), "")
 
     @property
     def has_ratio(self) -> bool:
@@ -80,6 +82,11 @@ class SufficientStats:
 
 
 FIELDS = tuple(f.name for f in fields(SufficientStats))
+
+
+def _any(mask: np.ndarray | np.bool_) -> bool:
+    """``np.any`` without its dispatch cost on the scalar path (a row of numpy scalars)."""
+    return bool(mask.any()) if isinstance(mask, np.ndarray) else bool(mask)
 
 
 def stack(stats: Sequence[SufficientStats]) -> dict[str, np.ndarray]:
@@ -127,7 +134,7 @@ _SQUARES = (("sum_x2", "sum_x"), ("sum_y2", "sum_y"), ("sum_c2", "sum_c"))
 _CROSS = (("sum_xy", "sum_x2", "sum_y2"), ("sum_xc", "sum_x2", "sum_c2"))
 
 
-def check_consistent(s: dict[str, np.ndarray], group: str) -> None:
+def check_consistent(s: dict[str, np.ndarray] | dict[str, np.float64], group: str) -> None:
     """Raise ``ValueError`` naming the field if a row's sums are impossible for real values.
 
     Every given sum finite and within ``+-SUM_LIMIT``; ``n`` a whole number in ``[0, 2^53]``;
@@ -138,29 +145,28 @@ def check_consistent(s: dict[str, np.ndarray], group: str) -> None:
     """
     prefix = f"{group}." if group else ""
     n = s["n"]
-    if np.any(~np.isfinite(n) | (n < 0) | (n != np.round(n)) | (n > MAX_COUNT)):
+    if _any(~np.isfinite(n) | (n < 0) | (n != np.round(n)) | (n > MAX_COUNT)):
         raise ValueError(f"{prefix}n: must be a whole number within [0, 2^53]")
-    for name in FIELDS[1:]:
-        column = s[name]
-        if np.any(np.isinf(column) | (np.abs(np.nan_to_num(column)) > SUM_LIMIT)):
-            raise ValueError(f"{prefix}{name}: must be finite and within +-1e75")
     slack = 1 - 1e-9
     with np.errstate(invalid="ignore", over="ignore"):
+        for name in FIELDS[1:]:
+            if _any(np.abs(s[name]) > SUM_LIMIT):  # infinities too; NaN (missing) is not
+                raise ValueError(f"{prefix}{name}: must be finite and within +-1e75")
         for squares, total in _SQUARES:
             bad = n * s[squares] < s[total] * s[total] * slack
-            if squares == "sum_x2" and np.any(bad & (s["sum_x2"] == s["sum_x"])):
+            if squares == "sum_x2" and _any(bad & (s["sum_x2"] == s["sum_x"])):
                 # 0/1 values (sum_x2 defaults to sum_x): the count itself is impossible.
                 raise ValueError(f"{prefix}sum_x: successes must be whole numbers within [0, n]")
-            if np.any(bad | (s[squares] < 0)):
+            if _any(bad | (s[squares] < 0)):
                 raise ValueError(
                     f"{prefix}{squares}: smaller than {total}^2 / n, impossible for real values"
                 )
         for cross, a, b in _CROSS:
-            if np.any(s[cross] * s[cross] * slack > s[a] * s[b]):
+            if _any(s[cross] * s[cross] * slack > s[a] * s[b]):
                 raise ValueError(
                     f"{prefix}{cross}: its square exceeds {a} * {b}, impossible for real values"
                 )
-        if np.any(s["sum_y"] < 0):
+        if _any(s["sum_y"] < 0):
             raise ValueError(f"{prefix}sum_y: a denominator sum must not be negative")
 
 
