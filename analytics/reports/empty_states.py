@@ -63,6 +63,12 @@ def holdout_missing(users: int, metric: str = "", problem: str = "") -> str:
     return metric_missing(metric, exposed=users, problem=problem)
 
 
+NO_MEANINGFUL_RELATIVE = (
+    "Nothing to draw: the relative effect is not meaningful on any day (the holdout's mean is "
+    "not distinguishable from 0, or the effect lies beyond ±1,000%); the absolute effect and "
+    "its interval are in the table above."
+)
+
 INTERLEAVING_MISSING = (
     "No analysed pages yet: the interleaving report reads the served lists and clicks directly "
     "(no rollup). Start the experiment; then clients ask GET /api/v1/recommendations for its "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from analytics.reports.empty_states import holdout_missing
+from analytics.reports.empty_states import NO_MEANINGFUL_RELATIVE, holdout_missing
 from analytics.reports.metrics import (
     MetricSeries,
     Verdict,
@@ -91,22 +91,25 @@ def build_holdout_report(holdout: Holdout | None = None, alpha: float = 0.05) ->
                 ),
             )
         )
+    # One chart per metric, each on its own scale: a metric with a near-zero baseline can no
+    # longer flatten the others, and its meaningless points are gaps (plotted_relative_percent).
+    lines = []
     for row in rows:
+        plotted = plotted_relative_percent(row.series.relative)
         if not row.series.days:
             users = min(row.holdout_users, row.rest_users)
             row.missing = holdout_missing(users, row.metric.name, row.series.problem)
+        elif all(value is None for value in plotted):
+            row.missing = NO_MEANINGFUL_RELATIVE
+        else:
+            lines.append(
+                {
+                    "key": row.metric.key,
+                    "label": row.metric.name,
+                    "days": [d.isoformat() for d in row.series.days],
+                    "relative": plotted,
+                }
+            )
     days = sorted({d for arm in (held, rest) for d in arm.days})
-    # One chart per metric, each on its own scale: a metric with a near-zero baseline can no
-    # longer flatten the others, and its meaningless points are gaps (plotted_relative_percent).
-    lines = [
-        {
-            "key": row.metric.key,
-            "label": row.metric.name,
-            "days": [d.isoformat() for d in row.series.days],
-            "relative": plotted_relative_percent(row.series.relative),
-        }
-        for row in rows
-        if row.series.days
-    ]
     chart = {"days": [d.isoformat() for d in days], "lines": lines}
     return HoldoutReport(holdout, rows, chart, alpha)

@@ -102,7 +102,7 @@ def test_owner_creates_starts_pauses_and_reads(live_server, browser, django_user
     # edit while running: the weight change is announced as a new phase before it is saved
     page.click("#edit-link")
     page.wait_for_url("**/experiments/browser-owner/edit/")
-    assert "The key, the variants and the minimum runtime are fixed" in page.text_content(
+    assert "The key, the variants and the minimum runtime are fixed" in page.inner_text(
         "#edit-rules"
     )
     page.fill("#id_variant_1_weight", "3")
@@ -110,7 +110,7 @@ def test_owner_creates_starts_pauses_and_reads(live_server, browser, django_user
     page.fill("#id_hypothesis", "Item-CF lifts CTR")
     walk.check("edit-form")
     page.click("button[name=save]")
-    assert "Saving starts phase 2" in page.text_content("#new-phase-warning")
+    assert "Saving starts phase 2" in page.inner_text("#new-phase-warning")
     walk.check("edit-confirm-new-phase")
     page.click("button[name=confirm_new_phase]")
     page.wait_for_url("**/experiments/browser-owner/")
@@ -132,9 +132,10 @@ def test_owner_creates_starts_pauses_and_reads(live_server, browser, django_user
 
 def test_analyst_reads_downloads_and_checks_the_holdout(live_server, browser, django_user_model):  # noqa: F811
     from analytics.services.rollups import do_run_rollups
-    from tests.analytics.factories import generate
+    from tests.analytics.factories import generate, holdout_world
 
     generate(users=120, seed=5, lift=1.5, key="browser-analyst")
+    holdout_world()
     do_run_rollups()
     django_user_model.objects.create_superuser("analyst", "analyst@example.com", "pw-analyst")
     page = browser.new_page(
@@ -163,4 +164,11 @@ def test_analyst_reads_downloads_and_checks_the_holdout(live_server, browser, dj
     ]
     walk.check("chart-downloaded")
     page.goto(f"{live_server.url}/reports/holdout/")
+    # one chart per metric, each drawn on its own scale
+    lines = page.evaluate(
+        "JSON.parse(document.getElementById('holdout-chart-data').textContent).lines"
+    )
+    assert len(lines) >= 2
+    for line in lines:
+        assert page.is_visible(f"#holdout-chart-{line['key']}")
     walk.check("holdout")
