@@ -223,3 +223,17 @@ def test_the_edit_page_makes_as_many_queries_whatever_the_variants(staff_client)
             assert staff_client.get(edit_url(experiment.key)).status_code == 200
         counts.append(len(queries))
     assert counts[0] == counts[1]
+
+
+def test_a_stopped_experiment_takes_a_new_hypothesis_but_keeps_its_allocation(staff_client):
+    experiment = services.do_stop_experiment(running_experiment("stopped-edit"), None)
+    data = form_data(
+        experiment, hypothesis="what we learnt", coverage_percent="10", variant_1_weight="5"
+    )
+    response = staff_client.post(edit_url(experiment.key), {**data, "save": "1"})
+    assert response.status_code == 302
+    experiment.refresh_from_db()
+    assert experiment.hypothesis == "what we learnt" and experiment.coverage == 1.0
+    assert experiment.variants.get(key="treatment").weight == 1.0
+    entry = AuditLogEntry.objects.get(experiment=experiment, action="change")
+    assert entry.changes == {"hypothesis": ["", "what we learnt"]}
