@@ -1,4 +1,5 @@
-"""Benchmark: server time of every workspace and report page with 50 running experiments.
+"""Benchmark: server time of every workspace and report page (and a chart's data download)
+with 50 running experiments.
 
 Builds a scratch database (SQLite in a temporary folder, or ``--database-url``) with 50 running
 experiments, each with two variants, CTR as primary metric, two guardrails and 14 days of
@@ -153,6 +154,7 @@ def main() -> int:
         paths = [
             "/", "/reports/", f"/experiments/{keys[0]}/", f"/reports/{keys[0]}/",
             "/reports/holdout/", "/planner/", "/experiments/new/", "/recommenders/",
+            f"/experiments/{keys[0]}/edit/", f"/reports/{keys[0]}/charts/effect.csv",
         ]  # fmt: skip
         results = time_pages(paths, args.runs)
     worst = max(ms for _, ms, _ in results)

@@ -59,6 +59,11 @@ def _allocation_diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str,
     return {k: [before.get(k), after.get(k)] for k in after if before.get(k) != after.get(k)}
 
 
+def describe_changes(changes: dict[str, Any]) -> str:
+    """``{field: [before, after]}`` as a clause: "changed coverage from 50% to 100%; ..."."""
+    return "; ".join(_field_changes(changes))
+
+
 def describe(entry: AuditLogEntry) -> str:
     """One sentence for one audit entry: who did what, and what it did to phases."""
     who = entry.who_name or "someone"

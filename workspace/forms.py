@@ -1,8 +1,10 @@
-"""The experiment creation form: variants, targeting built row by row, overrides, metrics, plan.
+"""The experiment form, to create and to edit: variants, targeting built row by row,
+overrides, metrics, plan.
 
 Fields are validated here for shape (numbers, choices, JSON); the rules of experiments
-(exactly one control, weights, layer ranges, targeting operators, overrides naming a variant)
-are those of :mod:`experiments.services`, whose messages are shown beside the field they name.
+(exactly one control, weights, layer ranges, targeting operators, overrides naming a variant,
+what may change once started) are those of :mod:`experiments.services`, whose messages are
+shown beside the field they name.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any
 from django import forms
 from django.conf import settings
 
-from experiments.models import MetricDefinition
+from experiments.models import Experiment, MetricDefinition
 from recommenders.models import RecommenderConfig
 
 VARIANT_ROWS = 4
@@ -32,6 +34,7 @@ def _config_choices() -> list[tuple[str, str]]:
 
 
 class ExperimentCreateForm(forms.Form):
+    is_interleaving = False  # creation makes A/B experiments; see ExperimentEditForm
     key = forms.SlugField(max_length=100, help_text="fixed once started; used by the API")
     name = forms.CharField(max_length=200)
     hypothesis = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
@@ -74,15 +77,16 @@ class ExperimentCreateForm(forms.Form):
     min_runtime_days = forms.IntegerField(min_value=0, max_value=365, initial=14)
     sequential_testing = forms.BooleanField(required=False)
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, rows: int = VARIANT_ROWS, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.rows = rows
         metrics = MetricDefinition.objects.order_by("name")
         self.fields["primary_metric"].queryset = metrics
         self.fields["guardrail_metrics"].queryset = metrics.filter(is_guardrail=True)
         self.fields["secondary_metrics"].queryset = metrics
         self.fields["surface"].choices = [(s, s) for s in settings.SPLITLAB_SURFACES]
         configs = _config_choices()
-        for i in range(VARIANT_ROWS):
+        for i in range(rows):
             self.fields[f"variant_{i}_key"] = forms.SlugField(
                 max_length=100, required=i < 2, label=f"Variant {i + 1} key",
                 initial=("control", "treatment")[i] if i < 2 else None,
@@ -101,7 +105,7 @@ class ExperimentCreateForm(forms.Form):
     def variant_rows(self) -> list[tuple[Any, Any, Any]]:
         return [
             (self[f"variant_{i}_key"], self[f"variant_{i}_weight"], self[f"variant_{i}_config"])
-            for i in range(VARIANT_ROWS)
+            for i in range(self.rows)
         ]
 
     def plan_fields(self) -> list[Any]:
@@ -109,7 +113,7 @@ class ExperimentCreateForm(forms.Form):
             "baseline_percent", "mde_percent", "alpha", "power", "daily_traffic",
             "planned_sample_size", "min_runtime_days", "sequential_testing",
         )  # fmt: skip
-        return [self[name] for name in names]
+        return [self[name] for name in names if name in self.fields]
 
     def clean_targeting(self) -> dict[str, Any]:
         raw = (self.cleaned_data.get("targeting") or "").strip()
@@ -138,7 +142,7 @@ class ExperimentCreateForm(forms.Form):
     def variants(self) -> list[dict[str, Any]]:
         """The filled variant rows as the service takes them; the first is the control."""
         out = []
-        for i in range(VARIANT_ROWS):
+        for i in range(self.rows):
             key = self.cleaned_data.get(f"variant_{i}_key")
             if not key:
                 continue
@@ -157,20 +161,119 @@ class ExperimentCreateForm(forms.Form):
         return out
 
     def experiment_fields(self) -> dict[str, Any]:
+        """The Experiment fields the form holds (percentages as shares)."""
         data = self.cleaned_data
-        return {
-            "hypothesis": data["hypothesis"],
-            "surface": data["surface"],
-            "coverage": data["coverage_percent"] / 100,
-            "targeting": data["targeting"],
-            "qa_overrides": data["qa_overrides"],
-            "primary_metric": data["primary_metric"],
-            "baseline_rate": data["baseline_percent"] / 100,
-            "mde_relative": data["mde_percent"] / 100,
-            "alpha": data["alpha"],
-            "power": data["power"],
-            "daily_traffic": data["daily_traffic"],
-            "planned_sample_size": data["planned_sample_size"],
-            "min_runtime_days": data["min_runtime_days"],
-            "sequential_testing": data["sequential_testing"],
+        fields = {
+            name: data[name]
+            for name in (
+                "hypothesis",
+                "surface",
+                "targeting",
+                "qa_overrides",
+                "primary_metric",
+                "alpha",
+                "power",
+                "daily_traffic",
+                "planned_sample_size",
+                "min_runtime_days",
+                "sequential_testing",
+            )  # fmt: skip
+            if name in self.fields
         }
+        for field, name in PERCENT_FIELDS.items():
+            if field in self.fields:
+                fields[name] = data[field] / 100
+        return fields
+
+
+# Form fields in percent -> the Experiment fields they hold as shares.
+PERCENT_FIELDS = {
+    "coverage_percent": "coverage",
+    "baseline_percent": "baseline_rate",
+    "mde_percent": "mde_relative",
+}
+_PLAN_ONLY = (
+    "baseline_percent", "mde_percent", "alpha", "power", "daily_traffic", "planned_sample_size",
+)  # fmt: skip
+
+
+def _percent(share: float | None) -> float | None:
+    return None if share is None else round(100 * share, 6)
+
+
+class ExperimentEditForm(ExperimentCreateForm):
+    """The creation form over a stored experiment, with what may no longer change disabled:
+    once started, the key, the variants (keys and recommenders) and the minimum runtime; once
+    stopped, the coverage and weights too. An interleaving experiment has no weights and no
+    power plan (every user sees the merged list). A field left as it was keeps the stored
+    value exactly (no percent round trip). The rules themselves are the service's."""
+
+    def __init__(self, experiment: Experiment, *args: Any, **kwargs: Any) -> None:
+        self.experiment = experiment
+        variants = list(experiment.variants.all())
+        rows = max(VARIANT_ROWS, len(variants)) if experiment.status == "draft" else len(variants)
+        super().__init__(*args, initial=experiment_initial(experiment), rows=rows, **kwargs)
+        started = experiment.status != Experiment.Status.DRAFT
+        fixed = ["key", "min_runtime_days"] if started else []
+        if started:
+            fixed += [f"variant_{i}_{part}" for i in range(rows) for part in ("key", "config")]
+        if experiment.is_interleaving or experiment.status in ("stopped", "concluded"):
+            fixed += [f"variant_{i}_weight" for i in range(rows)]
+        if experiment.status in ("stopped", "concluded"):  # no traffic: allocation is history
+            fixed.append("coverage_percent")
+        if experiment.is_interleaving:
+            for name in _PLAN_ONLY:
+                del self.fields[name]
+        for name in fixed:
+            self.fields[name].disabled = True
+        if started:
+            self.fields["key"].help_text = "fixed: the experiment has started"
+        # made elsewhere (admin, API) without these: editing does not force a choice
+        self.fields["primary_metric"].required = experiment.primary_metric_id is not None
+        if not experiment.surface:
+            self.fields["surface"].required = False
+            self.fields["surface"].choices = [("", "none")] + self.fields["surface"].choices
+
+    @property
+    def is_interleaving(self) -> bool:
+        return self.experiment.is_interleaving
+
+    def experiment_fields(self) -> dict[str, Any]:
+        fields = super().experiment_fields()
+        fields["key"] = self.cleaned_data["key"]
+        fields["name"] = self.cleaned_data["name"]
+        for field, name in PERCENT_FIELDS.items():
+            if name in fields and field not in self.changed_data:
+                fields[name] = getattr(self.experiment, name)
+        return fields
+
+    def weights(self) -> dict[str, float]:
+        return {v["key"]: v["weight"] for v in self.variants()}
+
+
+def experiment_initial(experiment: Experiment) -> dict[str, Any]:
+    """The form's values for a stored experiment (prefetch its variants and metrics)."""
+    initial: dict[str, Any] = {
+        "key": experiment.key,
+        "name": experiment.name,
+        "hypothesis": experiment.hypothesis,
+        "surface": experiment.surface,
+        "targeting": json.dumps(experiment.targeting) if experiment.targeting else "",
+        "qa_overrides": "\n".join(f"{u} = {v}" for u, v in experiment.qa_overrides.items()),
+        "primary_metric": experiment.primary_metric_id,
+        "guardrail_metrics": [m.pk for m in experiment.guardrail_metrics.all()],
+        "secondary_metrics": [m.pk for m in experiment.secondary_metrics.all()],
+        "alpha": experiment.alpha,
+        "power": experiment.power,
+        "daily_traffic": experiment.daily_traffic,
+        "planned_sample_size": experiment.planned_sample_size,
+        "min_runtime_days": experiment.min_runtime_days,
+        "sequential_testing": experiment.sequential_testing,
+    }
+    for field, name in PERCENT_FIELDS.items():
+        initial[field] = _percent(getattr(experiment, name))
+    for i, variant in enumerate(experiment.variants.all()):
+        initial[f"variant_{i}_key"] = variant.key
+        initial[f"variant_{i}_weight"] = variant.weight
+        initial[f"variant_{i}_config"] = str(variant.recommender_config_id or "")
+    return initial

@@ -91,6 +91,28 @@ def experiment_workspace(key: str) -> Workspace:
     )
     summaries = experiment_summaries(keys=(experiment.key,))
     summary = summaries[0] if summaries else None
+    plan, plan_warning = _plan(experiment)
+    entries = list(experiment_selectors.audit_log(experiment)[:100])
+    history = [TimelineEntry(entry.when, describe(entry)) for entry in entries]
+    actions = [(name, spec) for name, spec in ACTIONS.items() if experiment.status in spec["from"]]
+    return Workspace(
+        experiment=experiment,
+        summary=summary,
+        phases=phase_spans(list(experiment.phases.all()), entries),
+        history=history,
+        plan=plan,
+        plan_warning=plan_warning,
+        actions=actions,
+        # every user of an interleaving experiment sees the merged list: there is no split
+        split=[] if experiment.is_interleaving else split_preview(experiment),
+    )
+
+
+def _plan(experiment: Experiment) -> tuple[str, str]:
+    """The required size in words, and a warning when the plan falls short of it; nothing
+    for an interleaving experiment, which the A/B power plan does not describe."""
+    if experiment.is_interleaving:
+        return "", ""
     plan_warning = ""
     try:
         estimate = experiment_selectors.power_estimate(experiment)
@@ -103,19 +125,7 @@ def experiment_workspace(key: str) -> Workspace:
             )
     except ValueError as error:
         plan = f"not available: {error}"
-    entries = list(experiment_selectors.audit_log(experiment)[:100])
-    history = [TimelineEntry(entry.when, describe(entry)) for entry in entries]
-    actions = [(name, spec) for name, spec in ACTIONS.items() if experiment.status in spec["from"]]
-    return Workspace(
-        experiment=experiment,
-        summary=summary,
-        phases=phase_spans(list(experiment.phases.all()), entries),
-        history=history,
-        plan=plan,
-        plan_warning=plan_warning,
-        actions=actions,
-        split=split_preview(experiment),
-    )
+    return plan, plan_warning
 
 
 def phase_spans(phases: list[ExperimentPhase], entries: list[Any]) -> list[PhaseSpan]:

@@ -18,6 +18,8 @@ urlpatterns = [
     path("experiments/new/", views.experiment_create, name="experiment-create"),
     path("experiments/<slug:key>/", views.experiment_page, name="experiment-workspace"),
     path("experiments/<slug:key>/try/", views.experiment_try, name="experiment-try"),
+    # before the lifecycle actions' pattern, which would take "edit" for an action
+    path("experiments/<slug:key>/edit/", views.experiment_edit, name="experiment-edit"),
     path(
         "experiments/<slug:key>/<slug:action>/",
         views.experiment_action,

@@ -15,10 +15,11 @@ from django.views.decorators.http import require_http_methods
 
 from experiments import selectors as experiment_selectors
 from experiments import services
+from experiments.audit import describe_changes
 from experiments.models import Experiment
 from recommenders.serving.preview import preview_lists
 from recommenders.serving.web import InvalidRequest
-from workspace.forms import ExperimentCreateForm
+from workspace.forms import ExperimentCreateForm, ExperimentEditForm
 from workspace.selectors import ACTIONS, experiment_workspace, home_rows
 
 _SERVICES = {
@@ -123,12 +124,69 @@ def experiment_create(request: HttpRequest) -> HttpResponse:
                 messages.success(request, f"{experiment.key}: draft created")
                 return redirect("experiment-workspace", key=experiment.key)
     status = 400 if request.method == "POST" and form.errors else 200
-    return render(request, "workspace/create.html", {"form": form, "plan": plan}, status=status)
+    context = {"form": form, "plan": plan}
+    return render(request, "workspace/experiment_form.html", context, status=status)
+
+
+@staff_member_required
+@require_http_methods(["GET", "POST"])
+def experiment_edit(request: HttpRequest, key: str) -> HttpResponse:
+    """The creation form over a stored experiment, saved through ``do_edit_experiment``.
+
+    A save that changes a running or paused experiment's allocation (coverage, weights) opens
+    the next phase with a new seed: the form says so first and saves only once confirmed.
+    """
+    if not request.user.has_perm("experiments.change_experiment"):
+        raise PermissionDenied("changing experiments needs the experiment owner role")
+    experiment = _editable(key)
+    form = ExperimentEditForm(experiment, request.POST or None)
+    context: dict = {"form": form, "experiment": experiment, "editing": True, "plan": None}
+    if request.method == "POST" and form.is_valid():
+        if not experiment.is_interleaving:
+            context["plan"], _ = _plan(form)
+        fields = form.experiment_fields()
+        new_phase = services.allocation_changes(experiment, fields, form.weights())
+        confirmed = "confirm_new_phase" in request.POST
+        if new_phase and not confirmed and "save" in request.POST:
+            context["new_phase"] = describe_changes(new_phase)
+        elif "save" in request.POST or confirmed:
+            try:
+                edit = services.do_edit_experiment(
+                    experiment,
+                    request.user,
+                    fields=fields,
+                    variants=form.variants(),
+                    guardrail_metrics=form.cleaned_data["guardrail_metrics"],
+                    secondary_metrics=form.cleaned_data["secondary_metrics"],
+                )
+            except ValidationError as error:
+                _attach_errors(form, error)
+            else:
+                started = f", phase {edit.new_phase} started" if edit.new_phase else ""
+                messages.success(request, f"{key}: changes saved{started}")
+                return redirect("experiment-workspace", key=edit.experiment.key)
+    status = 400 if request.method == "POST" and form.errors else 200
+    return render(request, "workspace/experiment_form.html", context, status=status)
+
+
+def _editable(key: str) -> Experiment:
+    try:
+        return Experiment.objects.prefetch_related(
+            "variants", "guardrail_metrics", "secondary_metrics"
+        ).get(key=key)
+    except Experiment.DoesNotExist:
+        raise Http404(f"no experiment with key {key!r}") from None
 
 
 def _attach_errors(form: ExperimentCreateForm, error: ValidationError) -> None:
     """Service errors beside the field they name (variants' errors beside the first row)."""
-    field_of = {"coverage": "coverage_percent", "variants": "variant_0_key", "key": "key"}
+    field_of = {
+        "coverage": "coverage_percent",
+        "variants": "variant_0_key",
+        "recommender_config": "variant_0_config",
+        "baseline_rate": "baseline_percent",
+        "mde_relative": "mde_percent",
+    }
     for name, problems in getattr(error, "message_dict", {"__all__": error.messages}).items():
         field = field_of.get(name, name)
         for problem in problems:

@@ -11,9 +11,10 @@ from typing import Any
 
 from django import forms
 from django.contrib.admin.views.decorators import staff_member_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import render
 
+from analytics.reports.chart_tables import power_curve_table, table_csv
 from analytics.stats import (
     ExperimentPlan,
     argument_name,
@@ -223,7 +224,18 @@ def planner(request: HttpRequest) -> HttpResponse:
         else:
             relative_axis = form.cleaned_data["mde_type"] == "relative"
             chart = chart_data(plan, form.cleaned_data["power"], relative_axis)
+    if chart and request.GET.get("format") == "csv":  # the power curve's data, as drawn
+        response = HttpResponse(
+            table_csv(power_curve_table(chart)), content_type="text/csv; charset=utf-8"
+        )
+        response["Content-Disposition"] = 'attachment; filename="power-curve.csv"'
+        return response
+    query = request.GET.copy() if request.GET else QueryDict(mutable=True)
+    if not request.GET:
+        query.update(DEFAULTS)  # the values the form was filled with
+    query["format"] = "csv"
     context = {
+        "csv_url": f"{request.path}?{query.urlencode()}",
         "form": form,
         "field_groups": [
             (legend, [form[name] for name in names]) for legend, names in FIELD_GROUPS

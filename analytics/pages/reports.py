@@ -1,11 +1,20 @@
-"""Report pages for staff: experiment list, experiment report, CSV export, holdout."""
+"""Report pages for staff: experiment list, experiment report, CSV export, holdout, and each
+chart's plotted data as CSV."""
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, render
 
 from accounts.decorators import analyst_required
+from analytics.reports.chart_tables import (
+    Table,
+    effect_table,
+    exposure_table,
+    holdout_table,
+    preference_table,
+    table_csv,
+)
 from analytics.reports.experiment import build_experiment_report
 from analytics.reports.export import report_csv
 from analytics.reports.holdout import build_holdout_report
@@ -75,3 +84,41 @@ def experiment_report_csv(request: HttpRequest, key: str) -> HttpResponse:
 @analyst_required
 def holdout_report(request: HttpRequest) -> HttpResponse:
     return render(request, "analytics/reports/holdout.html", {"report": build_holdout_report()})
+
+
+AB_CHARTS = {"effect": effect_table, "exposures": exposure_table}
+
+
+def _csv_response(table: Table, filename: str) -> HttpResponse:
+    response = HttpResponse(table_csv(table), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@analyst_required
+def experiment_chart_csv(request: HttpRequest, key: str, chart: str) -> HttpResponse:
+    """One chart's plotted series: ``effect`` or ``exposures`` of an A/B report (``?phase=``),
+    ``preference`` of an interleaving report."""
+    experiment = _experiment(key)
+    if experiment.is_interleaving:
+        if chart != "preference":
+            raise Http404(f"an interleaving report has no chart {chart!r} (it has: preference)")
+        table = preference_table(build_interleaving_report(experiment).chart)
+        return _csv_response(table, f"{key}-preference.csv")
+    if chart not in AB_CHARTS:
+        raise Http404(f"the report has no chart {chart!r} (it has: {', '.join(AB_CHARTS)})")
+    try:
+        phase = _phase(request, experiment)
+    except ValueError as exc:
+        return HttpResponseBadRequest(str(exc))
+    report = build_experiment_report(experiment, phase=phase)
+    return _csv_response(AB_CHARTS[chart](report.chart), f"{key}-{chart}-phase{phase}.csv")
+
+
+@analyst_required
+def holdout_chart_csv(request: HttpRequest, metric: str) -> HttpResponse:
+    """The holdout chart of one metric (by key)."""
+    lines = {line["key"]: line for line in build_holdout_report().chart["lines"]}
+    if metric not in lines:
+        raise Http404(f"no holdout chart for metric {metric!r} (charts: {', '.join(lines)})")
+    return _csv_response(holdout_table(lines[metric]), f"holdout-{metric}.csv")

@@ -7,6 +7,7 @@ one over a hundred.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 
@@ -14,6 +15,7 @@ import numpy as np
 from django.utils import timezone
 
 from analytics.reports.decision import Decision, decide
+from analytics.reports.empty_states import exposures_missing, metric_missing
 from analytics.reports.metrics import (
     GuardrailResult,
     MetricSeries,
@@ -100,6 +102,25 @@ class ExperimentReport(ArmAnalysis):
         return sum(self.exposures.values())
 
     @property
+    def missing(self) -> dict[str, str]:
+        """Chart name -> what it lacks and how to get it, for each chart with nothing to draw."""
+        exposures = exposures_missing(
+            self.experiment,
+            phase=self.phase,
+            exposed=self.total_exposed,
+            rolled_up_at=self.rolled_up_at,
+        )
+        if exposures:
+            return {"exposures": exposures, "effect": exposures}
+        metric = self.experiment.primary_metric
+        if metric is None:
+            return {"effect": "No primary metric is set: choose one on the experiment's Edit page."}
+        if self.chart["effect"]:
+            return {}
+        problem = self.primary[0].series.problem if self.primary else "no treatment variant"
+        return {"effect": metric_missing(metric.name, exposed=self.total_exposed, problem=problem)}
+
+    @property
     def rows(self) -> list[MetricRow]:
         return self.primary + self.guardrails + self.secondary
 
@@ -180,8 +201,9 @@ def _chart(report_rows: list[MetricRow], series: dict[int, ArmSeries], variants)
     rate = bool(report_rows) and report_rows[0].metric.statistic in ("proportion", "ratio")
     scale = 100.0 if rate else 1.0  # rates in percentage points, as in the table
 
-    def scaled(values: list[float]) -> list[float]:
-        return [round(v * scale, 6) for v in values]
+    def scaled(values: list[float]) -> list[float | None]:
+        # None (a gap), never NaN or Infinity: the page's JSON.parse would refuse them
+        return [round(v * scale, 6) if math.isfinite(v) else None for v in values]
 
     for row in report_rows:
         s = row.series

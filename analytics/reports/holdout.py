@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from analytics.reports.empty_states import NO_MEANINGFUL_RELATIVE, holdout_missing
 from analytics.reports.metrics import (
     MetricSeries,
     Verdict,
@@ -11,6 +12,7 @@ from analytics.reports.metrics import (
     effect_verdict,
     metric_users,
     metric_value,
+    plotted_relative_percent,
 )
 from analytics.selectors import ArmSeries, holdout_series
 from experiments.models import Holdout, MetricDefinition
@@ -27,6 +29,7 @@ class HoldoutRow:
     rest_users: int
     series: MetricSeries
     verdict: Verdict
+    missing: str = ""  # why its chart is empty, and how to fill it
 
 
 @dataclass
@@ -47,6 +50,11 @@ class HoldoutReport:
     @property
     def other_users(self) -> int:
         return self.rows[0].rest_users if self.rows else 0
+
+    @property
+    def missing(self) -> str:
+        """Why the whole report is empty ("" when some users are counted)."""
+        return "" if self.held_out_users or self.other_users else holdout_missing(0)
 
 
 def build_holdout_report(holdout: Holdout | None = None, alpha: float = 0.05) -> HoldoutReport:
@@ -83,15 +91,25 @@ def build_holdout_report(holdout: Holdout | None = None, alpha: float = 0.05) ->
                 ),
             )
         )
+    # One chart per metric, each on its own scale: a metric with a near-zero baseline can no
+    # longer flatten the others, and its meaningless points are gaps (plotted_relative_percent).
+    lines = []
+    for row in rows:
+        plotted = plotted_relative_percent(row.series.relative)
+        if not row.series.days:
+            users = min(row.holdout_users, row.rest_users)
+            row.missing = holdout_missing(users, row.metric.name, row.series.problem)
+        elif all(value is None for value in plotted):
+            row.missing = NO_MEANINGFUL_RELATIVE
+        else:
+            lines.append(
+                {
+                    "key": row.metric.key,
+                    "label": row.metric.name,
+                    "days": [d.isoformat() for d in row.series.days],
+                    "relative": plotted,
+                }
+            )
     days = sorted({d for arm in (held, rest) for d in arm.days})
-    lines = [
-        {
-            "label": row.metric.name,
-            "days": [d.isoformat() for d in row.series.days],
-            "relative": [round(100 * r, 4) for r in row.series.relative],
-        }
-        for row in rows
-        if row.series.days
-    ]
     chart = {"days": [d.isoformat() for d in days], "lines": lines}
     return HoldoutReport(holdout, rows, chart, alpha)

@@ -43,6 +43,7 @@ from analytics.interleaving import (
     preference_test,
 )
 from analytics.models import Event, EventType, ServedList
+from analytics.reports.empty_states import INTERLEAVING_MISSING
 from analytics.reports.experiment import days_running
 from assignment.engine import INTERLEAVED
 from experiments.models import Experiment
@@ -77,6 +78,11 @@ class InterleavingReport:
     days_running: float
     preliminary: bool
     chart: dict = field(default_factory=dict)
+
+    @property
+    def missing(self) -> str:
+        """Why the preference chart is empty, and how to fill it ("" when it is not)."""
+        return "" if self.chart.get("labels") else INTERLEAVING_MISSING
 
     @property
     def daily_rows(self) -> list[tuple[str, list[dict[str, Any]]]]:

@@ -68,6 +68,38 @@ METRIC_SUMS: dict[str, dict[str, str]] = {
 METRIC_N: dict[str, str] = {"time_to_first_interaction": "tfi_n"}
 PROPORTION_KINDS = frozenset({"click_through_users", "conversion_rate"})
 MIN_USERS = {"proportion": 1, "mean": 2, "ratio": 2}
+# A relative effect beyond +-1,000 % is no lift a recommender change makes: it is the
+# effect divided by a control mean near 0 (the holdout's -2,079,221 %).
+RELATIVE_EFFECT_LIMIT = 10.0
+
+
+def relative_problem(relative: float | None, note: str = "") -> str:
+    """Why a relative effect ``effect / control mean`` is "not meaningful" ("" when it is
+    meaningful, or when there is no effect at all).
+
+    Two cases: the statistics engine left it undefined (NaN: the control mean is not
+    distinguishable from 0; its ``note`` says so), or it lies beyond
+    ``RELATIVE_EFFECT_LIMIT``, which only a control mean near 0 produces. The absolute effect
+    and its interval stay meaningful in both.
+    """
+    if relative is None:
+        return ""
+    if not math.isfinite(relative):
+        stated = [part for part in note.split("; ") if part.startswith("relative effect")]
+        return stated[0] if stated else "relative effect not defined: the control mean is 0"
+    if abs(relative) > RELATIVE_EFFECT_LIMIT:
+        return (
+            f"relative effect not meaningful: {100 * relative:+,.0f}% is beyond "
+            f"±{100 * RELATIVE_EFFECT_LIMIT:,.0f}%, which only a control mean near 0 produces; "
+            "read the absolute effect"
+        )
+    return ""
+
+
+def plotted_relative_percent(relative: list[float]) -> list[float | None]:
+    """Relative effects in % for a chart, None (a gap) where :func:`relative_problem` says
+    they are not meaningful: one near-zero baseline must not set the scale."""
+    return [None if relative_problem(r) else round(100 * r, 4) for r in relative]
 
 
 @dataclass
@@ -90,6 +122,13 @@ class MetricSeries:
         if self.sequential_p_value is not None:
             return self.sequential_p_value
         return None if self.latest is None else self.latest.p_value
+
+    @property
+    def relative_problem(self) -> str:
+        """Why the latest relative effect is not meaningful ("" when it is)."""
+        if self.latest is None:
+            return ""
+        return relative_problem(self.latest.relative_effect, self.latest.note)
 
     @property
     def ci(self) -> tuple[float, float] | None:

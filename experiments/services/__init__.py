@@ -23,7 +23,12 @@ from experiments.services.checks import (
     check_layer_range,
     check_variants,
 )
-from experiments.services.editing import ExperimentEdit, do_save_experiment
+from experiments.services.editing import (
+    ExperimentEdit,
+    allocation_changes,
+    do_edit_experiment,
+    do_save_experiment,
+)
 from experiments.services.holdout import do_create_holdout, do_create_layer, do_end_holdout
 from experiments.services.lifecycle import (
     allocation_of,
@@ -40,6 +45,7 @@ __all__ = [
     "ACTIVE_STATUSES",
     "ExperimentEdit",
     "ExperimentError",
+    "allocation_changes",
     "allocation_of",
     "bump_config_version",
     "check_allocation",
@@ -53,6 +59,7 @@ __all__ = [
     "do_create_experiment",
     "do_create_holdout",
     "do_create_layer",
+    "do_edit_experiment",
     "do_end_holdout",
     "do_pause_experiment",
     "do_resume_experiment",

@@ -20,10 +20,12 @@
       ? "Split of entering users: " + rows.map((r) => r[0] + " " + (100 * r[1] / total).toFixed(1) + "%").join(" · ")
       : "Give at least one variant a positive weight.";
   }
-  form.addEventListener("input", (event) => {
-    if (/^variant_/.test(event.target.name || "")) updateSplit();
-  });
-  updateSplit();
+  if (live) {  // interleaving experiments have no split
+    form.addEventListener("input", (event) => {
+      if (/^variant_/.test(event.target.name || "")) updateSplit();
+    });
+    updateSplit();
+  }
 
   // --- targeting builder ---------------------------------------------------------------
   const json = form.elements["targeting"];

@@ -81,16 +81,20 @@
                         options: baseOptions("users first exposed") });
   }
 
-  function holdoutChart(data) {
-    const canvas = document.getElementById("holdout-chart");
-    if (!canvas || !data) return;
-    const datasets = data.lines.map((s, i) => ({
-      label: `${s.label}: ${fmt(s.relative[s.relative.length - 1], 2)}%`,
-      data: s.days.map((d, k) => ({ x: d, y: s.relative[k] })),
-      borderColor: color(i), backgroundColor: color(i), pointRadius: 2, fill: false,
-    }));
-    new Chart(canvas, { type: "line", data: { labels: data.days, datasets },
-                        options: baseOptions("relative effect (%)"), plugins: [zeroLine] });
+  // One chart per metric, each on its own scale; null points (not meaningful) are gaps.
+  function holdoutCharts(data) {
+    if (!data) return;
+    data.lines.forEach((s, i) => {
+      const canvas = document.getElementById(`holdout-chart-${s.key}`);
+      if (!canvas) return;
+      const dataset = {
+        label: `${s.label}: ${fmt(s.relative[s.relative.length - 1], 2)}%`,
+        data: s.days.map((d, k) => ({ x: d, y: s.relative[k] })),
+        borderColor: color(i), backgroundColor: color(i), pointRadius: 2, fill: false, spanGaps: false,
+      };
+      new Chart(canvas, { type: "line", data: { labels: s.days, datasets: [dataset] },
+                          options: baseOptions("relative effect (%)"), plugins: [zeroLine] });
+    });
   }
 
   function draw() {
@@ -98,7 +102,7 @@
     const report = readJson("report-chart-data");
     effectChart(report);
     exposureChart(report);
-    holdoutChart(readJson("holdout-chart-data"));
+    holdoutCharts(readJson("holdout-chart-data"));
   }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", draw);
   else draw();

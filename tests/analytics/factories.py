@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 from analytics.services.event_validation import TimeWindow, check_event
 from analytics.services.ingestion import insert_event_rows
-from assignment.models import Exposure
-from experiments.models import Experiment, ExperimentPhase, MetricDefinition, Variant
+from assignment.models import Exposure, HoldoutExposure
+from experiments.models import Experiment, ExperimentPhase, Holdout, MetricDefinition, Variant
 
 START = datetime(2025, 3, 1, tzinfo=UTC)
 WIDE_WINDOW = TimeWindow(now=START, past_seconds=10 * 365 * 86400, future_seconds=365 * 86400)
@@ -183,3 +183,24 @@ def generate(
 def store_events(events: list[dict], received_at: datetime | None = None) -> int:
     rows = [check_event(e, WIDE_WINDOW) for e in events]
     return insert_event_rows(rows, received_at or datetime.now(UTC))
+
+
+def holdout_world(users: int = 60, seed: int = 1) -> Holdout:
+    """An active holdout with one user in five held out, their events stored (not rolled up);
+    everyone else's behaviour is lifted 1.4 times."""
+    seeded_metrics()
+    holdout = Holdout.objects.create(name="global", share=0.05, seed="h")
+    rng = random.Random(seed)
+    rows, events = [], []
+    for i in range(users):
+        user = f"h-{i}"
+        seen = START + timedelta(hours=rng.uniform(0, 48))
+        rows.append(
+            HoldoutExposure(
+                holdout=holdout, user_id=user, in_holdout=i % 5 == 0, first_seen_at=seen
+            )
+        )
+        events.extend(user_events(rng, user, seen, 1.0 if i % 5 == 0 else 1.4))
+    HoldoutExposure.objects.bulk_create(rows)
+    store_events(events)
+    return holdout

@@ -1,13 +1,16 @@
 """The owner's and the analyst's day in a real Chromium, each step screenshotted, with axe-core.
 
 Owner: sign in, create an experiment with two variants and targeting built with the condition
-builder, check the plan, create it, start it, see it on the home page, pause and resume it
-(both on the timeline), open its report. Analyst: read a report, download its data, read the
-holdout report. Every page passes axe-core with no serious or critical violation.
+builder, check the plan, create it, start it, pause and resume it (both on the timeline), edit
+its weights (announced as phase 2 before saving), see it on the home page, open its report.
+Analyst: read a report, download its data and one chart's data, read the holdout report.
+Every page passes axe-core with no serious or critical violation.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 from pathlib import Path
 
 import pytest
@@ -96,6 +99,28 @@ def test_owner_creates_starts_pauses_and_reads(live_server, browser, django_user
     assert "owner paused the experiment" in page.text_content("#history")
     walk.check("resumed")
 
+    # edit while running: the weight change is announced as a new phase before it is saved
+    page.click("#edit-link")
+    page.wait_for_url("**/experiments/browser-owner/edit/")
+    assert "The key, the variants and the minimum runtime are fixed" in page.inner_text(
+        "#edit-rules"
+    )
+    page.fill("#id_variant_1_weight", "3")
+    assert "control 25.0% · treatment 75.0%" in page.text_content("#split-live")
+    page.fill("#id_hypothesis", "Item-CF lifts CTR")
+    walk.check("edit-form")
+    page.click("button[name=save]")
+    assert "Saving starts phase 2" in page.inner_text("#new-phase-warning")
+    walk.check("edit-confirm-new-phase")
+    page.click("button[name=confirm_new_phase]")
+    page.wait_for_url("**/experiments/browser-owner/")
+    assert "phase 2 started" in page.text_content(".messages")
+    timeline = page.text_content("#phases")
+    assert "Phase 2" in timeline and "treatment 3.0" in timeline
+    assert "starting phase 2 (allocation changed in the workspace)" in page.text_content("#history")
+    assert "Item-CF lifts CTR" in page.text_content("main")
+    walk.check("edited")
+
     page.click("text=Home")
     assert "Ranker in the browser" in page.text_content("#active-experiments")
     walk.check("home-running")
@@ -107,9 +132,10 @@ def test_owner_creates_starts_pauses_and_reads(live_server, browser, django_user
 
 def test_analyst_reads_downloads_and_checks_the_holdout(live_server, browser, django_user_model):  # noqa: F811
     from analytics.services.rollups import do_run_rollups
-    from tests.analytics.factories import generate
+    from tests.analytics.factories import generate, holdout_world
 
     generate(users=120, seed=5, lift=1.5, key="browser-analyst")
+    holdout_world()
     do_run_rollups()
     django_user_model.objects.create_superuser("analyst", "analyst@example.com", "pw-analyst")
     page = browser.new_page(
@@ -122,5 +148,27 @@ def test_analyst_reads_downloads_and_checks_the_holdout(live_server, browser, dj
         page.click("#csv-link")
     body = Path(download.value.path()).read_text()
     assert body.splitlines()[0] and "control" in body
+    # one chart's data: exactly the series the chart draws (the page's own chart data)
+    plotted = page.evaluate(
+        "JSON.parse(document.getElementById('report-chart-data').textContent).effect"
+    )
+    with page.expect_download() as download:
+        page.click("a.chart-download[data-chart=effect]")
+    assert download.value.suggested_filename == "browser-analyst-effect-phase1.csv"
+    rows = list(csv.reader(io.StringIO(Path(download.value.path()).read_text())))
+    assert rows[0] == ["day", "variant", "effect_pp", "lower_pp", "upper_pp"]
+    assert [(r[0], r[1], float(r[2])) for r in rows[1:]] == [
+        (day, s["label"], effect)
+        for s in plotted
+        for day, effect in zip(s["days"], s["effect"], strict=True)
+    ]
+    walk.check("chart-downloaded")
     page.goto(f"{live_server.url}/reports/holdout/")
+    # one chart per metric, each drawn on its own scale
+    lines = page.evaluate(
+        "JSON.parse(document.getElementById('holdout-chart-data').textContent).lines"
+    )
+    assert len(lines) >= 2
+    for line in lines:
+        assert page.is_visible(f"#holdout-chart-{line['key']}")
     walk.check("holdout")
