@@ -1,4 +1,5 @@
-"""benchmarks/assignment_http.py --quick runs against PostgreSQL and prints its summary and a verdict line per target."""
+"""benchmarks/assignment_http.py --quick runs against PostgreSQL and prints its summary and a
+verdict line per target."""
 
 import re
 import shutil
