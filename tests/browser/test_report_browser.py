@@ -28,6 +28,9 @@ pytestmark = [
 
 @pytest.fixture
 def browser():
+    """Debian's Chromium under Playwright; skips (every test that uses it) without Chromium."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is not installed")
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
     playwright_api = pytest.importorskip("playwright.sync_api")
     with playwright_api.sync_playwright() as playwright:
