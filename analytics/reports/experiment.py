@@ -180,7 +180,12 @@ def _quantile_row(
 ) -> MetricRow:
     """A quantile metric's row (``reports.quantiles``): effect rows get the series over days,
     guardrails the non-inferiority test at the latest look."""
-    level = float(metric.quantile_level or 0.5)
+    if metric.quantile_level is None:  # refused by MetricDefinition.clean; written around it
+        problem = "no quantile level set for this metric"
+        row = MetricRow(section, metric, variant, None, None, 0, 0, MetricSeries(problem=problem))
+        row.verdict = Verdict(problem, "warn")  # effect rows: their verdict says the same
+        return row
+    level = float(metric.quantile_level)
     if section == "guardrail":
         looks = quantile_looks(metric.kind, level, control, treatment, alpha=alpha, last_only=True)
         series, latest = None, looks[-1][1] if looks else None

@@ -61,10 +61,13 @@ def _quantile_row(
     alpha: float,
 ) -> HoldoutRow:
     """A quantile metric's row: each user's value, held-out users against everyone else."""
-    series, latest = analyze_quantile_series(
-        metric.kind, float(metric.quantile_level or 0.5), held, rest, alpha=alpha,
-        sequential=False, planned_total=None,
-    )  # fmt: skip
+    if metric.quantile_level is None:  # refused by MetricDefinition.clean; written around it
+        series, latest = MetricSeries(problem="no quantile level set for this metric"), None
+    else:
+        series, latest = analyze_quantile_series(
+            metric.kind, float(metric.quantile_level), held, rest, alpha=alpha,
+            sequential=False, planned_total=None,
+        )  # fmt: skip
     return HoldoutRow(
         metric=metric,
         holdout_value=latest.control.value if latest else None,

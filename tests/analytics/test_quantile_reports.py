@@ -224,3 +224,22 @@ def test_metrics_api_takes_a_quantile_level_and_names_a_missing_one(db):
         format="json",
     )
     assert wrong.status_code == 400 and "quantile_level" in wrong.json(), wrong.json()
+
+
+def test_a_quantile_metric_without_a_level_says_so(db):
+    data = generate(users=40, seed=6)
+    # Written around MetricDefinition.clean (which refuses it), as a raw insert could.
+    data.experiment.primary_metric = MetricDefinition.objects.create(
+        key="no-level", name="no level", kind="watch_time_quantile"
+    )
+    data.experiment.save()
+    do_run_rollups()
+    row = build_experiment_report(data.experiment).primary[0]
+    assert row.verdict.text == "no quantile level set for this metric"
+    assert row.analysis is None and row.series.p_value is None
+    holdout_row = next(
+        r
+        for r in build_holdout_report(Holdout.objects.create(name="h", share=0.05, seed="h")).rows
+        if r.metric.key == "no-level"
+    )
+    assert holdout_row.verdict.text == "no quantile level set for this metric"
