@@ -12,9 +12,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 
+import numpy as np
 from django.db.models import Sum
 
-from analytics.models import ArmDailyStats, ModelVersionDailyStats, RollupScope, RollupState
+from analytics.models import (
+    ArmDailyStats,
+    ModelVersionDailyStats,
+    RollupScope,
+    RollupState,
+    UserDailyRollup,
+)
 
 
 @dataclass
@@ -83,6 +90,57 @@ def experiment_series(experiment_id: int, phase: int) -> dict[int, ArmSeries]:
 
 def holdout_series(holdout_id: int) -> dict[int, ArmSeries]:
     return arm_series(RollupScope.HOLDOUT, holdout_id, 0)
+
+
+@dataclass
+class ArmUserDays:
+    """One arm's per-user, per-day rows of the analysis period (not the pre-period), as
+    columns in (user, day) order: ``user`` numbers the users 0.. in the order of their ids,
+    ``day`` is the date's ordinal. Quantile metrics need the users' values, not only sums."""
+
+    user: np.ndarray
+    day: np.ndarray
+    watch_seconds: np.ndarray
+    first_interactions: np.ndarray
+    first_interaction_seconds: np.ndarray
+
+
+_USER_DAY_COLUMNS = ("watch_seconds", "first_interactions", "first_interaction_seconds")
+
+
+def arm_user_days(scope: str, scope_id: int, phase: int) -> dict[int, ArmUserDays]:
+    """Each arm's user-day rows from the per-user rollup (one query, every row of the phase).
+
+    The rows are put in (user id, day) order here rather than by the database, whose text
+    ordering differs between PostgreSQL's collations and SQLite, so both give the same
+    arrays (and the same per-user sums, added in the same order).
+    """
+    rows = UserDailyRollup.objects.filter(
+        scope=scope, scope_id=scope_id, phase=phase, is_pre=False
+    ).values_list("arm_id", "user_id", "day", *_USER_DAY_COLUMNS)
+    by_arm: dict[int, list[tuple]] = defaultdict(list)
+    for arm_id, user_id, day, *values in rows:
+        by_arm[arm_id].append((user_id, day.toordinal(), *values))
+    out = {}
+    for arm_id, arm_rows in by_arm.items():
+        arm_rows.sort(key=lambda row: (row[0], row[1]))
+        user_ids = [row[0] for row in arm_rows]
+        _, user = np.unique(np.array(user_ids, dtype=object), return_inverse=True)
+        columns = list(zip(*(row[1:] for row in arm_rows), strict=True))
+        out[arm_id] = ArmUserDays(
+            user.ravel().astype(np.int64),
+            np.asarray(columns[0], dtype=np.int64),
+            *(np.asarray(column, dtype=float) for column in columns[1:]),
+        )
+    return out
+
+
+def experiment_user_days(experiment_id: int, phase: int) -> dict[int, ArmUserDays]:
+    return arm_user_days(RollupScope.EXPERIMENT, experiment_id, phase)
+
+
+def holdout_user_days(holdout_id: int) -> dict[int, ArmUserDays]:
+    return arm_user_days(RollupScope.HOLDOUT, holdout_id, 0)
 
 
 def rollup_state() -> RollupState | None:

@@ -8,6 +8,7 @@ that the hot path needs go through :mod:`assignment.config_cache`, which watches
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
@@ -44,11 +45,20 @@ class MetricDefinition(models.Model):
             "time_to_first_interaction",
             "Time to first interaction: mean seconds",
         )
+        WATCH_TIME_QUANTILE = (
+            "watch_time_quantile",
+            "Watch time quantile: seconds watched per user, at the quantile level",
+        )
+        TIME_TO_FIRST_INTERACTION_QUANTILE = (
+            "time_to_first_interaction_quantile",
+            "Time to first interaction quantile: a user's mean seconds, at the quantile level",
+        )
 
     class Statistic(models.TextChoices):
         RATIO = "ratio", "ratio (delta method)"
         PROPORTION = "proportion", "proportion"
         MEAN = "mean", "mean"
+        QUANTILE = "quantile", "quantile of per-user values"
 
     STATISTIC_OF_KIND: dict[str, str] = {
         Kind.CTR: Statistic.RATIO,
@@ -57,6 +67,8 @@ class MetricDefinition(models.Model):
         Kind.CONVERSION_RATE: Statistic.PROPORTION,
         Kind.SESSION_ABANDONMENT: Statistic.RATIO,
         Kind.TIME_TO_FIRST_INTERACTION: Statistic.MEAN,
+        Kind.WATCH_TIME_QUANTILE: Statistic.QUANTILE,
+        Kind.TIME_TO_FIRST_INTERACTION_QUANTILE: Statistic.QUANTILE,
     }
 
     key = models.SlugField(max_length=100, unique=True)
@@ -80,6 +92,13 @@ class MetricDefinition(models.Model):
     margin_is_relative = models.BooleanField(
         default=True, help_text="margin as a share of the control's value (0.02 = 2%)"
     )
+    quantile_level = models.FloatField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0.01), MaxValueValidator(0.99)],
+        help_text="quantile kinds only: the level of the per-user values compared "
+        "(0.5 median, 0.9 p90), from 0.01 to 0.99",
+    )
 
     class Meta:
         ordering = ["key"]
@@ -91,6 +110,14 @@ class MetricDefinition(models.Model):
         # Keeping the derived column in step with its source is bookkeeping, not business logic.
         self.statistic = self.STATISTIC_OF_KIND[self.kind]
         super().save(*args, **kwargs)
+
+    def clean(self) -> None:
+        """A quantile kind needs its level; other kinds have none."""
+        is_quantile = self.STATISTIC_OF_KIND.get(self.kind) == self.Statistic.QUANTILE
+        if is_quantile and self.quantile_level is None:
+            raise ValidationError({"quantile_level": "required for a quantile kind (e.g. 0.5)"})
+        if not is_quantile and self.quantile_level is not None:
+            raise ValidationError({"quantile_level": "only quantile kinds take a level"})
 
 
 class Layer(models.Model):

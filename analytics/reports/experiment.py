@@ -7,7 +7,9 @@ one over a hundred.
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 
@@ -26,15 +28,20 @@ from analytics.reports.metrics import (
     metric_users,
     metric_value,
 )
+from analytics.reports.quantiles import analyze_quantile_series, quantile_guardrail, quantile_looks
 from analytics.selectors import (
     ArmSeries,
+    ArmUserDays,
     ModelVersionCtr,
     ctr_by_model_version,
     experiment_series,
+    experiment_user_days,
     rollup_state,
 )
 from analytics.stats import SrmResult, adjust_pvalues, srm_test
 from experiments.models import Experiment, MetricDefinition, Variant
+
+QUANTILE = MetricDefinition.Statistic.QUANTILE
 
 
 @dataclass
@@ -181,6 +188,54 @@ def _metric_row(
     )
 
 
+def _quantile_row(
+    section: str,
+    metric: MetricDefinition,
+    control: tuple[ArmSeries, ArmUserDays | None],
+    treatment: tuple[ArmSeries, ArmUserDays | None],
+    variant: Variant,
+    *,
+    alpha: float,
+    sequential: bool,
+    planned_total: int | None,
+) -> MetricRow:
+    """A quantile metric's row (``reports.quantiles``): effect rows get the series over days,
+    guardrails the non-inferiority test at the latest look."""
+    if metric.quantile_level is None:  # refused by MetricDefinition.clean; written around it
+        problem = "no quantile level set for this metric"
+        row = MetricRow(section, metric, variant, None, None, 0, 0, MetricSeries(problem=problem))
+        row.verdict = Verdict(problem, "warn")  # effect rows: their verdict says the same
+        return row
+    level = float(metric.quantile_level)
+    if section == "guardrail":
+        looks = quantile_looks(metric.kind, level, control, treatment, alpha=alpha, last_only=True)
+        series, latest = None, looks[-1][1] if looks else None
+    else:
+        series, latest = analyze_quantile_series(
+            metric.kind, level, control, treatment, alpha=alpha, sequential=sequential,
+            planned_total=planned_total,
+        )  # fmt: skip
+    row = MetricRow(
+        section=section,
+        metric=metric,
+        variant=variant,
+        control_value=latest.control.value if latest else None,
+        treatment_value=latest.treatment.value if latest else None,
+        control_users=latest.control.units if latest else 0,
+        treatment_users=latest.treatment.units if latest else 0,
+        series=series,
+    )
+    if section == "guardrail":
+        row.guardrail = quantile_guardrail(
+            latest, margin=metric.noninferiority_margin,
+            margin_is_relative=metric.margin_is_relative,
+            higher_is_better=metric.higher_is_better, alpha=alpha, sequential=sequential,
+            planned_total=planned_total,
+        )  # fmt: skip
+        row.verdict = row.guardrail.verdict
+    return row
+
+
 def _planned_total(experiment: Experiment) -> int | None:
     """Users planned for one comparison (control plus one treatment): the sequential tuning
     size of each treatment-vs-control test, whatever the number of arms."""
@@ -234,10 +289,18 @@ def analyze_arms(
     *,
     now: datetime,
     with_secondary: bool = True,
+    user_days: Callable[[], Mapping[int, ArmUserDays]] | None = None,
 ) -> ArmAnalysis:
     """The report's analysis of ``series`` (arm id -> running sums of ``phase``); it reads
     only the experiment's prefetched relations (variants, phases, metrics), so the home page
-    makes the same decision as the report for many experiments without a query each."""
+    makes the same decision as the report for many experiments without a query each.
+
+    Quantile metrics need each user's values, not sums: ``user_days`` loads them (arm id ->
+    rows; default: one query of the per-user rollup of ``phase``, made only when the
+    experiment has a quantile metric)."""
+    load_user_days = functools.cache(
+        user_days or (lambda: experiment_user_days(experiment.id, phase))
+    )
     variants = sorted(experiment.variants.all(), key=lambda v: (not v.is_control, v.position))
     control = next((v for v in variants if v.is_control), None)
     empty = ArmSeries(arm_id=0)
@@ -255,9 +318,22 @@ def analyze_arms(
     guardrails: list[MetricRow] = []
     secondary: list[MetricRow] = []
     metric = experiment.primary_metric
+    sequential = experiment.sequential_testing
+
+    def quantile_row(section: str, m: MetricDefinition, variant: Variant) -> MetricRow:
+        rows = load_user_days()
+        arm = control.id if control else None
+        return _quantile_row(
+            section, m, (control_series, rows.get(arm)),
+            (series.get(variant.id, empty), rows.get(variant.id)), variant, alpha=alpha,
+            sequential=sequential and section != "secondary", planned_total=planned,
+        )  # fmt: skip
+
     for variant in treatments:
         treatment_series = series.get(variant.id, empty)
-        if metric is not None:
+        if metric is not None and metric.statistic == QUANTILE:
+            primary.append(quantile_row("primary", metric, variant))
+        elif metric is not None:
             row = _metric_row("primary", metric, control_series, treatment_series, variant)
             row.series = analyze_series(
                 metric.kind,
@@ -270,6 +346,9 @@ def analyze_arms(
             )
             primary.append(row)
         for g in experiment.guardrail_metrics.all():
+            if g.statistic == QUANTILE:
+                guardrails.append(quantile_row("guardrail", g, variant))
+                continue
             row = _metric_row("guardrail", g, control_series, treatment_series, variant)
             row.guardrail = guardrail(
                 g.kind,
@@ -286,6 +365,9 @@ def analyze_arms(
             row.verdict = row.guardrail.verdict
             guardrails.append(row)
         for s in experiment.secondary_metrics.all() if with_secondary else ():
+            if s.statistic == QUANTILE:
+                secondary.append(quantile_row("secondary", s, variant))
+                continue
             row = _metric_row("secondary", s, control_series, treatment_series, variant)
             row.series = analyze_series(
                 s.kind,

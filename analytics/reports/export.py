@@ -33,7 +33,8 @@ HEADER = [
     "verdict",
     # The sums behind each value, so that counts can be reconciled exactly with what clients
     # sent: numerator = sum of x (clicks, converted users, seconds), denominator = sum of y
-    # for a ratio (impressions, sessions), else the users the value is over.
+    # for a ratio (impressions, sessions), else the users the value is over (both empty for
+    # a quantile).
     "control_numerator",
     "control_denominator",
     "treatment_numerator",
@@ -50,6 +51,8 @@ def _cell(value) -> str:
 
 
 def _sums(latest: dict[str, float], kind: str, statistic: str) -> tuple[float | None, ...]:
+    if statistic == "quantile":  # a quantile is not a sum (its users are in *_users)
+        return None, None
     stats = sufficient_stats(latest, kind)
     if stats is None:
         return None, None

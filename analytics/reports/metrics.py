@@ -19,6 +19,7 @@ from analytics.selectors import ArmSeries
 from analytics.stats import (
     MetricAnalysis,
     NonInferiorityResult,
+    QuantileDifference,
     SufficientStats,
     always_valid_history,
     analyze_many,
@@ -111,7 +112,7 @@ class MetricSeries:
     lower: list[float] = field(default_factory=list)
     upper: list[float] = field(default_factory=list)
     relative: list[float] = field(default_factory=list)
-    latest: MetricAnalysis | None = None
+    latest: MetricAnalysis | QuantileDifference | None = None
     sequential_p_value: float | None = None
     sequential_ci: tuple[float, float] | None = None
     problem: str = ""
@@ -317,6 +318,11 @@ def guardrail(
         return GuardrailResult(None, Verdict(f"cannot test: {exc}", "warn"))
     if not math.isfinite(result.p_value):
         return GuardrailResult(None, Verdict("no variation in the data yet", "neutral"))
+    return guardrail_verdict(result, higher_is_better=higher_is_better)
+
+
+def guardrail_verdict(result: NonInferiorityResult, *, higher_is_better: bool) -> GuardrailResult:
+    """Pass, harm beyond the margin, or not yet shown within it."""
     if result.noninferior:
         return GuardrailResult(result, Verdict("pass", "good"))
     harm = result.absolute_effect - result.threshold

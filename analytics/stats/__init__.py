@@ -1,10 +1,11 @@
 """Splitlab's statistics engine: pure numpy/scipy, no Django.
 
 Power and sample size (``power``), fixed-horizon tests (``frequentist``), CUPED (``cuped``),
-sample ratio mismatch (``srm``), multiple comparisons (``corrections``), always-valid
-sequential inference (``sequential``), Bayesian probability to beat control (``bayes``), and
-the report entry points ``analyze_metric`` / ``analyze_many`` (``analysis``). Every function
-validates its arguments and raises ``ValueError("<argument>: <problem>")``.
+sample ratio mismatch (``srm``), multiple comparisons (``corrections``), differences of
+quantiles (``quantiles``), always-valid sequential inference (``sequential``), Bayesian
+probability to beat control (``bayes``), and the report entry points ``analyze_metric`` /
+``analyze_many`` (``analysis``). Every function validates its arguments and raises
+``ValueError("<argument>: <problem>")``.
 """
 
 from analytics.stats._validation import argument_name
@@ -33,6 +34,14 @@ from analytics.stats.power import (
     sample_size_means,
     sample_size_proportions,
 )
+from analytics.stats.quantiles import (
+    ArmQuantile,
+    QuantileDifference,
+    arm_quantile,
+    compare_quantiles,
+    quantile_difference,
+    quantile_noninferiority,
+)
 from analytics.stats.sequential import (
     SequentialHistory,
     SequentialResult,
@@ -44,6 +53,7 @@ from analytics.stats.sufficient import SufficientStats
 
 __all__ = [
     "SRM_THRESHOLD",
+    "ArmQuantile",
     "BatchAnalysis",
     "BayesResult",
     "CupedResult",
@@ -52,6 +62,7 @@ __all__ = [
     "MinimumDetectableEffect",
     "NonInferiorityResult",
     "PowerCurvePoint",
+    "QuantileDifference",
     "SampleSize",
     "SequentialHistory",
     "SequentialResult",
@@ -64,6 +75,8 @@ __all__ = [
     "analyze_many",
     "analyze_metric",
     "argument_name",
+    "arm_quantile",
+    "compare_quantiles",
     "cuped_adjust",
     "mde_means",
     "mde_proportions",
@@ -73,6 +86,8 @@ __all__ = [
     "power_noninferiority",
     "power_proportions",
     "probability_to_beat_control",
+    "quantile_difference",
+    "quantile_noninferiority",
     "ratio_metric_test",
     "runtime_days",
     "sample_size_means",

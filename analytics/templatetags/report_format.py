@@ -6,6 +6,8 @@ import math
 
 from django import template
 
+from analytics.stats.quantiles import quantile_label
+
 register = template.Library()
 
 RATE_STATISTICS = {"proportion", "ratio"}
@@ -70,3 +72,11 @@ def share(value) -> str:
     if not _finite(value):
         return "–"
     return f"{100 * value:.0f}%"
+
+
+@register.filter
+def quantile_level(level) -> str:
+    """A quantile metric's level as reports name it (0.9 -> "p90"); "" for other metrics."""
+    if not _finite(level):
+        return ""
+    return quantile_label(float(level))

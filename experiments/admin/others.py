@@ -106,6 +106,7 @@ class MetricDefinitionAdmin(admin.ModelAdmin):
         "is_guardrail",
         "noninferiority_margin",
         "margin_is_relative",
+        "quantile_level",
     )
     list_filter = ("kind", "is_guardrail")
     readonly_fields = ("statistic",)

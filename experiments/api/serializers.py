@@ -13,6 +13,7 @@ from rest_framework import serializers
 from experiments.models import Experiment, Holdout, Layer, MetricDefinition, Variant
 from web.serializers import (
     JSONObjectField,
+    RulesInSchema,
     StrictBooleanField,
     StrictCharField,
     StrictFloatField,
@@ -174,7 +175,24 @@ class HoldoutSerializer(StrictModelSerializer):
         read_only_fields = ["seed", "is_active", "created_at"]
 
 
-class MetricDefinitionSerializer(StrictModelSerializer):
+QUANTILE_KINDS = sorted(
+    kind
+    for kind, statistic in MetricDefinition.STATISTIC_OF_KIND.items()
+    if statistic == MetricDefinition.Statistic.QUANTILE
+)
+
+
+class MetricDefinitionSerializer(RulesInSchema, StrictModelSerializer):
+    # A quantile kind needs its level, other kinds take none (MetricDefinition.clean).
+    schema_rules = {
+        "if": {"required": ["kind"], "properties": {"kind": {"enum": QUANTILE_KINDS}}},
+        "then": {
+            "required": ["quantile_level"],
+            "properties": {"quantile_level": {"type": "number"}},
+        },
+        "else": {"properties": {"quantile_level": {"type": "null"}}},
+    }
+
     class Meta:
         model = MetricDefinition
         exclude = ["id"]

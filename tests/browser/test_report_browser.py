@@ -123,3 +123,56 @@ def test_sequential_three_arm_report_shows_decision_and_guardrail_tests(
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "experiment-report-sequential.png"), full_page=True)
     page.close()
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_report_with_quantile_metrics(live_server, browser, django_user_model):
+    """Quantile rows: a sequential p90 primary with its chart, a median guardrail, a
+    secondary p90 (issue 13)."""
+    from analytics.services.rollups import do_run_rollups
+    from experiments.models import MetricDefinition
+    from tests.analytics.factories import generate
+
+    data = generate(users=600, seed=31, lift=1.6, key="browser-quantile")
+
+    def metric(key, kind, level, **fields):
+        return MetricDefinition.objects.create(
+            key=key, name=key, kind=kind, quantile_level=level, **fields
+        )
+
+    data.experiment.primary_metric = metric("watch_p90", "watch_time_quantile", 0.9)
+    data.experiment.sequential_testing = True
+    data.experiment.save()
+    data.experiment.guardrail_metrics.add(
+        metric("tfi_p50", "time_to_first_interaction_quantile", 0.5, higher_is_better=False,
+               is_guardrail=True, noninferiority_margin=0.1)
+    )  # fmt: skip
+    data.experiment.secondary_metrics.add(metric("tfi_p90", "time_to_first_interaction_quantile",
+                                                 0.9, higher_is_better=False))  # fmt: skip
+    do_run_rollups()
+    django_user_model.objects.create_superuser("analyst", "analyst@example.com", "pw-analyst")
+
+    page = browser.new_page(viewport={"width": 1280, "height": 1800})
+    page.goto(f"{live_server.url}/admin/login/?next=/reports/browser-quantile/")
+    page.fill("#id_username", "analyst")
+    page.fill("#id_password", "pw-analyst")
+    page.click("input[type=submit]")
+    page.wait_for_url("**/reports/browser-quantile/")
+
+    # Headers are upper-cased by the style sheet: compare in lower case.
+    primary = page.locator("table.metric-table[data-section=primary]").inner_text().lower()
+    assert "watch_p90 (p90 of per-user values)" in primary and "confidence sequence" in primary
+    guardrails = page.locator("#guardrail-table").inner_text().lower()
+    assert "tfi_p50 (p50 of per-user values)" in guardrails
+    secondary = page.locator("table.metric-table[data-section=secondary]").inner_text().lower()
+    assert "tfi_p90 (p90 of per-user values)" in secondary
+    page.wait_for_function(
+        """() => {
+            const canvas = document.getElementById('effect-chart');
+            return window.Chart && Chart.getChart(canvas) && canvas.width > 0;
+        }""",
+        timeout=15_000,
+    )
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "experiment-report-quantiles.png"), full_page=True)
+    page.close()
