@@ -223,17 +223,25 @@ class PairFigures:
     agrees: bool  # both tests of the first pilot prefer the better ranker significantly
 
 
-def ab_users_needed(world: World, a: str, b: str, pilots: int, rng) -> int:
-    """Users of the A/B test on CTR at 80% power (per-user linearised CTR variance)."""
+def ab_users_needed(world: World, a: str, b: str, pilots: int, rng) -> tuple[int, float]:
+    """Users of the A/B test on CTR at 80% power (per-user linearised CTR variance), and the
+    share of that variance between users: what is left once a user's own click noise
+    (binomial, ``sum_k S_u p_uk (1 - p_uk)``) is taken out, the part a within-user
+    comparison such as interleaving can cancel."""
     everyone = np.arange(world.size)
-    variances = []
+    variances, within = [], []
     for ranker in (a, b):
+        p = world.probability[ranker]
+        noise = world.sessions * np.sum(p * (1 - p), axis=1)
         for _ in range(pilots):
             clicks, impressions = ab_clicks(world, ranker, everyone, rng)
             ctr = clicks.sum() / impressions.sum()
-            variances.append(np.var((clicks - ctr * impressions) / impressions.mean(), ddof=1))
+            scale = impressions.mean()
+            variances.append(np.var((clicks - ctr * impressions) / scale, ddof=1))
+            within.append(np.mean(noise) / scale**2)
     delta = world.true_ctr(b) - world.true_ctr(a)
-    return sample_size_means(math.sqrt(np.mean(variances)), abs(delta)).total
+    users = sample_size_means(math.sqrt(np.mean(variances)), abs(delta)).total
+    return users, 1 - float(np.mean(within) / np.mean(variances))
 
 
 def pair_figures(
@@ -259,8 +267,9 @@ def pair_figures(
         and diffs[0].p_value < 0.05
         and ((diffs[0].difference > 0) == (better == 0))
     )
+    ab_users, between = ab_users_needed(world, a, b, pilots, rng)
     figures = PairFigures(
-        ab_users=ab_users_needed(world, a, b, pilots, rng),
+        ab_users=ab_users,
         sign_users=sign.users,
         difference_users=credit_difference_users_needed(theta, sd),
         better=better,
@@ -272,7 +281,8 @@ def pair_figures(
         f"{head} true CTR {ctr_a:.4f} vs {ctr_b:.4f} ({ctr_b / ctr_a - 1:+.1%}), true credit "
         f"difference {theta:+.4f} clicks per impression; decisive users favouring {a} "
         f"{pooled:.3f} ({sign.decisive_share:.0%} of users decisive, {pilots} pilots of "
-        f"{world.size:,} users); A/B on CTR needs {figures.ab_users:,} users at 80% power",
+        f"{world.size:,} users); A/B on CTR needs {figures.ab_users:,} users at 80% power "
+        f"({between:.0%} of its per-user variance between users)",
     ]
     for name, users in (
         ("sign test (preference per user, ties dropped)", sign.users),

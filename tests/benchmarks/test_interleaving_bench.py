@@ -22,7 +22,11 @@ def test_interleaving_benchmark_quick():
         head, sign, difference = [
             line for line in lines if line.startswith(f"interleaving: {pair}:")
         ]
-        assert re.search(rf"A/B on CTR needs {USERS} users at 80% power$", head), head
+        assert re.search(
+            rf"A/B on CTR needs {USERS} users at 80% power "
+            r"\(-?\d+% of its per-user variance between users\)$",
+            head,
+        ), head
         for line, test in ((sign, "sign test"), (difference, "paired credit difference")):
             assert test in line
             assert re.search(
