@@ -13,7 +13,7 @@ from analytics.interleaving.analysis import (
     preference_test,
     wilson_interval,
 )
-from analytics.interleaving.credit import CreditTable, Impression, credit_table
+from analytics.interleaving.credit import CreditTable, Impression, combine_tables, credit_table
 from analytics.interleaving.draft import MAX_TEAMS, InterleavedList, team_draft
 from analytics.interleaving.events import (
     ClickEvent,
@@ -23,6 +23,7 @@ from analytics.interleaving.events import (
 )
 from analytics.interleaving.planning import (
     InterleavingPlan,
+    credit_difference_users_needed,
     decisive_users_needed,
     plan_from_pilot,
     plan_interleaving,
@@ -39,7 +40,9 @@ __all__ = [
     "InterleavingPlan",
     "PreferenceResult",
     "ServedPage",
+    "combine_tables",
     "credit_difference",
+    "credit_difference_users_needed",
     "credit_table",
     "credit_table_from_events",
     "decisive_users_needed",

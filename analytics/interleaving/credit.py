@@ -10,7 +10,8 @@ A click credits the team logged at the clicked item's position, and only that te
   excluded and contributes nothing, its clicks included.
 
 Serving stores each served page with its teams; the caller groups a page's click events by
-the page's request id and passes one ``Impression`` per page.
+the page's request id and passes one ``Impression`` per page. ``combine_tables`` adds the
+tables of several periods (a report's days) into the table of all of them.
 """
 
 from __future__ import annotations
@@ -130,4 +131,41 @@ def credit_table(impressions: Iterable[Impression], *, n_teams: int = 2) -> Cred
         position_clicks=positions[1],
         unattributed_clicks=unattributed,
         excluded_impressions=excluded,
+    )
+
+
+def combine_tables(tables: Iterable[CreditTable]) -> CreditTable:
+    """The table of the impressions of all ``tables`` (periods of one experiment): each
+    user's counts, the per-position counts and the unattributed and excluded counts, summed.
+    Users keep the order in which they first appear."""
+    tables = list(tables)
+    if not tables:
+        raise ValueError("tables: at least one table is required")
+    n_teams = tables[0].n_teams if isinstance(tables[0], CreditTable) else 0
+    for index, table in enumerate(tables):
+        if not isinstance(table, CreditTable):
+            raise ValueError(f"tables[{index}]: must be a CreditTable")
+        if table.n_teams != n_teams:
+            raise ValueError(f"tables[{index}]: has {table.n_teams} teams, the first {n_teams}")
+    rows: dict[str, int] = {}
+    for table in tables:
+        for user in table.users:
+            rows.setdefault(user, len(rows))
+    impressions, clicks = np.zeros(len(rows)), np.zeros((len(rows), n_teams))
+    depth = max(table.position_shown.shape[0] for table in tables)
+    shown, clicked = np.zeros((depth, n_teams)), np.zeros((depth, n_teams))
+    for table in tables:
+        index = np.fromiter((rows[user] for user in table.users), int, len(table.users))
+        impressions[index] += table.impressions  # a user appears once in a table
+        clicks[index] += table.clicks
+        shown[: table.position_shown.shape[0]] += table.position_shown
+        clicked[: table.position_clicks.shape[0]] += table.position_clicks
+    return CreditTable(
+        users=tuple(rows),
+        impressions=impressions,
+        clicks=clicks,
+        position_shown=shown,
+        position_clicks=clicked,
+        unattributed_clicks=sum(table.unattributed_clicks for table in tables),
+        excluded_impressions=sum(table.excluded_impressions for table in tables),
     )

@@ -13,6 +13,13 @@ conservative: at the planned size its power is 0.79 for ``pi`` = 0.52 to 0.55 an
 ``pi = 0.6`` (194 decisive users) when 0.8 is asked. Only a share ``d`` of exposed users is
 decisive (the rest do not click, or tie), so ``users = n_decisive / d``;
 ``days = users / (daily_users * coverage)``.
+
+The paired credit difference (``credit_difference``) is a z-test of ``theta``, the credited
+clicks per impression of one team less the other's, whose user-clustered variance is
+``sigma^2 / U`` with ``sigma`` the standard deviation of a user's linearised difference
+(``std_error * sqrt(users)`` of a pilot). Users needed, one-sample normal formula:
+
+    users = ((z_{1-alpha/2} + z_{1-beta}) * sigma / theta)^2
 """
 
 from __future__ import annotations
@@ -24,7 +31,12 @@ from scipy import stats
 
 from analytics.interleaving.analysis import preference_test
 from analytics.interleaving.credit import CreditTable
-from analytics.stats._validation import check_alpha_power, check_positive, check_unit_open
+from analytics.stats._validation import (
+    check_alpha_power,
+    check_positive,
+    check_real,
+    check_unit_open,
+)
 from analytics.stats.power import runtime_days
 
 
@@ -51,6 +63,21 @@ def decisive_users_needed(preference_rate: float, *, alpha: float, power: float)
     z_alpha, z_beta = stats.norm.isf(alpha / 2), stats.norm.isf(1 - power)
     root = z_alpha * 0.5 + z_beta * math.sqrt(pi * (1 - pi))
     return float((root / (pi - 0.5)) ** 2)
+
+
+def credit_difference_users_needed(
+    difference: float, std_per_user: float, *, alpha: float = 0.05, power: float = 0.8
+) -> int:
+    """Users for the paired credit difference to detect ``difference`` (credited clicks per
+    impression) when a user's linearised difference has standard deviation ``std_per_user``
+    (module docstring)."""
+    theta = check_real("difference", difference)
+    if theta == 0:
+        raise ValueError("difference: 0 means no difference, which no sample detects")
+    sigma = check_positive("std_per_user", std_per_user)
+    alpha, power = check_alpha_power(alpha, power)
+    z_sum = stats.norm.isf(alpha / 2) + stats.norm.isf(1 - power)
+    return math.ceil((z_sum * sigma / theta) ** 2 * (1 - 1e-12))
 
 
 def plan_interleaving(

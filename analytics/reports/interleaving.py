@@ -14,8 +14,9 @@ pure package's inputs (``ServedPage``, ``ClickEvent``) and reads the results:
 - the daily cumulative preference (the chart), and ``preliminary`` until the experiment
   has run its committed ``min_runtime_days``.
 
-Cost: one pass over the experiment's served lists and one over their clicks; the chart
-recomputes the sign test once per day over the users' cumulative credit.
+Cost: one pass over the experiment's served lists and one over their clicks for the table,
+one more for the chart, which credits each day's pages with the same function and runs the
+sign test once per day over the users' cumulative credit.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from analytics.interleaving import (
     InterleavedList,
     PreferenceResult,
     ServedPage,
+    combine_tables,
     credit_difference,
     credit_table_from_events,
     position_credit,
@@ -180,34 +182,35 @@ def _positions(table: CreditTable, teams: list[str]) -> list[dict[str, Any]]:
 
 def _chart(
     pages: Iterable[tuple[ServedPage, date]],
-    clicked: Mapping[str, set[str]],
+    clicks: Sequence[ClickEvent],
     teams: list[str],
     control: int,
     alpha: float,
 ) -> dict:
     """Cumulative share of decided users favouring each team over the control, by day, with
-    its Wilson interval (the same rules as the table: analysable pages, shown items only)."""
-    by_day: dict[date, list[tuple[str, np.ndarray]]] = defaultdict(list)
+    its Wilson interval: each day's pages are credited by ``credit_table_from_events`` (the
+    table's own rules) and added to the days before (``combine_tables``)."""
+    by_day: dict[date, list[ServedPage]] = defaultdict(list)
+    day_of: dict[str, date] = {}
     for page, day in pages:
-        if not page.served.for_analysis:
-            continue
-        credit = np.zeros(len(teams))
-        hits = clicked.get(page.request_id, set())
-        for item, team in zip(page.served.items, page.served.teams, strict=True):
-            if item in hits:
-                credit[team] += 1
-        by_day[day].append((page.user_id, credit))
-    totals: dict[str, np.ndarray] = {}
+        by_day[day].append(page)
+        day_of[page.request_id] = day
+    clicks_by_day: dict[date, list[ClickEvent]] = defaultdict(list)
+    for click in clicks:
+        if click.request_id in day_of:
+            clicks_by_day[day_of[click.request_id]].append(click)
+    running: CreditTable | None = None
     labels, series = [], {key: [] for i, key in enumerate(teams) if i != control}
     for day in sorted(by_day):
-        for user, credit in by_day[day]:
-            totals[user] = totals.get(user, np.zeros(len(teams))) + credit
-        table = CreditTable.from_counts(np.vstack(list(totals.values())))
+        table, _ = credit_table_from_events(
+            by_day[day], clicks_by_day[day], n_teams=max(len(teams), 2)
+        )
+        running = table if running is None else combine_tables([running, table])
         labels.append(day.isoformat())
         for team, key in enumerate(teams):
             if team == control:
                 continue
-            pref = preference_test(table, team_a=team, team_b=control, alpha=alpha)
+            pref = preference_test(running, team_a=team, team_b=control, alpha=alpha)
             share = None if np.isnan(pref.decisive_share_a) else pref.decisive_share_a
             series[key].append({"share": share, "low": pref.ci[0], "high": pref.ci[1]})
     return {"labels": labels, "series": series, "control": teams[control]}
@@ -223,12 +226,7 @@ def build_interleaving_report(
     control = next((i for i, v in enumerate(variants) if v.is_control), 0)
     rows, click_rows = _rows(experiment)
     pages = [(served_page(r, u, items or [], teams), at.date()) for r, u, items, at in rows]
-    users_of = {page.request_id: page.user_id for page, _ in pages}
     clicks = [ClickEvent(r, u, str(i)) for r, u, i in click_rows]
-    clicked: dict[str, set[str]] = defaultdict(set)
-    for click in clicks:
-        if users_of.get(click.request_id) == click.user_id:
-            clicked[click.request_id].add(click.item_id)
     table, audit = credit_table_from_events(
         [page for page, _ in pages], clicks, n_teams=max(len(teams), 2)
     )
@@ -247,5 +245,5 @@ def build_interleaving_report(
         positions=_positions(table, teams),
         days_running=running,
         preliminary=running < experiment.min_runtime_days,
-        chart=_chart(pages, clicked, teams, control, experiment.alpha),
+        chart=_chart(pages, clicks, teams, control, experiment.alpha),
     )

@@ -13,7 +13,9 @@ from analytics.interleaving import (
     CreditTable,
     Impression,
     InterleavedList,
+    combine_tables,
     credit_difference,
+    credit_difference_users_needed,
     credit_table,
     decisive_users_needed,
     plan_from_pilot,
@@ -112,6 +114,46 @@ def test_plan_by_hand_and_from_a_pilot():
     assert from_pilot.users == plan.users
 
 
+def test_credit_difference_users_match_statsmodels_one_sample_normal_power():
+    from statsmodels.stats.power import NormalIndPower
+
+    for theta, sigma in ((0.01, 0.5), (-0.003, 0.2), (0.05, 1.3)):
+        users = credit_difference_users_needed(theta, sigma, alpha=0.05, power=0.8)
+        # ratio=0: one sample of nobs1 (its two-sided power also counts the far tail)
+        oracle = NormalIndPower().solve_power(abs(theta) / sigma, alpha=0.05, power=0.8, ratio=0)
+        assert users == pytest.approx(oracle, abs=1)
+
+
+def test_credit_difference_users_give_the_stated_power_in_simulation():
+    # Poisson credits 1.2 vs 1.0 per impression: theta 0.2, sigma sqrt(2.2)
+    users = credit_difference_users_needed(0.2, np.sqrt(2.2))
+    rng = np.random.default_rng(5)
+    detected = [
+        credit_difference(CreditTable.from_counts(rng.poisson([1.2, 1.0], (users, 2)))).p_value
+        < 0.05
+        for _ in range(400)
+    ]
+    assert np.mean(detected) == pytest.approx(0.8, abs=0.06)
+
+
+def test_combined_tables_equal_the_table_of_all_their_impressions():
+    first = [
+        Impression("u1", served(["x", "y", "z"], [0, 1, 0]), ["x", "ghost"]),
+        Impression("u2", served(["x", "y"], [1, 0]), ["y"]),
+        Impression("u3", served(["x"], [0], for_analysis=False), ["x"]),
+    ]
+    second = [
+        Impression("u3", served(["p", "q", "r", "s"], [1, 0, 1, 0]), ["s", "p"]),
+        Impression("u1", served(["p", "q"], [0, 1], offset=3), ["q"]),
+    ]
+    combined = combine_tables([credit_table(first), credit_table(second)])
+    whole = credit_table(first + second)
+    assert combined.users == whole.users == ("u1", "u2", "u3")
+    for name in ("impressions", "clicks", "position_shown", "position_clicks"):
+        np.testing.assert_array_equal(getattr(combined, name), getattr(whole, name))
+    assert (combined.unattributed_clicks, combined.excluded_impressions) == (1, 1)
+
+
 @pytest.mark.parametrize(
     "call, argument",
     [
@@ -120,6 +162,16 @@ def test_plan_by_hand_and_from_a_pilot():
         (lambda: preference_test("table"), "table"),
         (lambda: preference_test(CreditTable.from_counts([[1, 0]]), alpha=0), "alpha"),
         (lambda: credit_difference(CreditTable.from_counts([[1, 0]])), "table"),
+        (lambda: credit_difference_users_needed(0.0, 1.0), "difference"),
+        (lambda: credit_difference_users_needed(0.1, 0.0), "std_per_user"),
+        (lambda: combine_tables([]), "tables"),
+        (lambda: combine_tables([CreditTable.from_counts([[1, 0]]), "t"]), r"tables\[1\]"),
+        (
+            lambda: combine_tables(
+                [CreditTable.from_counts([[1, 0]]), CreditTable.from_counts([[1, 0, 0]])]
+            ),
+            r"tables\[1\]",
+        ),
         (lambda: plan_interleaving(0.5, 0.3), "preference_rate"),
         (lambda: plan_interleaving(0.6, 0.0), "decisive_share"),
         (lambda: plan_interleaving(0.6, 0.3, power=0.01), "power"),
