@@ -390,7 +390,8 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"interleaving: both tests prefer the ranker with the higher true CTR in "
         f"{sum(agreement)} of {len(agreement)} pairs differing by more than 2% "
-        f"(target: all) {_verdict(all(agreement))}",
+        f"(target: all) "
+        f"{_verdict(all(agreement)) if agreement else 'NOT JUDGED (no pair differs by 2%)'}",
         flush=True,
     )
     pair = figures[POWER_PAIR]
