@@ -12,7 +12,7 @@ tab (``?segment=device``: the breakdown reads every exposed user's rollup rows; 
 Prints one line for the segments tab and one for the rest, each with PASS or MISS.
 
     python benchmarks/report.py [--quick] [--server-url postgres://postgres@127.0.0.1:5432/postgres]
-        [--keep | --reuse]
+        [--database splitlab_bench_report] [--keep | --reuse]
 
 ``--reuse`` keeps the scratch database and, on the next ``--reuse`` run with the same size and
 migrations, skips the generation: it deletes what the previous run added (the incremental
@@ -98,6 +98,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="20,000 users, 200,000 events")
     parser.add_argument("--users", type=int, default=None)
     parser.add_argument("--server-url", default=DEFAULT_SERVER_URL, help="PostgreSQL server")
+    parser.add_argument(
+        "--database",
+        default=DATABASE,
+        help="scratch database name (another name lets two runs share a server)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
     parser.add_argument(
         "--reuse",
@@ -236,7 +241,7 @@ def render_seconds(times: int = 4, query: str = "") -> list[float]:
 def run(args: argparse.Namespace) -> str:
     users = args.users or (20_000 if args.quick else 1_000_000)
     events = users * EVENTS_PER_USER
-    name = f"{DATABASE}_quick" if args.quick else DATABASE
+    name = f"{args.database}_quick" if args.quick else args.database
     tag = f"splitlab report benchmark: {users} users, migrations {migrations_fingerprint()}"
     history = kept_history(args.server_url, name, tag) if args.reuse else None
     try:
