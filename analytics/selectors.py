@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 import numpy as np
+from django.db import connection
 from django.db.models import Sum
 
 from analytics.models import (
@@ -22,6 +23,8 @@ from analytics.models import (
     RollupState,
     UserDailyRollup,
 )
+from analytics.services import segment_sql
+from experiments.segments import NEW_VS_RETURNING, TOP_SEGMENT_VALUES
 
 
 @dataclass
@@ -173,3 +176,40 @@ def ctr_by_model_version(experiment_key: str) -> list[ModelVersionCtr]:
         ModelVersionCtr(r["variant_key"], r["model_version"], r["impressions"], r["clicks"])
         for r in rows
     ]
+
+
+# segment value -> arm id -> the rollup's statistics summed over that segment's users.
+SegmentSums = dict[str, dict[int, dict[str, float]]]
+
+
+def segment_sums(
+    experiment_id: int, phase: int, attribute: str, *, top: int = TOP_SEGMENT_VALUES
+) -> SegmentSums:
+    """The latest statistics of each arm within each value of ``attribute`` (a segment
+    attribute kept on the exposures, or ``new_vs_returning``): the ``top`` most exposed values,
+    the rest pooled as ``(other)``, missing ones as ``(not set)``. Only the exposures the last
+    rollup read count, so the values add up to the report's arms. Three queries at most."""
+    scope = [RollupScope.EXPERIMENT.value, experiment_id, phase]
+    state = rollup_state()
+    read = [experiment_id, phase, state.exposures_until_id if state else 0]
+    with connection.cursor() as cursor:
+        if attribute == NEW_VS_RETURNING:
+            cursor.execute(
+                segment_sql.segment_sums_sql(attribute=False, kept=0), [*read, *scope, *scope]
+            )
+        else:
+            name = segment_sql.attribute_param(attribute)
+            cursor.execute(segment_sql.segment_counts_sql(), [name, *read, top])
+            kept = [value for value, _ in cursor.fetchall()]
+            cursor.execute(
+                segment_sql.segment_sums_sql(attribute=True, kept=len(kept)),
+                [*kept, name, *read, *scope, *scope],
+            )
+        names = [column[0] for column in cursor.description]
+        out: SegmentSums = {}
+        for segment, arm_id, *values in cursor.fetchall():
+            out.setdefault(str(segment), {})[int(arm_id)] = {
+                name: 0.0 if value is None else float(value)
+                for name, value in zip(names[2:], values, strict=True)
+            }
+    return out

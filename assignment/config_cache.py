@@ -72,6 +72,7 @@ def _compile(experiment: Any) -> CompiledExperiment | None:
         surface=experiment.surface,
         started_at=experiment.started_at.timestamp() if experiment.started_at else None,
         interleaving=experiment.kind == Experiment.Kind.INTERLEAVING,
+        segment_attributes=tuple(experiment.segment_attributes or ()),
     )
 
 

@@ -95,6 +95,7 @@ class CompiledExperiment:
     surface: str = ""
     started_at: float | None = None
     interleaving: bool = False
+    segment_attributes: tuple[str, ...] = ()
     ranges: tuple[tuple[float, float], ...] = field(init=False)
     seed_state: int = field(init=False)
     layer_state: int | None = field(init=False)

@@ -20,6 +20,7 @@ that user. A failed flush keeps the records for the next attempt.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -38,7 +39,8 @@ logger = logging.getLogger(__name__)
 
 ExposureKey = tuple[int, int, str]  # experiment id, phase, user id
 HoldoutKey = tuple[int, str]  # holdout id, user id
-Pending = dict[ExposureKey, tuple[int, float]]  # -> variant id, epoch seconds
+Segments = dict[str, str] | None  # the experiment's segment attribute values, if any
+Pending = dict[ExposureKey, tuple[int, float, Segments]]  # -> variant id, epoch s, segments
 PendingHoldout = dict[HoldoutKey, tuple[bool, float]]  # -> in holdout, epoch seconds
 SEEN_LIMIT = 200_000
 
@@ -50,7 +52,10 @@ class ExposureBuffer:
     (one user), ``["m", experiment, phase, at, [[user, variant]...]]`` (a batch),
     ``["h", holdout, user, in_holdout, at]`` and ``["hm", holdout, at, [[user, in]...]]``;
     ``at`` in epoch seconds. Rows ``["x", experiment, phase, variant, user, at]`` are what
-    :meth:`keep_only` leaves.
+    :meth:`keep_only` leaves. An exposure of an experiment with segment attributes carries
+    their values as one more element (``[experiment, phase, variant, {"device": "ios"}]``,
+    ``[user, variant, {...}]``, ``["x", ..., at, {...}]``); records without it, journaled
+    before segments existed too, read as exposures without segment values.
     """
 
     def __init__(self) -> None:
@@ -74,8 +79,9 @@ class ExposureBuffer:
         """Records waiting (duplicates included): cheap, for a quick emptiness check."""
         return len(self.buffer.records)
 
-    def add_user(self, user_id: str, exposures: list[tuple[int, int, int]], at: float) -> None:
-        """Record one user's first exposures ``(experiment id, phase, variant id)``."""
+    def add_user(self, user_id: str, exposures: list[tuple], at: float) -> None:
+        """Record one user's first exposures ``(experiment id, phase, variant id[, segment
+        values])``."""
         if exposures:
             self.buffer.add([["u", user_id, at, exposures]])
 
@@ -87,10 +93,9 @@ class ExposureBuffer:
         """Record that ``user_id`` was evaluated against the holdout."""
         self.buffer.add([["h", holdout_id, user_id, in_holdout, at]])
 
-    def add_many(
-        self, experiment_id: int, phase: int, rows: Iterable[tuple[str, int]], at: float
-    ) -> None:
-        """Record many (user id, variant id) first exposures of one experiment and phase."""
+    def add_many(self, experiment_id: int, phase: int, rows: Iterable[tuple], at: float) -> None:
+        """Record many (user id, variant id[, segment values]) first exposures of one
+        experiment and phase."""
         rows = [list(row) for row in rows]
         if rows:
             self.buffer.add([["m", experiment_id, phase, at, rows]])
@@ -112,9 +117,9 @@ class ExposureBuffer:
         pending: Pending = {}
         pending_holdout: PendingHoldout = {}
 
-        def exposure(key: ExposureKey, variant_id: int, at: float) -> None:
+        def exposure(key: ExposureKey, variant_id: int, at: float, *segments: Segments) -> None:
             if key not in pending or at < pending[key][1]:
-                pending[key] = (variant_id, at)
+                pending[key] = (variant_id, at, segments[0] if segments else None)
 
         def holdout(key: HoldoutKey, in_holdout: bool, at: float) -> None:
             if key not in pending_holdout or at < pending_holdout[key][1]:
@@ -124,15 +129,15 @@ class ExposureBuffer:
             kind = record[0]
             if kind == "u":
                 _, user_id, at, exposures = record
-                for experiment_id, phase, variant_id in exposures:
-                    exposure((experiment_id, phase, user_id), variant_id, at)
+                for experiment_id, phase, variant_id, *segments in exposures:
+                    exposure((experiment_id, phase, user_id), variant_id, at, *segments)
             elif kind == "x":
-                _, experiment_id, phase, variant_id, user_id, at = record
-                exposure((experiment_id, phase, user_id), variant_id, at)
+                _, experiment_id, phase, variant_id, user_id, at, *segments = record
+                exposure((experiment_id, phase, user_id), variant_id, at, *segments)
             elif kind == "m":
                 _, experiment_id, phase, at, rows = record
-                for user_id, variant_id in rows:
-                    exposure((experiment_id, phase, user_id), variant_id, at)
+                for user_id, variant_id, *segments in rows:
+                    exposure((experiment_id, phase, user_id), variant_id, at, *segments)
             elif kind == "h":
                 _, holdout_id, user_id, in_holdout, at = record
                 holdout((holdout_id, user_id), in_holdout, at)
@@ -148,8 +153,8 @@ class ExposureBuffer:
         with self.buffer.lock:
             pending, pending_holdout = self._expand(self.buffer.records)
             self.buffer.records = [
-                ["x", e, p, variant_id, u, at]
-                for (e, p, u), (variant_id, at) in pending.items()
+                ["x", e, p, variant_id, u, at, *([segments] if segments else [])]
+                for (e, p, u), (variant_id, at, segments) in pending.items()
                 if variant_id in variants_of.get(e, ())
             ] + [
                 ["h", h, u, in_holdout, at]
@@ -226,8 +231,8 @@ def _without_orphans(pending: dict, pending_holdout: dict) -> tuple[dict, dict]:
 
 EXPOSURES = bulk.Table(
     "assignment_exposure",
-    ("experiment_id", "phase", "user_id", "variant_id", "first_exposed_at"),
-    ("bigint", "integer", "text", "bigint", "timestamptz"),
+    ("experiment_id", "phase", "user_id", "variant_id", "segments", "first_exposed_at"),
+    ("bigint", "integer", "text", "bigint", "jsonb", "timestamptz"),
     key=("experiment_id", "phase", "user_id"),
 )
 HOLDOUT_EXPOSURES = bulk.Table(
@@ -248,8 +253,8 @@ def _write(pending: Pending, pending_holdout: PendingHoldout) -> None:
         return datetime.fromtimestamp(at, tz=UTC)
 
     exposures = [
-        (experiment_id, phase, user_id, variant_id, stamp(at))
-        for (experiment_id, phase, user_id), (variant_id, at) in sorted(pending.items())
+        (experiment_id, phase, user_id, variant_id, json.dumps(segments or {}), stamp(at))
+        for (experiment_id, phase, user_id), (variant_id, at, segments) in sorted(pending.items())
     ]
     holdouts = [
         (holdout_id, user_id, in_holdout, stamp(at))

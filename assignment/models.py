@@ -14,7 +14,8 @@ USER_ID_MAX_LENGTH = 256
 
 
 class Exposure(models.Model):
-    """The first time ``user_id`` was assigned into ``experiment`` during ``phase``."""
+    """The first time ``user_id`` was assigned into ``experiment`` during ``phase``, with the
+    values of the experiment's segment attributes at that time (segment breakdowns)."""
 
     experiment = models.ForeignKey(
         "experiments.Experiment", on_delete=models.CASCADE, related_name="exposures"
@@ -24,6 +25,12 @@ class Exposure(models.Model):
         "experiments.Variant", on_delete=models.PROTECT, related_name="exposures"
     )
     user_id = models.CharField(max_length=USER_ID_MAX_LENGTH)
+    segments = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="the experiment's segment attributes as sent with this first exposure "
+        '(name -> value as text, e.g. {"device": "ios"}); bounded by experiments.segments',
+    )
     first_exposed_at = models.DateTimeField()
 
     class Meta:

@@ -17,10 +17,12 @@ from assignment import engine, exposure_log
 from assignment.config_cache import ConfigSnapshot, get_snapshot
 from assignment.engine import REASONS, AssignmentResult, CompiledExperiment
 from assignment.models import USER_ID_MAX_LENGTH
+from experiments.segments import SegmentError, segment_values
 
 __all__ = [
     "AssignmentResult",
     "BatchAssignment",
+    "SegmentError",
     "UnknownExperimentError",
     "assign_user",
     "assign_users",
@@ -65,18 +67,34 @@ def assign_user(
     Returns one :class:`AssignmentResult` per experiment, in the order asked for (duplicates
     removed). ``variant`` is always what to serve: the control experience when the user is not
     in the experiment. First exposures (reason ``assigned``) and the holdout evaluation are
-    buffered when ``log_exposure``. Raises :class:`UnknownExperimentError` for unknown keys and
-    ``ValueError`` for an invalid ``user_id``.
+    buffered when ``log_exposure``, each exposure with the values of its experiment's segment
+    attributes. Raises :class:`UnknownExperimentError` for unknown keys, ``ValueError`` for an
+    invalid ``user_id`` and :class:`SegmentError` for a segment attribute's value out of bounds.
     """
     _check_user_id(user_id)
     snapshot = get_snapshot()
     experiments = _select(snapshot, experiment_keys)
+    attributes = attributes or {}
+    segments = _segments(experiments, attributes)
     holdout = snapshot.holdout
     held_out = holdout is not None and holdout.contains(user_id)
-    results = engine.assign_one(experiments, user_id, attributes or {}, held_out)
+    results = engine.assign_one(experiments, user_id, attributes, held_out)
     if log_exposure and experiments:
-        _log_one(snapshot, user_id, held_out, results)
+        _log_one(snapshot, user_id, held_out, results, segments)
     return results
+
+
+def _segments(
+    experiments: Sequence[CompiledExperiment], attributes: Mapping[str, Any]
+) -> dict[int, dict[str, str]]:
+    """Experiment id -> the values of its segment attributes (only experiments with some)."""
+    out = {}
+    for experiment in experiments:
+        if experiment.segment_attributes:
+            values = segment_values(experiment.segment_attributes, attributes)
+            if values:
+                out[experiment.id] = values
+    return out
 
 
 def _log_one(
@@ -84,11 +102,14 @@ def _log_one(
     user_id: str,
     held_out: bool,
     results: Sequence[AssignmentResult],
+    segments: Mapping[int, dict[str, str]],
 ) -> None:
     now = time.time()
     buffer = exposure_log.buffer
     exposures = [
-        (r.experiment_id, r.phase, r.variant_id) for r in results if r.reason == "assigned"
+        (r.experiment_id, r.phase, r.variant_id, *_some(segments.get(r.experiment_id)))
+        for r in results
+        if r.reason == "assigned"
     ]
     if exposures:
         buffer.add_user(user_id, exposures, now)
@@ -164,6 +185,12 @@ class BatchAssignment:
         ]
 
 
+def _some(segments: dict[str, str] | None) -> tuple[dict[str, str], ...]:
+    """An exposure record's optional last element: segment values, only when there are some
+    (records without them keep their old shape, in the journal too)."""
+    return (segments,) if segments else ()
+
+
 def assign_users(
     user_ids: Sequence[str],
     attributes: Sequence[Mapping[str, Any]] | None = None,
@@ -172,13 +199,15 @@ def assign_users(
     log_exposure: bool = True,
 ) -> BatchAssignment:
     """Assign many users at once with vectorised hashing (numpy); same answers as
-    :func:`assign_user` user by user. ``attributes``: one mapping per user, or None."""
+    :func:`assign_user` user by user. ``attributes``: one mapping per user, or None; a segment
+    value out of bounds raises :class:`SegmentError` naming ``users[i].attributes.<name>``."""
     for user_id in user_ids:
         _check_user_id(user_id)
     if attributes is not None and len(attributes) != len(user_ids):
         raise ValueError("attributes: need one mapping per user")
     snapshot = get_snapshot()
     experiments = _select(snapshot, experiment_keys)
+    segments = _batch_segments(experiments, attributes)
     held_out = engine.holdout_many(snapshot.holdout, user_ids)
     variant_index, reason_code = [], []
     for experiment in experiments:
@@ -187,11 +216,34 @@ def assign_users(
         reason_code.append(reasons)
     batch = BatchAssignment(user_ids, experiments, variant_index, reason_code)
     if log_exposure:
-        _log_many(snapshot, batch, held_out)
+        _log_many(snapshot, batch, held_out, segments)
     return batch
 
 
-def _log_many(snapshot: ConfigSnapshot, batch: BatchAssignment, held_out: np.ndarray) -> None:
+def _batch_segments(
+    experiments: Sequence[CompiledExperiment], attributes: Sequence[Mapping[str, Any]] | None
+) -> dict[int, list[dict[str, str]]]:
+    """Experiment id -> each user's segment values (only experiments with segment attributes)."""
+    out: dict[int, list[dict[str, str]]] = {}
+    for experiment in experiments:
+        if not experiment.segment_attributes or attributes is None:
+            continue
+        values = []
+        for position, user_attributes in enumerate(attributes):
+            try:
+                values.append(segment_values(experiment.segment_attributes, user_attributes))
+            except SegmentError as error:
+                raise SegmentError(f"users[{position}].{error.field}", str(error)) from None
+        out[experiment.id] = values
+    return out
+
+
+def _log_many(
+    snapshot: ConfigSnapshot,
+    batch: BatchAssignment,
+    held_out: np.ndarray,
+    segments: Mapping[int, list[dict[str, str]]],
+) -> None:
     now = time.time()
     buffer = exposure_log.buffer
     user_ids = batch.user_ids
@@ -206,11 +258,12 @@ def _log_many(snapshot: ConfigSnapshot, batch: BatchAssignment, held_out: np.nda
         if len(positions) == 0:
             continue
         ids = experiment.variant_ids
+        values = segments.get(experiment.id)
         buffer.add_many(
             experiment.id,
             experiment.phase,
             (
-                (user_ids[p], ids[v])
+                (user_ids[p], ids[v], *_some(values[p] if values else None))
                 for p, v in zip(positions.tolist(), variants[positions].tolist(), strict=True)
             ),
             now,

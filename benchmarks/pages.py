@@ -153,6 +153,7 @@ def main() -> int:
         keys = build(args.experiments, args.users)
         paths = [
             "/", "/reports/", f"/experiments/{keys[0]}/", f"/reports/{keys[0]}/",
+            f"/reports/{keys[0]}/?segment=new_vs_returning",
             "/reports/holdout/", "/planner/", "/experiments/new/", "/recommenders/",
             f"/experiments/{keys[0]}/edit/", f"/reports/{keys[0]}/charts/effect.csv",
         ]  # fmt: skip

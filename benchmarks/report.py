@@ -7,10 +7,12 @@ ten per user: two in the pre-period before the user's exposure, eight after it, 
 impressions (5 items), clicks, watches, session starts and ends, first interactions and
 conversions. Then it times a full rollup (target: at most 60 s), an incremental rollup after
 1% more events, and the experiment report page rendered by Django for a staff user (target:
-at most 1.5 s; the slowest of three renders counts). Prints one line with PASS or MISS.
+at most 1.5 s; the slowest of three renders counts), then the same page with its segments
+tab (``?segment=device``: the breakdown reads every exposed user's rollup rows; same target).
+Prints one line for the segments tab and one for the rest, each with PASS or MISS.
 
     python benchmarks/report.py [--quick] [--server-url postgres://postgres@127.0.0.1:5432/postgres]
-        [--keep | --reuse]
+        [--database splitlab_bench_report] [--keep | --reuse]
 
 ``--reuse`` keeps the scratch database and, on the next ``--reuse`` run with the same size and
 migrations, skips the generation: it deletes what the previous run added (the incremental
@@ -80,9 +82,11 @@ FROM (
 """
 
 EXPOSURES_SQL = """
-INSERT INTO assignment_exposure (experiment_id, phase, variant_id, user_id, first_exposed_at)
+INSERT INTO assignment_exposure (experiment_id, phase, variant_id, user_id, segments,
+    first_exposed_at)
 SELECT %(experiment)s, 1, CASE WHEN u %% 2 = 0 THEN %(control)s ELSE %(treatment)s END,
        'u' || u,
+       jsonb_build_object('device', (ARRAY['ios', 'android', 'web', 'tv'])[1 + (u * 7) %% 4]),
        %(start)s::timestamptz + (u %% 14) * interval '1 day'
            + ((u * 7919) %% 86400) * interval '1 second'
 FROM generate_series(0::bigint, %(users)s::bigint - 1) u
@@ -94,6 +98,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="20,000 users, 200,000 events")
     parser.add_argument("--users", type=int, default=None)
     parser.add_argument("--server-url", default=DEFAULT_SERVER_URL, help="PostgreSQL server")
+    parser.add_argument(
+        "--database",
+        default=DATABASE,
+        help="scratch database name (another name lets two runs share a server)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
     parser.add_argument(
         "--reuse",
@@ -115,6 +124,7 @@ def make_experiment(start: datetime):
         min_runtime_days=14,
         planned_sample_size=500_000,
         primary_metric=metrics["ctr"],
+        segment_attributes=["device"],
     )
     experiment.guardrail_metrics.set(
         [metrics["session_abandonment"], metrics["time_to_first_interaction"]]
@@ -207,7 +217,7 @@ def add_recent_events(count: int, users: int) -> None:
         cursor.execute(INCREMENT_SQL, {"count": count, "users": users, "now": datetime.now(UTC)})
 
 
-def render_seconds(times: int = 4) -> list[float]:
+def render_seconds(times: int = 4, query: str = "") -> list[float]:
     from django.contrib.auth import get_user_model
     from django.test import Client
 
@@ -221,7 +231,7 @@ def render_seconds(times: int = 4) -> list[float]:
     # templates; it is reported apart (gunicorn workers pay it once, not per report).
     for _ in range(times):
         began = time.perf_counter()
-        response = client.get("/reports/bench/", HTTP_HOST="localhost")
+        response = client.get(f"/reports/bench/{query}", HTTP_HOST="localhost")
         seconds.append(time.perf_counter() - began)
         if response.status_code != 200 or b"effect-chart" not in response.content:
             raise RuntimeError(f"report page answered {response.status_code}")
@@ -231,7 +241,7 @@ def render_seconds(times: int = 4) -> list[float]:
 def run(args: argparse.Namespace) -> str:
     users = args.users or (20_000 if args.quick else 1_000_000)
     events = users * EVENTS_PER_USER
-    name = f"{DATABASE}_quick" if args.quick else DATABASE
+    name = f"{args.database}_quick" if args.quick else args.database
     tag = f"splitlab report benchmark: {users} users, migrations {migrations_fingerprint()}"
     history = kept_history(args.server_url, name, tag) if args.reuse else None
     try:
@@ -265,6 +275,7 @@ def run(args: argparse.Namespace) -> str:
             file=sys.stderr,
         )
         cold, *renders = render_seconds()
+        segment_renders = render_seconds(3, "?segment=device")
         from django.db import connections
 
         connections.close_all()
@@ -273,6 +284,13 @@ def run(args: argparse.Namespace) -> str:
             drop_database(args.server_url, name)
     ok = rollup <= ROLLUP_TARGET_SECONDS and max(renders) <= RENDER_TARGET_SECONDS
     full = users >= 1_000_000 and events >= 10_000_000
+    segments_ok = max(segment_renders) <= RENDER_TARGET_SECONDS
+    print(
+        f"report: segments tab (by device, 4 values) render max {max(segment_renders):.3f} s of "
+        f"{len(segment_renders)} at {users:,} users (target <= {RENDER_TARGET_SECONDS} s): "
+        f"{'PASS' if segments_ok and full else 'MISS'}"
+        + ("" if full else " (quick run: smaller than the target size)")
+    )
     return (
         f"report: {users:,} exposed users, {events:,} events ({generated}); "
         f"full rollup {rollup:.1f} s ({summary.user_rows:,} user-day rows; target <= "

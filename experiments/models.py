@@ -12,6 +12,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
+from experiments.segments import SegmentError, check_segment_attributes
+
 __all__ = [
     "AuditLogEntry",
     "ConfigVersion",
@@ -24,6 +26,14 @@ __all__ = [
 ]
 
 HOLDOUT_MAX_SHARE = 0.10
+
+
+def validate_segment_attributes(value: object) -> None:
+    """The model's check of ``Experiment.segment_attributes`` (rules in experiments.segments)."""
+    try:
+        check_segment_attributes(value)
+    except SegmentError as error:
+        raise ValidationError(str(error)) from None
 
 
 class MetricDefinition(models.Model):
@@ -265,6 +275,14 @@ class Experiment(models.Model):
     )
     qa_overrides = models.JSONField(
         default=dict, blank=True, help_text='user id -> variant key, e.g. {"qa-1": "treatment"}'
+    )
+    segment_attributes = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[validate_segment_attributes],
+        help_text="user attributes to break results down by, kept from each user's first "
+        'exposure, e.g. ["device", "country"] (at most 5; "new_vs_returning" is always '
+        "available); exploratory, fixed once started",
     )
     min_runtime_days = models.PositiveIntegerField(
         default=7, help_text="committed before start; results are preliminary until then"

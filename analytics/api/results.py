@@ -22,6 +22,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from analytics.reports.experiment import build_experiment_report
+from analytics.reports.segments import build_segment_breakdown, segment_attributes_of
 from experiments.models import Experiment
 
 __all__ = ["ExperimentResultsView", "report_to_json"]
@@ -90,15 +91,22 @@ def report_to_json(report: Any) -> dict[str, Any]:
 
 class ExperimentResultsView(APIView):
     """What the report page shows: SRM, each metric's effect, interval, p-value, verdict,
-    the preliminary flag (scope ``analyze``)."""
+    the preliminary flag, and with ``?segment=`` one segment breakdown (scope ``analyze``)."""
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("phase", OpenApiTypes.INT, description="default: the current one")
+            OpenApiParameter("phase", OpenApiTypes.INT, description="default: the current one"),
+            OpenApiParameter(
+                "segment",
+                OpenApiTypes.STR,
+                description="a segment attribute (one of segment_attributes): adds "
+                "'segments', the exploratory breakdown by its values (SRM and the primary and "
+                "guardrail metrics per value, p-values Holm-corrected for their number)",
+            ),
         ],
         responses={
             200: OpenApiTypes.OBJECT,
-            400: OpenApiResponse(description="bad phase (named)"),
+            400: OpenApiResponse(description="bad phase or segment (named)"),
             404: OpenApiResponse(description="no experiment with this key"),
         },
         summary="Experiment results, as on the report page",
@@ -118,5 +126,14 @@ class ExperimentResultsView(APIView):
             raise ValidationError(
                 {"phase": [f"expected a phase from 1 to {experiment.current_phase}"]}
             )
-        report = build_experiment_report(experiment, phase=int(phase) if phase else None)
-        return Response(report_to_json(report))
+        phase_number = int(phase) if phase else experiment.current_phase
+        body = report_to_json(build_experiment_report(experiment, phase=phase_number))
+        body["segment_attributes"] = segment_attributes_of(experiment)
+        attribute = request.query_params.get("segment")
+        if attribute:
+            try:
+                breakdown = build_segment_breakdown(experiment, attribute, phase=phase_number)
+            except ValueError as error:
+                raise ValidationError({"segment": [str(error).removeprefix("segment: ")]}) from None
+            body["segments"] = to_json(breakdown)
+        return Response(body)

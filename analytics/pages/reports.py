@@ -20,6 +20,11 @@ from analytics.reports.export import report_csv
 from analytics.reports.holdout import build_holdout_report
 from analytics.reports.interleaving import build_interleaving_report
 from analytics.reports.listing import experiment_summaries
+from analytics.reports.segments import (
+    SegmentBreakdown,
+    build_segment_breakdown,
+    segment_attributes_of,
+)
 from experiments.models import Experiment
 
 
@@ -59,13 +64,26 @@ def experiment_report(request: HttpRequest, key: str) -> HttpResponse:
         return render(request, "analytics/reports/interleaving.html", {"report": report})
     try:
         phase = _phase(request, experiment)
+        segments = _segments(request, experiment, phase)
     except ValueError as exc:
         return HttpResponseBadRequest(str(exc))
     report = build_experiment_report(experiment, phase=phase)
-    phases = range(1, experiment.current_phase + 1)
-    return render(
-        request, "analytics/reports/experiment.html", {"report": report, "phases": phases}
-    )
+    context = {
+        "report": report,
+        "phases": range(1, experiment.current_phase + 1),
+        "segment_attributes": segment_attributes_of(experiment),
+        "segments": segments,
+    }
+    return render(request, "analytics/reports/experiment.html", context)
+
+
+def _segments(request: HttpRequest, experiment: Experiment, phase: int) -> SegmentBreakdown | None:
+    """The breakdown asked for by ``?segment=`` (computed only then: it reads every exposed
+    user's rollup rows); raises ``ValueError`` naming a bad one."""
+    attribute = request.GET.get("segment")
+    if not attribute:
+        return None
+    return build_segment_breakdown(experiment, attribute, phase=phase)
 
 
 @analyst_required
@@ -73,9 +91,10 @@ def experiment_report_csv(request: HttpRequest, key: str) -> HttpResponse:
     experiment = _experiment(key)
     try:
         phase = _phase(request, experiment)
+        segments = _segments(request, experiment, phase)
     except ValueError as exc:
         return HttpResponseBadRequest(str(exc))
-    body = report_csv(build_experiment_report(experiment, phase=phase))
+    body = report_csv(build_experiment_report(experiment, phase=phase), segments)
     response = HttpResponse(body, content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{key}-phase{phase}.csv"'
     return response

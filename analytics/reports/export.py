@@ -1,12 +1,15 @@
-"""The report's table as CSV rows (one per metric and treatment variant)."""
+"""The report's table as CSV rows (one per metric and treatment variant), and optionally one
+segment breakdown's rows (``segment_attribute`` and ``segment_value`` set; p-values adjusted
+across the segments; the sums columns left empty)."""
 
 from __future__ import annotations
 
 import csv
 import io
 
-from analytics.reports.experiment import ExperimentReport
+from analytics.reports.experiment import ExperimentReport, MetricRow
 from analytics.reports.metrics import sufficient_stats
+from analytics.reports.segments import SegmentBreakdown
 from analytics.selectors import experiment_series
 
 HEADER = [
@@ -39,6 +42,9 @@ HEADER = [
     "control_denominator",
     "treatment_numerator",
     "treatment_denominator",
+    # Empty for the whole experiment; set on the rows of a segment breakdown (exploratory).
+    "segment_attribute",
+    "segment_value",
 ]
 
 
@@ -59,53 +65,58 @@ def _sums(latest: dict[str, float], kind: str, statistic: str) -> tuple[float | 
     return stats.sum_x, stats.sum_y if statistic == "ratio" else float(stats.n)
 
 
-def report_csv(report: ExperimentReport) -> str:
-    """CSV text of every metric row of ``report``."""
+def _cells(report: ExperimentReport, row: MetricRow, sums: tuple, segment: tuple) -> list[str]:
+    """One CSV line: ``sums`` the four numerator/denominator cells, ``segment`` the last two."""
+    analysis = row.analysis
+    ci = row.series.ci if row.series else None
+    p_kind = ""
+    if row.series and row.series.p_value is not None:
+        p_kind = "always-valid" if row.series.sequential_p_value is not None else "fixed"
+    return [
+        _cell(x)
+        for x in (
+            report.experiment.key,
+            report.phase,
+            row.section,
+            row.metric.key,
+            row.metric.statistic,
+            row.variant.key,
+            row.control_users,
+            row.treatment_users,
+            row.control_value,
+            row.treatment_value,
+            analysis.absolute_effect if analysis else None,
+            ci[0] if ci else None,
+            ci[1] if ci else None,
+            analysis.relative_effect if analysis else None,
+            analysis.relative_ci[0] if analysis else None,
+            analysis.relative_ci[1] if analysis else None,
+            row.series.p_value if row.series else None,
+            p_kind,
+            row.adjusted_p_value,
+            row.guardrail.result.p_value if row.guardrail and row.guardrail.result else None,
+            row.verdict.text,
+            *sums,
+            *segment,
+        )
+    ]
+
+
+def report_csv(report: ExperimentReport, segments: SegmentBreakdown | None = None) -> str:
+    """CSV text of every metric row of ``report``, then those of ``segments`` if given."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(HEADER)
-    sequential = report.experiment.sequential_testing
     series = experiment_series(report.experiment.id, report.phase)
     control_id = report.control.id if report.control else None
     for row in report.rows:
         kind, statistic = row.metric.kind, row.metric.statistic
         control_sums = series[control_id].latest if control_id in series else {}
         treatment_sums = series[row.variant.id].latest if row.variant.id in series else {}
-        analysis = row.analysis
-        ci = row.series.ci if row.series else None
-        p_kind = ""
-        if row.series and row.series.p_value is not None:
-            p_kind = "always-valid" if row.series.sequential_p_value is not None else "fixed"
-        writer.writerow(
-            [
-                _cell(x)
-                for x in (
-                    report.experiment.key,
-                    report.phase,
-                    row.section,
-                    row.metric.key,
-                    row.metric.statistic,
-                    row.variant.key,
-                    row.control_users,
-                    row.treatment_users,
-                    row.control_value,
-                    row.treatment_value,
-                    analysis.absolute_effect if analysis else None,
-                    ci[0] if ci else None,
-                    ci[1] if ci else None,
-                    analysis.relative_effect if analysis else None,
-                    analysis.relative_ci[0] if analysis else None,
-                    analysis.relative_ci[1] if analysis else None,
-                    row.series.p_value if row.series else None,
-                    p_kind if row.section == "primary" or not sequential else p_kind,
-                    row.adjusted_p_value,
-                    row.guardrail.result.p_value
-                    if row.guardrail and row.guardrail.result
-                    else None,
-                    row.verdict.text,
-                    *_sums(control_sums, kind, statistic),
-                    *_sums(treatment_sums, kind, statistic),
-                )
-            ]
-        )
+        sums = (*_sums(control_sums, kind, statistic), *_sums(treatment_sums, kind, statistic))
+        writer.writerow(_cells(report, row, sums, (None, None)))
+    for value in segments.values if segments else ():
+        for row in value.primary + value.guardrails:
+            segment = (segments.attribute, value.value)
+            writer.writerow(_cells(report, row, (None,) * 4, segment))
     return buffer.getvalue()

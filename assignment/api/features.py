@@ -129,6 +129,8 @@ class ExposureTrackingView(APIView):
             )
         except services.UnknownExperimentError:
             raise NotFound({"experiment": [f"unknown experiment key {key!r}"]}) from None
+        except services.SegmentError as error:
+            raise ValidationError({error.field: [str(error)]}) from None
         if result.reason != "assigned" or result.variant != data["variant"]:
             conflict = ValidationError(
                 {

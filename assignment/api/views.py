@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -19,6 +19,11 @@ from assignment.api.serializers import (
 
 def _not_found(error: services.UnknownExperimentError) -> NotFound:
     return NotFound({"experiments": f"unknown experiment key(s): {', '.join(error.keys)}"})
+
+
+def _invalid_segment(error: services.SegmentError) -> ValidationError:
+    """A segment attribute's value out of bounds: 400 naming ``attributes.<name>``."""
+    return ValidationError({error.field: [str(error)]})
 
 
 class AssignmentView(APIView):
@@ -40,6 +45,8 @@ class AssignmentView(APIView):
             results = services.assign_user(data["user_id"], data["attributes"], data["experiments"])
         except services.UnknownExperimentError as error:
             raise _not_found(error) from None
+        except services.SegmentError as error:
+            raise _invalid_segment(error) from None
         return Response(
             AssignmentResponseSerializer({"user_id": data["user_id"], "assignments": results}).data
         )
@@ -69,4 +76,6 @@ class BatchAssignmentView(APIView):
             )
         except services.UnknownExperimentError as error:
             raise _not_found(error) from None
+        except services.SegmentError as error:
+            raise _invalid_segment(error) from None
         return Response(BatchAssignmentResponseSerializer({"users": batch.rows()}).data)

@@ -253,6 +253,7 @@ class ExperimentAdmin(admin.ModelAdmin):
                     "primary_metric",
                     "guardrail_metrics",
                     "secondary_metrics",
+                    "segment_attributes",
                     "sequential_testing",
                     "baseline_rate",
                     "mde_relative",
@@ -281,7 +282,7 @@ class ExperimentAdmin(admin.ModelAdmin):
             "workspace_link",
         )
         if obj is not None and obj.status != Status.DRAFT:
-            fixed += ("key", "kind", "interleaving_aa", "min_runtime_days")
+            fixed += ("key", "kind", "interleaving_aa", "min_runtime_days", "segment_attributes")
         if obj is not None and obj.status in (Status.STOPPED, Status.CONCLUDED):
             fixed += ("hash_seed", "hash_version", "coverage", "layer", "layer_start", "layer_end")
         return fixed

@@ -8,9 +8,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from experiments.models import Experiment, Holdout, Layer, MetricDefinition, Variant
+from experiments.segments import (
+    MAX_SEGMENT_ATTRIBUTES,
+    NEW_VS_RETURNING,
+    SEGMENT_NAME_MAX_LENGTH,
+    SEGMENT_NAME_PATTERN,
+)
 from web.serializers import (
     JSONObjectField,
     RulesInSchema,
@@ -67,6 +74,24 @@ class VariantInputSerializer(serializers.Serializer):
     recommender_config = StrictCharField(max_length=100, required=False, allow_null=True)
 
 
+@extend_schema_field(
+    {
+        "type": "array",
+        "maxItems": MAX_SEGMENT_ATTRIBUTES,
+        "uniqueItems": True,
+        "items": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": SEGMENT_NAME_MAX_LENGTH,
+            "pattern": SEGMENT_NAME_PATTERN,
+            "not": {"const": NEW_VS_RETURNING},
+        },
+    }
+)
+class SegmentAttributesField(serializers.ListField):
+    """Attribute names to break results down by; the rules are ``experiments.segments``'."""
+
+
 class _ExperimentFieldsSerializer(serializers.Serializer):
     """The editable fields, all optional (PATCH semantics)."""
 
@@ -93,6 +118,13 @@ class _ExperimentFieldsSerializer(serializers.Serializer):
     layer_end = StrictFloatField(required=False, min_value=0.0, max_value=1.0)
     targeting = JSONObjectField(required=False)
     qa_overrides = serializers.DictField(child=StrictCharField(), required=False)
+    segment_attributes = SegmentAttributesField(
+        child=StrictCharField(max_length=SEGMENT_NAME_MAX_LENGTH),
+        required=False,
+        help_text='user attributes to break results down by, e.g. ["device", "country"]: the '
+        "values sent with each user's first assignment are kept on the exposure. Exploratory "
+        "(corrected for the number of segments); fixed once the experiment has started.",
+    )
     min_runtime_days = StrictIntegerField(required=False, min_value=0)
     planned_sample_size = StrictIntegerField(required=False, min_value=0, allow_null=True)
     daily_traffic = StrictIntegerField(required=False, min_value=0, allow_null=True)

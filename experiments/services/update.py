@@ -45,6 +45,7 @@ EDITABLE_FIELDS = frozenset(
         "layer_end",
         "targeting",
         "qa_overrides",
+        "segment_attributes",
         "min_runtime_days",
         "planned_sample_size",
         "daily_traffic",
@@ -71,7 +72,7 @@ def _check_changes(experiment: Experiment, fields: Mapping[str, Any], variants: 
     started = experiment.status != Status.DRAFT
     if started and "key" in fields and fields["key"] != experiment.key:
         raise ExperimentError({"key": "the key cannot change once the experiment has started"})
-    for name in ("kind", "interleaving_aa"):
+    for name in ("kind", "interleaving_aa", "segment_attributes"):
         if started and name in fields and fields[name] != getattr(experiment, name):
             raise ExperimentError(
                 {name: f"the experiment's {name} cannot change once it has started"}

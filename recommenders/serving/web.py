@@ -40,7 +40,7 @@ from redis.exceptions import RedisError
 
 from assignment.engine import INTERLEAVED, CompiledExperiment
 from assignment.selectors import running_experiment_for_surface
-from assignment.services import assign_user
+from assignment.services import SegmentError, assign_user
 from recommenders.models import Item, UserProfile
 from recommenders.serving import interleave, selectors, transport
 from recommenders.serving import log as serving_log
@@ -399,7 +399,11 @@ def _assign(request: RecommendationRequest) -> _Assignment:
     attributes = dict(request.attributes)
     if request.device:
         attributes.setdefault("device", request.device)
-    (result,) = assign_user(request.user_id, attributes, [experiment.key])
+    try:
+        (result,) = assign_user(request.user_id, attributes, [experiment.key])
+    except SegmentError as error:
+        sent_as_device = error.field == "attributes.device" and "device" not in request.attributes
+        raise InvalidRequest("device" if sent_as_device else error.field, str(error)) from None
     if not result.in_experiment:
         return _Assignment(
             result.experiment,

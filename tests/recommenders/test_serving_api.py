@@ -8,6 +8,7 @@ import pytest
 from kombu.exceptions import OperationalError as BrokerError
 
 from analytics.models import ServedList
+from assignment.models import Exposure
 from assignment.services import flush_exposures
 from experiments import services as experiment_services
 from experiments.models import HOLDOUT_MAX_SHARE
@@ -165,6 +166,27 @@ def test_users_of_two_variants_get_their_variants_model_versions(api_client):
         seen.add(body["variant"])
     assert seen == {"control", "treatment"}
     flush_exposures()  # write the buffered exposures while the test database exists
+
+
+def test_the_device_is_kept_as_a_segment_value_and_a_bad_one_is_a_400(api_client):
+    load_planted_catalogue()
+    pop = _trained("pop", algorithm="popular")
+    experiment = experiment_services.do_create_experiment(
+        key="home-segments",
+        name="home by device",
+        surface="home",
+        segment_attributes=["device"],
+        variants=[
+            {"key": "control", "is_control": True, "recommender_config": pop.config},
+            {"key": "treatment", "recommender_config": pop.config},
+        ],
+    )
+    experiment_services.do_start_experiment(experiment, None)
+    assert api_client.get(URL, {"user_id": "s1", "k": 3, "device": "ios"}).status_code == 200
+    refused = api_client.get(URL, {"user_id": "s2", "k": 3, "device": "(other)"})
+    assert refused.status_code == 400 and "pooled group" in refused.json()["device"][0]
+    flush_exposures()
+    assert dict(Exposure.objects.values_list("user_id", "segments")) == {"s1": {"device": "ios"}}
 
 
 def _fail_worker(monkeypatch, error: Exception) -> None:
