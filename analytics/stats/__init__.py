@@ -1,10 +1,11 @@
 """Splitlab's statistics engine: pure numpy/scipy, no Django.
 
 Power and sample size (``power``), fixed-horizon tests (``frequentist``), CUPED (``cuped``),
-sample ratio mismatch (``srm``), multiple comparisons (``corrections``), always-valid
-sequential inference (``sequential``), Bayesian probability to beat control (``bayes``), and
-the report entry points ``analyze_metric`` / ``analyze_many`` (``analysis``). Every function
-validates its arguments and raises ``ValueError("<argument>: <problem>")``.
+regression adjustment with several covariates and for ratios (``regression``), winsorisation
+(``winsorize``), sample ratio mismatch (``srm``), multiple comparisons (``corrections``),
+always-valid sequential inference (``sequential``), Bayesian probability to beat control
+(``bayes``), and the report entry points ``analyze_metric`` / ``analyze_many`` (``analysis``).
+Every function validates its arguments and raises ``ValueError("<argument>: <problem>")``.
 """
 
 from analytics.stats._validation import argument_name
@@ -33,6 +34,7 @@ from analytics.stats.power import (
     sample_size_means,
     sample_size_proportions,
 )
+from analytics.stats.regression import CovariateSums
 from analytics.stats.sequential import (
     SequentialHistory,
     SequentialResult,
@@ -41,11 +43,13 @@ from analytics.stats.sequential import (
 )
 from analytics.stats.srm import SRM_THRESHOLD, SrmResult, srm_test
 from analytics.stats.sufficient import SufficientStats
+from analytics.stats.winsorize import winsorization_cap, winsorize
 
 __all__ = [
     "SRM_THRESHOLD",
     "BatchAnalysis",
     "BayesResult",
+    "CovariateSums",
     "CupedResult",
     "ExperimentPlan",
     "MetricAnalysis",
@@ -81,4 +85,6 @@ __all__ = [
     "srm_test",
     "two_proportion_ztest",
     "welch_ttest",
+    "winsorization_cap",
+    "winsorize",
 ]
