@@ -13,6 +13,7 @@ from rest_framework import serializers
 from experiments.models import Experiment, Holdout, Layer, MetricDefinition, Variant
 from web.serializers import (
     JSONObjectField,
+    RulesInSchema,
     StrictBooleanField,
     StrictCharField,
     StrictFloatField,
@@ -174,7 +175,31 @@ class HoldoutSerializer(StrictModelSerializer):
         read_only_fields = ["seed", "is_active", "created_at"]
 
 
-class MetricDefinitionSerializer(StrictModelSerializer):
+class MetricDefinitionSerializer(RulesInSchema, StrictModelSerializer):
+    """A metric and its analysis options; the options' bounds (``MetricDefinition.clean``)
+    stated in the schema too."""
+
+    schema_rules = {
+        "allOf": [
+            {
+                "properties": {
+                    "winsorize_percentile": {"exclusiveMinimum": 0.5, "exclusiveMaximum": 1},
+                    "prior_mean": {"minimum": -10, "maximum": 10},
+                    "prior_stddev": {"exclusiveMinimum": 0, "maximum": 10},
+                }
+            },
+            {  # winsorisation caps per-user amounts: only the kinds that have them
+                "if": {
+                    "properties": {"winsorize_percentile": {"type": "number"}},
+                    "required": ["winsorize_percentile"],
+                },
+                "then": {
+                    "properties": {"kind": {"enum": sorted(MetricDefinition.WINSORIZABLE_KINDS)}}
+                },
+            },
+        ]
+    }
+
     class Meta:
         model = MetricDefinition
         exclude = ["id"]
