@@ -180,10 +180,12 @@ def _regression(
     out = {"mc": fill.copy(), "vc": fill.copy(), "mt": fill.copy(), "vt": fill.copy()}
     theta, reduction, count = fill.copy(), fill.copy(), fill.copy()
     shapes: dict[tuple[bool, int], list[int]] = {}
-    for j, i in enumerate(idx):
-        pair = (covariates[0][i], covariates[1][i])
-        if pair[0] is None or pair[1] is None:
-            continue
+    given = [
+        (j, (covariates[0][i], covariates[1][i]))
+        for j, i in enumerate(idx.tolist())
+        if covariates[0][i] is not None and covariates[1][i] is not None
+    ]
+    for j, pair in given:
         for group, sums in (("control", pair[0]), ("treatment", pair[1])):
             if not isinstance(sums, CovariateSums):
                 raise ValueError(f"{group}_covariates: must be CovariateSums or None")

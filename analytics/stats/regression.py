@@ -146,12 +146,15 @@ class StackedSums:
         shapes = {(g.ratio, g.sums.size) for g in groups}
         if len(shapes) != 1:
             raise ValueError("covariates: pairs stacked together need the same shape")
-        return cls(
-            np.array([g.n for g in groups], dtype=float),
-            np.stack([g.sums for g in groups]),
-            np.stack([g.cross for g in groups]),
-            groups[0].ratio,
-        )
+        stacked = object.__new__(cls)  # each group validated itself: no second pass
+        for name, value in (
+            ("n", np.array([g.n for g in groups], dtype=float)),
+            ("sums", np.array([g.sums for g in groups])),
+            ("cross", np.array([g.cross for g in groups])),
+            ("ratio", groups[0].ratio),
+        ):
+            object.__setattr__(stacked, name, value)
+        return stacked
 
 
 def _group_parts(g: StackedSums) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
