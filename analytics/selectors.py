@@ -23,7 +23,9 @@ from analytics.models import (
     RollupState,
     UserDailyRollup,
 )
+from analytics.services import rollup_sql as q
 from analytics.services import segment_sql
+from analytics.stats.winsorize import cap_rank
 from experiments.segments import NEW_VS_RETURNING, TOP_SEGMENT_VALUES
 
 
@@ -144,6 +146,56 @@ def experiment_user_days(experiment_id: int, phase: int) -> dict[int, ArmUserDay
 
 def holdout_user_days(holdout_id: int) -> dict[int, ArmUserDays]:
     return arm_user_days(RollupScope.HOLDOUT, holdout_id, 0)
+
+
+def winsorization_cap(
+    experiment_id: int, phase: int, kind: str, percentile: float, exposed: int
+) -> float | None:
+    """The ``percentile`` (nearest rank) of the per-user totals of ``kind`` over all
+    ``exposed`` users of the phase, every arm pooled; users without activity count as 0
+    (amounts are never negative, so they sort first). None without exposed users."""
+    if exposed < 1:
+        return None
+    rank = cap_rank(exposed, percentile)
+    triple = [RollupScope.EXPERIMENT, experiment_id, phase]
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT COUNT(*) FROM ({q.user_totals_sql(kind)}) u", triple)
+        active = int(cursor.fetchone()[0])
+        offset = rank - 1 - (exposed - active)
+        if offset < 0:
+            return 0.0
+        cursor.execute(q.ranked_total_sql(kind), [*triple, offset])
+        row = cursor.fetchone()
+    return None if row is None else float(row[0])
+
+
+def winsorized_series(
+    experiment_id: int, phase: int, kind: str, cap: float, series: dict[int, ArmSeries]
+) -> dict[int, ArmSeries]:
+    """``series`` with ``kind``'s per-user amount capped at ``cap`` in its sums (the same
+    names: ``w``, ``w2``, ``w_c`` for watch time), day by day; everything else unchanged."""
+    increments: dict[int, dict[date, dict[str, float]]] = defaultdict(dict)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            q.winsorized_sums_sql(kind, cap), [RollupScope.EXPERIMENT, experiment_id, phase]
+        )
+        names = [col[0] for col in cursor.description][2:]
+        for arm_id, day, *values in cursor.fetchall():
+            day = day if isinstance(day, date) else date.fromisoformat(str(day)[:10])
+            increments[int(arm_id)][day] = {
+                n: float(v or 0.0) for n, v in zip(names, values, strict=True)
+            }
+    capped: dict[int, ArmSeries] = {}
+    for arm_id, arm in series.items():
+        running = dict.fromkeys(names, 0.0)
+        out = ArmSeries(arm_id, list(arm.days), [], list(arm.daily_exposures))
+        by_day = increments.get(arm_id, {})
+        for day, sums in zip(arm.days, arm.cumulative, strict=True):
+            for name, value in by_day.get(day, {}).items():
+                running[name] += value
+            out.cumulative.append({**sums, **running})
+        capped[arm_id] = out
+    return capped
 
 
 def rollup_state() -> RollupState | None:

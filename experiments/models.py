@@ -7,6 +7,8 @@ that the hot path needs go through :mod:`assignment.config_cache`, which watches
 
 from __future__ import annotations
 
+import math
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -70,6 +72,13 @@ class MetricDefinition(models.Model):
         MEAN = "mean", "mean"
         QUANTILE = "quantile", "quantile of per-user values"
 
+    class TestSides(models.TextChoices):
+        TWO_SIDED = "two-sided", "two-sided: a change either way"
+        ONE_SIDED = "one-sided", "one-sided: only an improvement (in the better direction)"
+
+    # Kinds whose per-user values are amounts that winsorisation can cap.
+    WINSORIZABLE_KINDS = frozenset({Kind.WATCH_TIME})
+
     STATISTIC_OF_KIND: dict[str, str] = {
         Kind.CTR: Statistic.RATIO,
         Kind.CLICK_THROUGH_USERS: Statistic.PROPORTION,
@@ -109,6 +118,33 @@ class MetricDefinition(models.Model):
         help_text="quantile kinds only: the level of the per-user values compared "
         "(0.5 median, 0.9 p90), from 0.01 to 0.99",
     )
+    # Analysis options (the report says which ones it applied).
+    test_sides = models.CharField(
+        max_length=10,
+        choices=TestSides.choices,
+        default=TestSides.TWO_SIDED,
+        help_text="one-sided: more power, but a change in the worse direction is never "
+        "significant (fixed and sequential tests alike); guardrails are always one-sided",
+    )
+    winsorize_percentile = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="cap each user's value at this percentile of both groups' users pooled, "
+        "before the test (0.99 caps the top 1%); empty: no capping. Per-user amounts only "
+        "(watch time)",
+    )
+    informative_prior = models.BooleanField(
+        default=False,
+        help_text="Bayesian analysis with a Gaussian prior on the relative effect "
+        "(mean and standard deviation below) instead of the flat prior",
+    )
+    prior_mean = models.FloatField(
+        default=0.0, help_text="prior mean of the relative effect (0.01 = +1%)"
+    )
+    prior_stddev = models.FloatField(
+        default=0.3,
+        help_text="prior standard deviation of the relative effect (0.3: GrowthBook's default)",
+    )
 
     class Meta:
         ordering = ["key"]
@@ -121,13 +157,46 @@ class MetricDefinition(models.Model):
         self.statistic = self.STATISTIC_OF_KIND[self.kind]
         super().save(*args, **kwargs)
 
+    @property
+    def alternative(self) -> str:
+        """The test's alternative: ``two-sided``, or one-sided towards the better direction
+        (``larger`` when higher is better, else ``smaller``)."""
+        if self.test_sides == self.TestSides.TWO_SIDED:
+            return "two-sided"
+        return "larger" if self.higher_is_better else "smaller"
+
     def clean(self) -> None:
-        """A quantile kind needs its level; other kinds have none."""
+        """The analysis options must make sense for the metric, and a quantile kind needs its
+        level while other kinds take none (a field-named error each)."""
+        errors: dict[str, str] = {}
+        for name in ("winsorize_percentile", "prior_mean", "prior_stddev"):
+            value = getattr(self, name)
+            if value is not None and not math.isfinite(value):
+                errors[name] = "must be a finite number"
+        p = self.winsorize_percentile
+        if p is not None and "winsorize_percentile" not in errors:
+            if not 0.5 < p < 1:
+                errors["winsorize_percentile"] = "must lie strictly between 0.5 and 1 (0.99)"
+            elif self.kind not in self.WINSORIZABLE_KINDS:
+                allowed = ", ".join(sorted(self.WINSORIZABLE_KINDS))
+                errors["winsorize_percentile"] = (
+                    f"winsorisation caps per-user amounts; {self.kind!r} is not one "
+                    f"(allowed: {allowed})"
+                )
+        # A relative effect beyond +-1000% is no prior belief; the bounds also keep the
+        # posterior's arithmetic finite.
+        stddev, mean = self.prior_stddev, self.prior_mean
+        if "prior_stddev" not in errors and stddev is not None and not 0 < stddev <= 10:
+            errors["prior_stddev"] = "must lie in (0, 10] (a relative effect's spread)"
+        if "prior_mean" not in errors and mean is not None and abs(mean) > 10:
+            errors["prior_mean"] = "must lie within [-10, 10] (a relative effect)"
         is_quantile = self.STATISTIC_OF_KIND.get(self.kind) == self.Statistic.QUANTILE
         if is_quantile and self.quantile_level is None:
-            raise ValidationError({"quantile_level": "required for a quantile kind (e.g. 0.5)"})
+            errors["quantile_level"] = "required for a quantile kind (e.g. 0.5)"
         if not is_quantile and self.quantile_level is not None:
-            raise ValidationError({"quantile_level": "only quantile kinds take a level"})
+            errors["quantile_level"] = "only quantile kinds take a level"
+        if errors:
+            raise ValidationError(errors)
 
 
 class Layer(models.Model):

@@ -19,6 +19,7 @@ from django.utils import timezone
 from analytics.reports.decision import Decision, decide
 from analytics.reports.empty_states import exposures_missing, metric_missing
 from analytics.reports.metrics import (
+    AnalysisOptions,
     GuardrailResult,
     MetricSeries,
     Verdict,
@@ -37,6 +38,8 @@ from analytics.selectors import (
     experiment_series,
     experiment_user_days,
     rollup_state,
+    winsorization_cap,
+    winsorized_series,
 )
 from analytics.stats import SrmResult, adjust_pvalues, srm_test
 from experiments.models import Experiment, MetricDefinition, Variant
@@ -236,6 +239,53 @@ def _quantile_row(
     return row
 
 
+def _metric_series(
+    experiment: Experiment,
+    phase: int,
+    metric: MetricDefinition,
+    series: dict[int, ArmSeries],
+    exposed: int,
+) -> tuple[dict[int, ArmSeries], float | None]:
+    """The arms' sums as ``metric`` is analysed: winsorised at its percentile's cap (two
+    queries over the user rollup, only for a metric that asks for it), else as they are."""
+    percentile = metric.winsorize_percentile
+    if percentile is None:
+        return series, None
+    try:
+        cap = winsorization_cap(experiment.id, phase, metric.kind, percentile, exposed)
+    except (ValueError, KeyError):  # a percentile or kind stored around the metric's checks
+        cap = None
+    if cap is None:
+        return series, None
+    return winsorized_series(experiment.id, phase, metric.kind, cap, series), cap
+
+
+def _analyzed_row(
+    section: str,
+    metric: MetricDefinition,
+    arms: tuple[dict[int, ArmSeries], float | None],
+    control: Variant | None,
+    variant: Variant,
+    **analysis,
+) -> MetricRow:
+    """A primary or secondary row: ``metric`` analysed with its options on ``arms`` (its
+    sums, winsorised or not, and the cap)."""
+    series, cap = arms
+    empty = ArmSeries(arm_id=0)
+    control_series = series.get(control.id, empty) if control else empty
+    treatment_series = series.get(variant.id, empty)
+    row = _metric_row(section, metric, control_series, treatment_series, variant)
+    options = AnalysisOptions.of(metric)
+    row.series = analyze_series(
+        metric.kind, metric.statistic, control_series, treatment_series, options=options,
+        **analysis,
+    )  # fmt: skip
+    if cap is not None:
+        row.series.applied.winsorized_at = cap
+        row.series.applied.winsorize_percentile = options.winsorize_percentile
+    return row
+
+
 def _planned_total(experiment: Experiment) -> int | None:
     """Users planned for one comparison (control plus one treatment): the sequential tuning
     size of each treatment-vs-control test, whatever the number of arms."""
@@ -257,7 +307,8 @@ def _chart(report_rows: list[MetricRow], series: dict[int, ArmSeries], variants)
     scale = 100.0 if rate else 1.0  # rates in percentage points, as in the table
 
     def scaled(values: list[float]) -> list[float | None]:
-        # None (a gap), never NaN or Infinity: the page's JSON.parse would refuse them
+        # None (a gap), never NaN or Infinity: the page's JSON.parse would refuse them;
+        # a one-sided test's band is a half-line, its open end drawn as no bound.
         return [round(v * scale, 6) if math.isfinite(v) else None for v in values]
 
     for row in report_rows:
@@ -293,7 +344,8 @@ def analyze_arms(
 ) -> ArmAnalysis:
     """The report's analysis of ``series`` (arm id -> running sums of ``phase``); it reads
     only the experiment's prefetched relations (variants, phases, metrics), so the home page
-    makes the same decision as the report for many experiments without a query each.
+    makes the same decision as the report for many experiments without a query each (but
+    for a winsorised metric, whose cap needs the per-user rollup: two queries).
 
     Quantile metrics need each user's values, not sums: ``user_days`` loads them (arm id ->
     rows; default: one query of the per-user rollup of ``phase``, made only when the
@@ -329,21 +381,22 @@ def analyze_arms(
             sequential=sequential and section != "secondary", planned_total=planned,
         )  # fmt: skip
 
+    exposed = sum(exposures.values())
+    secondaries = list(experiment.secondary_metrics.all()) if with_secondary else []
+    arms_of = {
+        m.id: _metric_series(experiment, phase, m, series, exposed)
+        for m in [metric, *secondaries]
+        if m is not None and m.statistic != QUANTILE
+    }
     for variant in treatments:
         treatment_series = series.get(variant.id, empty)
         if metric is not None and metric.statistic == QUANTILE:
             primary.append(quantile_row("primary", metric, variant))
         elif metric is not None:
-            row = _metric_row("primary", metric, control_series, treatment_series, variant)
-            row.series = analyze_series(
-                metric.kind,
-                metric.statistic,
-                control_series,
-                treatment_series,
-                alpha=alpha,
-                sequential=experiment.sequential_testing,
-                planned_total=planned,
-            )
+            row = _analyzed_row(
+                "primary", metric, arms_of[metric.id], control, variant, alpha=alpha,
+                sequential=sequential, planned_total=planned,
+            )  # fmt: skip
             primary.append(row)
         for g in experiment.guardrail_metrics.all():
             if g.statistic == QUANTILE:
@@ -364,20 +417,14 @@ def analyze_arms(
             )
             row.verdict = row.guardrail.verdict
             guardrails.append(row)
-        for s in experiment.secondary_metrics.all() if with_secondary else ():
+        for s in secondaries:
             if s.statistic == QUANTILE:
                 secondary.append(quantile_row("secondary", s, variant))
                 continue
-            row = _metric_row("secondary", s, control_series, treatment_series, variant)
-            row.series = analyze_series(
-                s.kind,
-                s.statistic,
-                control_series,
-                treatment_series,
-                alpha=alpha,
-                sequential=False,
-                planned_total=planned,
-            )
+            row = _analyzed_row(
+                "secondary", s, arms_of[s.id], control, variant, alpha=alpha,
+                sequential=False, planned_total=planned,
+            )  # fmt: skip
             secondary.append(row)
     _correct_primary(primary, alpha, srm_flagged)
     _correct_secondary(secondary, alpha, srm_flagged)

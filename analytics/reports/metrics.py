@@ -17,6 +17,7 @@ import numpy as np
 
 from analytics.selectors import ArmSeries
 from analytics.stats import (
+    CovariateSums,
     MetricAnalysis,
     NonInferiorityResult,
     QuantileDifference,
@@ -25,6 +26,7 @@ from analytics.stats import (
     analyze_many,
     noninferiority_test,
 )
+from analytics.stats.bayes_effect import EffectPrior
 
 # Which cumulative sums feed each metric kind: (n, x, x2, y, y2, xy, c, c2, xc).
 METRIC_SUMS: dict[str, dict[str, str]] = {
@@ -103,6 +105,85 @@ def plotted_relative_percent(relative: list[float]) -> list[float | None]:
     return [None if relative_problem(r) else round(100 * r, 4) for r in relative]
 
 
+# Several covariates (``analytics.stats.regression``): the metric's per-user columns, then
+# the covariates', and the cumulative sum of each product (unordered pairs).
+REGRESSION_SUMS: dict[str, dict] = {
+    "ctr": {
+        "columns": ("clk", "imp", "pclk", "pimp"),
+        "names": ("pre-period clicks", "pre-period impressions"),
+        "cross": {
+            ("clk", "clk"): "clk2", ("clk", "imp"): "clk_imp", ("clk", "pclk"): "clk_pclk",
+            ("clk", "pimp"): "clk_pimp", ("imp", "imp"): "imp2", ("imp", "pclk"): "imp_pclk",
+            ("imp", "pimp"): "imp_pimp", ("pclk", "pclk"): "pclk2",
+            ("pclk", "pimp"): "pclk_pimp", ("pimp", "pimp"): "pimp2",
+        },
+    },
+}  # fmt: skip
+# The single CUPED covariate of ``METRIC_SUMS``' ``sum_c``, as the report names it.
+COVARIATE_NAMES: dict[str, str] = {
+    "click_through_users": "pre-period click (yes/no)",
+    "watch_time": "pre-period watch time",
+    "conversion_rate": "pre-period conversion (yes/no)",
+}
+
+
+@dataclass(frozen=True)
+class AnalysisOptions:
+    """What a metric's definition asks of its analysis: the alternative (one-sided towards
+    the better direction, or two-sided), an informative prior on the relative effect
+    (``prior_stddev`` None: GrowthBook's flat prior) and a winsorisation percentile."""
+
+    alternative: str = "two-sided"
+    prior_mean: float = 0.0
+    prior_stddev: float | None = None
+    winsorize_percentile: float | None = None
+
+    @classmethod
+    def of(cls, metric) -> AnalysisOptions:
+        """The options of a ``MetricDefinition``."""
+        return cls(
+            alternative=metric.alternative,
+            prior_mean=float(metric.prior_mean),
+            prior_stddev=float(metric.prior_stddev) if metric.informative_prior else None,
+            winsorize_percentile=metric.winsorize_percentile,
+        )
+
+    @property
+    def prior(self) -> EffectPrior | None:
+        if self.prior_stddev is None:
+            return None
+        return EffectPrior(self.prior_mean, self.prior_stddev**2, proper=True)
+
+
+@dataclass
+class AppliedOptions:
+    """What the analysis of a metric did beyond the plain test, as the report states it."""
+
+    alternative: str = "two-sided"
+    winsorized_at: float | None = None
+    winsorize_percentile: float | None = None
+    cuped_covariates: list[str] = field(default_factory=list)
+    prior: str = ""
+
+    @property
+    def summary(self) -> list[str]:
+        """One phrase per option applied, for the page."""
+        out = []
+        if self.winsorized_at is not None:
+            out.append(
+                f"winsorised at {self.winsorized_at:,.4g} "
+                f"({100 * (self.winsorize_percentile or 0):.4g}th percentile of pooled users)"
+            )
+        if self.cuped_covariates:
+            out.append("CUPED: " + ", ".join(self.cuped_covariates))
+        if self.alternative != "two-sided":
+            side = "higher" if self.alternative == "larger" else "lower"
+            out.append(f"one-sided (treatment {side})")
+        if self.prior:
+            out.append(self.prior)
+        return out
+
+
 @dataclass
 class MetricSeries:
     """Per-day effect of one metric (cumulative up to each day) and the latest analysis."""
@@ -116,6 +197,7 @@ class MetricSeries:
     sequential_p_value: float | None = None
     sequential_ci: tuple[float, float] | None = None
     problem: str = ""
+    applied: AppliedOptions = field(default_factory=AppliedOptions)
 
     @property
     def p_value(self) -> float | None:
@@ -153,6 +235,25 @@ def sufficient_stats(sums: dict[str, float], kind: str) -> SufficientStats | Non
     return SufficientStats(n=n, **values)
 
 
+def covariate_sums(sums: dict[str, float], kind: str) -> CovariateSums | None:
+    """The several-covariate sums of metric ``kind`` (None: the kind has none, or the rollup
+    predates them, or they are not usable yet)."""
+    spec = REGRESSION_SUMS.get(kind)
+    if spec is None or not all(name in sums for name in spec["cross"].values()):
+        return None
+    columns = spec["columns"]
+    total = [sums.get(name, 0.0) for name in columns]
+    cross = np.empty((len(columns), len(columns)))
+    for (a, b), name in spec["cross"].items():
+        i, j = columns.index(a), columns.index(b)
+        cross[i, j] = cross[j, i] = sums[name]
+    n = metric_users(sums, kind)
+    try:
+        return CovariateSums(n, total, cross, ratio=kind in ("ctr",), names=spec["names"])
+    except ValueError:
+        return None  # too few users, or no impressions yet: the plain test
+
+
 def _usable(stats: SufficientStats | None, statistic: str) -> bool:
     if stats is None or stats.n < MIN_USERS[statistic]:
         return False
@@ -184,16 +285,23 @@ def analyze_series(
     alpha: float,
     sequential: bool,
     planned_total: int | None,
+    options: AnalysisOptions | None = None,
 ) -> MetricSeries:
-    """Analyse the metric at the end of every day on which either arm changed."""
+    """Analyse the metric at the end of every day on which either arm changed, with the
+    metric's ``options`` (alternative, prior; winsorised sums are already in the series)."""
+    options = options or AnalysisOptions()
     out = MetricSeries()
+    out.applied.alternative = options.alternative
     days = sorted(set(control.days) | set(treatment.days))
     pairs: list[tuple[date, SufficientStats, SufficientStats]] = []
+    covariates: tuple[list, list] = ([], [])
     for day in days:
         c = sufficient_stats(control.at(day), kind)
         t = sufficient_stats(treatment.at(day), kind)
         if _usable(c, statistic) and _usable(t, statistic):
             pairs.append((day, c, t))
+            for arm, side in zip((control, treatment), covariates, strict=True):
+                side.append(covariate_sums(arm.at(day), kind))
     if not pairs:
         out.problem = "not enough data yet"
         return out
@@ -203,9 +311,13 @@ def analyze_series(
             [c for _, c, _ in pairs],
             [t for _, _, t in pairs],
             alpha=alpha,
+            alternative=options.alternative,
             sequential=sequential,
             planned_total=planned_total,
             bayesian_effect=True,
+            prior=options.prior,
+            control_covariates=covariates[0] if kind in REGRESSION_SUMS else None,
+            treatment_covariates=covariates[1] if kind in REGRESSION_SUMS else None,
         )
     except ValueError as exc:
         out.problem = f"cannot analyse: {exc}"
@@ -227,6 +339,7 @@ def analyze_series(
             (cols["control_n"] + cols["treatment_n"])[index],
             alpha=alpha,
             planned_total=planned_total,
+            alternative=options.alternative,
         )
         out.lower, out.upper = history.lower.tolist(), history.upper.tolist()
         out.sequential_p_value = float(history.p_values[-1])
@@ -241,7 +354,26 @@ def analyze_series(
         out.latest = batch[last]
     except ValueError as exc:
         out.problem = f"cannot analyse: {exc}"
+    _note_applied(out, kind, covariates, last, options)
     return out
+
+
+def _note_applied(
+    out: MetricSeries, kind: str, covariates: tuple[list, list], last: int, options
+) -> None:
+    """Record the covariates and prior the latest analysis used."""
+    latest = out.latest
+    if latest is not None and latest.cuped_theta is not None:
+        adjusted = covariates[0][last] if kind in REGRESSION_SUMS else None
+        if adjusted is not None and latest.cuped_covariates == adjusted.covariates:
+            out.applied.cuped_covariates = list(adjusted.names)
+        elif kind in COVARIATE_NAMES:
+            out.applied.cuped_covariates = [COVARIATE_NAMES[kind]]
+    if options.prior_stddev is not None:
+        out.applied.prior = (
+            f"prior N({options.prior_mean:+.4g}, {options.prior_stddev:.4g}²) "
+            "on the relative effect"
+        )
 
 
 @dataclass

@@ -180,6 +180,7 @@ _RUNNING: dict[str, tuple[str, bool, bool]] = {
     "c_fi": ("first_interactions", False, True),
     "c_fis": ("first_interaction_seconds", False, False),
     "pre_clk": ("clicks", True, True),
+    "pre_imp": ("impressions", True, True),
     "pre_w": ("watch_seconds", True, False),
     "pre_cv": ("conversions", True, True),
 }
@@ -206,6 +207,12 @@ ACTIVITY_SUMS: dict[str, str] = {
     "clk": "c.clk",
     "clk2": "c.c_clk * c.c_clk - (c.c_clk - c.clk) * (c.c_clk - c.clk)",
     "clk_imp": "c.c_clk * c.c_imp - (c.c_clk - c.clk) * (c.c_imp - c.imp)",
+    # CTR's regression adjustment: products with the pre-period clicks and impressions (the
+    # user's constants, so f(C) - f(P) is the day's amount times them).
+    "clk_pclk": "c.clk * c.pre_clk",
+    "clk_pimp": "c.clk * c.pre_imp",
+    "imp_pclk": "c.imp * c.pre_clk",
+    "imp_pimp": "c.imp * c.pre_imp",
     "clicked": "CASE WHEN c.c_clk > 0 AND c.c_clk = c.clk THEN 1 ELSE 0 END",
     "clicked_c": "CASE WHEN c.c_clk > 0 AND c.c_clk = c.clk AND c.pre_clk > 0 THEN 1 ELSE 0 END",
     "ses": "c.ses",
@@ -232,7 +239,7 @@ ACTIVITY_SUMS: dict[str, str] = {
 
 _PRE_TOTALS = """
     SELECT p.user_id, SUM(p.clicks) AS clk, SUM(p.watch_seconds) AS w,
-           SUM(p.conversions) AS cv
+           SUM(p.conversions) AS cv, SUM(p.impressions) AS imp
     FROM analytics_userdailyrollup p
     WHERE p.scope = %s AND p.scope_id = %s AND p.phase = %s AND {is_pre}
     GROUP BY p.user_id
@@ -245,6 +252,11 @@ EXPOSURE_SUMS: dict[str, str] = {
     "pre_w": "COALESCE(pre.w, 0)",
     "pre_w2": "COALESCE(pre.w, 0) * COALESCE(pre.w, 0)",
     "pre_converted": "CASE WHEN pre.cv > 0 THEN 1 ELSE 0 END",
+    "pclk": "COALESCE(pre.clk, 0)",
+    "pclk2": "COALESCE(pre.clk, 0) * COALESCE(pre.clk, 0)",
+    "pimp": "COALESCE(pre.imp, 0)",
+    "pimp2": "COALESCE(pre.imp, 0) * COALESCE(pre.imp, 0)",
+    "pclk_pimp": "COALESCE(pre.clk, 0) * COALESCE(pre.imp, 0)",
 }
 
 
@@ -332,4 +344,57 @@ def insert_model_version_stats_sql(where_events: str) -> str:
     JOIN analytics_servedlist s ON s.request_id = e.request_id
     WHERE e.type IN ('impression', 'click') AND e.request_id <> '' AND ({where_events})
     GROUP BY s.experiment_key, s.variant_key, s.model_version, {day}
+    """
+
+
+# --- winsorised sums, read by the report of a winsorised metric -------------------------------
+# metric kind -> the user rollup column of its per-user amount (analysis-period total).
+WINSORIZED_COLUMNS = {"watch_time": "watch_seconds"}
+
+
+def _least(a: str, b: str) -> str:
+    return f"LEAST({a}, {b})" if is_postgresql() else f"MIN({a}, {b})"
+
+
+def user_totals_sql(kind: str) -> str:
+    """Per exposed user with activity, the analysis-period total of ``kind``'s amount;
+    params: the scope triple. Users without a row have 0."""
+    column = WINSORIZED_COLUMNS[kind]
+    return f"""
+    SELECT r.user_id, SUM(r.{column}) AS v FROM analytics_userdailyrollup r
+    WHERE r.scope = %s AND r.scope_id = %s AND r.phase = %s AND {_flag("r.is_pre", False)}
+    GROUP BY r.user_id
+    """
+
+
+def ranked_total_sql(kind: str) -> str:
+    """The user total at 0-based position ``%s`` in ascending order (the nearest-rank
+    percentile, the same on both databases); params: the scope triple, then the offset."""
+    return f"SELECT u.v FROM ({user_totals_sql(kind)}) u ORDER BY u.v LIMIT 1 OFFSET %s"
+
+
+def winsorized_sums_sql(kind: str, cap: float) -> str:
+    """Per (arm, day) increments of ``sum min(C, cap)``, ``sum min(C, cap)^2`` and
+    ``sum min(C, cap) * pre`` over the users' cumulative totals ``C`` (named like the plain
+    sums, ``w``, ``w2``, ``w_c``), as the arm statistics do (``ACTIVITY_SUMS``), with the cap
+    fixed; params: the scope triple."""
+    column = WINSORIZED_COLUMNS[kind]
+    cap_sql = repr(float(cap))
+    now, before = _least("c.c_v", cap_sql), _least("c.c_v - c.v", cap_sql)
+    return f"""
+    SELECT c.arm_id, c.day,
+        SUM({now} - {before}) AS w,
+        SUM({now} * {now} - {before} * {before}) AS w2,
+        SUM(({now} - {before}) * c.pre_v) AS w_c
+    FROM (
+        SELECT r.arm_id, r.day, r.is_pre, r.{column} AS v,
+            SUM(CASE WHEN r.is_pre THEN 0 ELSE r.{column} END) OVER win AS c_v,
+            SUM(CASE WHEN r.is_pre THEN r.{column} ELSE 0 END) OVER win AS pre_v
+        FROM analytics_userdailyrollup r
+        WHERE r.scope = %s AND r.scope_id = %s AND r.phase = %s
+        WINDOW win AS (PARTITION BY {bytewise("r.user_id")}
+                       ORDER BY r.is_pre DESC, r.day ROWS UNBOUNDED PRECEDING)
+    ) c
+    WHERE {_flag("c.is_pre", False)}
+    GROUP BY c.arm_id, c.day
     """

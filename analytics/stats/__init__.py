@@ -1,11 +1,12 @@
 """Splitlab's statistics engine: pure numpy/scipy, no Django.
 
 Power and sample size (``power``), fixed-horizon tests (``frequentist``), CUPED (``cuped``),
-sample ratio mismatch (``srm``), multiple comparisons (``corrections``), differences of
-quantiles (``quantiles``), always-valid sequential inference (``sequential``), Bayesian
-probability to beat control (``bayes``), and the report entry points ``analyze_metric`` /
-``analyze_many`` (``analysis``). Every function validates its arguments and raises
-``ValueError("<argument>: <problem>")``.
+regression adjustment with several covariates and for ratios (``regression``), winsorisation
+(``winsorize``), sample ratio mismatch (``srm``), multiple comparisons (``corrections``),
+differences of quantiles (``quantiles``), always-valid sequential inference (``sequential``),
+Bayesian probability to beat control (``bayes``), and the report entry points
+``analyze_metric`` / ``analyze_many`` (``analysis``). Every function validates its arguments
+and raises ``ValueError("<argument>: <problem>")``.
 """
 
 from analytics.stats._validation import argument_name
@@ -42,6 +43,7 @@ from analytics.stats.quantiles import (
     quantile_difference,
     quantile_noninferiority,
 )
+from analytics.stats.regression import CovariateSums
 from analytics.stats.sequential import (
     SequentialHistory,
     SequentialResult,
@@ -50,12 +52,14 @@ from analytics.stats.sequential import (
 )
 from analytics.stats.srm import SRM_THRESHOLD, SrmResult, srm_test
 from analytics.stats.sufficient import SufficientStats
+from analytics.stats.winsorize import winsorization_cap, winsorize
 
 __all__ = [
     "SRM_THRESHOLD",
     "ArmQuantile",
     "BatchAnalysis",
     "BayesResult",
+    "CovariateSums",
     "CupedResult",
     "ExperimentPlan",
     "MetricAnalysis",
@@ -96,4 +100,6 @@ __all__ = [
     "srm_test",
     "two_proportion_ztest",
     "welch_ttest",
+    "winsorization_cap",
+    "winsorize",
 ]

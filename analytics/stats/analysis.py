@@ -7,6 +7,7 @@ with numpy (1,000 pairs in a few milliseconds). Both share one code path, so the
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -17,6 +18,7 @@ from analytics.stats.analysis_results import BatchAnalysis, MetricAnalysis
 from analytics.stats.bayes import probability_to_beat_control
 from analytics.stats.bayes_effect import EffectPrior, effect_posterior
 from analytics.stats.cuped import cuped_moments
+from analytics.stats.regression import CovariateSums, StackedSums, adjusted_moments
 from analytics.stats.sequential import METHODS as SEQUENTIAL_METHODS
 from analytics.stats.sequential import always_valid_arrays, mixing_variance
 from analytics.stats.sufficient import (
@@ -62,11 +64,21 @@ def _columns(group: str, value: Sequence[SufficientStats] | Columns, size: int |
     return cols
 
 
-def _analyze_kind(kind: str, c: dict, t: dict, alpha: float, alternative: str, use_cuped: bool):
+def _analyze_kind(
+    kind: str,
+    c: dict,
+    t: dict,
+    alpha: float,
+    alternative: str,
+    use_cuped: bool,
+    regression: Regression | None = None,
+):
     """Effect, its variance parts, statistic, p-value and CI arrays for pairs of one kind.
 
     Degenerate rows (``degenerate``: an arm without variation, too few expected successes)
     get an exact or conservative test and a ``flags`` bit mask naming what was done.
+    ``regression``: rows adjusted for several covariates (``regression``), which replace the
+    single-covariate CUPED of those rows.
     """
     mc, mt = moments(kind, c), moments(kind, t)
     size = len(c["n"])
@@ -88,6 +100,16 @@ def _analyze_kind(kind: str, c: dict, t: dict, alpha: float, alternative: str, u
             theta, reduction = np.where(has_cov, th, np.nan), np.where(has_cov, red, np.nan)
             mc = _pick(has_cov, ac, mc)
             mt = _pick(has_cov, at, mt)
+    if use_cuped and regression is not None:
+        rows = regression.rows & (flags == 0)  # no adjustment of a degenerate comparison
+        mc = _pick(rows, regression.control, mc)
+        mt = _pick(rows, regression.treatment, mt)
+        theta = np.where(rows, regression.theta, theta)
+        reduction = np.where(rows, regression.reduction, reduction)
+        covariates = np.where(rows, regression.covariates, np.where(has_cov, 1.0, np.nan))
+        has_cov = has_cov | rows
+    else:
+        covariates = np.where(has_cov, 1.0, np.nan)
     if kind != "proportion":
         mc, mt, flags = degenerate.borrow_variance(mc, mt)
     effect = mt.mean - mc.mean
@@ -126,7 +148,83 @@ def _analyze_kind(kind: str, c: dict, t: dict, alpha: float, alternative: str, u
         "relative_lower": rlo, "relative_upper": rhi, "relative_std_error": lift_se,
         "p_value": p, "statistic": stat, "flags": flags.astype(float),
         "std_error": se, "df": df, "cuped_theta": theta, "variance_reduction": reduction,
+        "cuped_covariates": covariates,
     }  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Regression:
+    """Regression-adjusted moments of some rows of one kind (``rows`` marks them; the other
+    rows' values are placeholders): ``theta`` of the first covariate, their count."""
+
+    rows: np.ndarray
+    control: Moments
+    treatment: Moments
+    theta: np.ndarray
+    reduction: np.ndarray
+    covariates: np.ndarray
+
+
+def _regression(
+    kind: str,
+    idx: np.ndarray,
+    covariates: tuple[Sequence[CovariateSums | None], Sequence[CovariateSums | None]],
+    c: dict,
+    t: dict,
+) -> Regression | None:
+    """Adjust the rows ``idx`` (of one ``kind``) that carry covariate sums in both groups,
+    after checking that those sums describe the same users and metric as the pair's."""
+    size = len(idx)
+    rows = np.zeros(size, dtype=bool)
+    fill = np.zeros(size)
+    out = {"mc": fill.copy(), "vc": fill.copy(), "mt": fill.copy(), "vt": fill.copy()}
+    theta, reduction, count = fill.copy(), fill.copy(), fill.copy()
+    shapes: dict[tuple[bool, int], list[int]] = {}
+    given = [
+        (j, (covariates[0][i], covariates[1][i]))
+        for j, i in enumerate(idx.tolist())
+        if covariates[0][i] is not None and covariates[1][i] is not None
+    ]
+    for j, pair in given:
+        for group, sums in (("control", pair[0]), ("treatment", pair[1])):
+            if not isinstance(sums, CovariateSums):
+                raise ValueError(f"{group}_covariates: must be CovariateSums or None")
+            if sums.ratio != (kind == "ratio"):
+                raise ValueError(
+                    f"{group}_covariates: a {kind} metric needs ratio={kind == 'ratio'} sums"
+                )
+        if pair[1].sums.size != pair[0].sums.size:
+            raise ValueError("treatment_covariates: needs as many covariates as control's")
+        shapes.setdefault((pair[0].ratio, pair[0].sums.size), []).append(j)
+    for rows_of_shape in shapes.values():
+        sel = np.array(rows_of_shape)
+        ctl = StackedSums.of([covariates[0][idx[j]] for j in sel])
+        trt = StackedSums.of([covariates[1][idx[j]] for j in sel])
+        _check_matches(kind, "control", ctl, c, sel)
+        _check_matches(kind, "treatment", trt, t, sel)
+        mc, mt, th, red = adjusted_moments(ctl, trt)
+        # Fewer users than slopes leave no degree of freedom (infinite variance): unadjusted.
+        rows[sel] = np.isfinite(mc.var_mean) & np.isfinite(mt.var_mean)
+        out["mc"][sel], out["vc"][sel] = mc.mean, mc.var_mean
+        out["mt"][sel], out["vt"][sel] = mt.mean, mt.var_mean
+        theta[sel], reduction[sel], count[sel] = th[:, 0], red, th.shape[1]
+    if not rows.any():
+        return None
+    return Regression(
+        rows, Moments(out["mc"], out["vc"], c["n"]), Moments(out["mt"], out["vt"], t["n"]),
+        theta, reduction, count,
+    )  # fmt: skip
+
+
+def _check_matches(kind: str, group: str, sums: StackedSums, cols: dict, sel) -> None:
+    """Covariate sums must be over the pairs' users and metric (else the test mixes data)."""
+    name = f"{group}_covariates"
+    if np.any(sums.n != cols["n"][sel]):
+        raise ValueError(f"{name}.n: must equal {group}.n")
+    metric = ("sum_x", "sum_y") if kind == "ratio" else ("sum_x",)
+    for k, field_name in enumerate(metric):
+        if not np.allclose(sums.sums[:, k], cols[field_name][sel], rtol=1e-9, atol=1e-9):
+            raise ValueError(f"{name}.sums: its metric sums must equal {group}.{field_name}")
 
 
 def _pick(mask: np.ndarray, when: Moments, otherwise: Moments) -> Moments:
@@ -150,6 +248,8 @@ def analyze_many(
     bayesian: bool = False,
     bayesian_effect: bool | None = None,
     prior: EffectPrior | None = None,
+    control_covariates: Sequence[CovariateSums | None] | None = None,
+    treatment_covariates: Sequence[CovariateSums | None] | None = None,
 ) -> BatchAnalysis:
     """Analyse many treatment-vs-control pairs at once (vectorised; see ``analyze_metric``).
 
@@ -160,7 +260,10 @@ def analyze_many(
     slower). ``bayesian_effect`` adds GrowthBook's Gaussian posterior of the relative effect
     for every kind (``bayes_effect``: ``chance_to_win``, ``risk`` of choosing control /
     the treatment, in relative units; ``prior`` an informative prior, default flat),
-    vectorised; ``None`` follows ``bayesian``. Index the result (``batch[i]``) or call
+    vectorised; ``None`` follows ``bayesian``. ``control_covariates`` and
+    ``treatment_covariates`` (one ``CovariateSums`` or ``None`` per pair, both or neither)
+    adjust those pairs for several covariates (``regression``: ratio metrics included),
+    replacing the single covariate of ``sum_c``. Index the result (``batch[i]``) or call
     ``batch.results()`` for dataclasses.
     """
     alpha = check_unit_open("alpha", alpha)
@@ -174,6 +277,7 @@ def analyze_many(
     kinds = np.array([kind] * size if isinstance(kind, str) else list(kind), dtype=object)
     if len(kinds) != size:
         raise ValueError(f"kind: needs one kind per pair ({size})")
+    covariates = _covariate_lists(control_covariates, treatment_covariates, size)
     out = {name: np.full(size, np.nan) for name in _OUTPUT}
     for k in set(kinds.tolist()):
         check_choice("kind", k, KINDS)
@@ -182,7 +286,9 @@ def analyze_many(
         tk = {name: col[idx] for name, col in t.items()}
         check_kind(k, ck, "control")
         check_kind(k, tk, "treatment")
-        for name, values in _analyze_kind(k, ck, tk, alpha, alternative, cuped).items():
+        regression = _regression(k, idx, covariates, ck, tk) if covariates else None
+        analysed = _analyze_kind(k, ck, tk, alpha, alternative, cuped, regression)
+        for name, values in analysed.items():
             out[name][idx] = values
     out["control_n"], out["treatment_n"] = c["n"], t["n"]
     decisive = out["p_value"]
@@ -245,12 +351,30 @@ def analyze_many(
     return BatchAnalysis(kinds, out, alpha, alternative, method)
 
 
+def _covariate_lists(control, treatment, size: int) -> tuple | None:
+    """Both groups' per-pair covariate sums, checked for length (None: no covariates)."""
+    if control is None and treatment is None:
+        return None
+    lists = []
+    for name, value in (("control_covariates", control), ("treatment_covariates", treatment)):
+        if value is None or isinstance(value, CovariateSums | Mapping | str):
+            raise ValueError(f"{name}: needs one CovariateSums or None per pair ({size})")
+        try:
+            value = list(value)
+        except TypeError:
+            raise ValueError(f"{name}: needs a sequence, one entry per pair") from None
+        if len(value) != size:
+            raise ValueError(f"{name}: needs one CovariateSums or None per pair ({size})")
+        lists.append(value)
+    return lists[0], lists[1]
+
+
 _OUTPUT = (
     "control_mean", "treatment_mean", "absolute_effect", "absolute_lower", "absolute_upper",
     "relative_effect", "relative_lower", "relative_upper", "p_value", "statistic",
     "std_error", "df", "cuped_theta", "variance_reduction", "sequential_p_value",
     "sequential_lower", "sequential_upper", "probability_to_beat", "relative_std_error",
-    "flags", "chance_to_win", "risk_control", "risk_treatment",
+    "flags", "chance_to_win", "risk_control", "risk_treatment", "cuped_covariates",
 )  # fmt: skip
 
 
@@ -268,6 +392,8 @@ def analyze_metric(
     cuped: bool = True,
     bayesian: bool = True,
     prior: EffectPrior | None = None,
+    control_covariates: CovariateSums | None = None,
+    treatment_covariates: CovariateSums | None = None,
 ) -> MetricAnalysis:
     """Analyse one metric for one treatment variant against control, from per-variant sums.
 
@@ -286,7 +412,10 @@ def analyze_metric(
     CUPED: for ``mean`` and ``proportion`` metrics, also give ``sum_c, sum_c2, sum_xc`` of a
     pre-experiment covariate ``c`` per user (the same metric before the start) in both
     groups, and the analysis uses the adjusted estimator (``cuped=False`` turns it off);
-    ``variance_reduction`` reports the gain.
+    ``variance_reduction`` reports the gain. For several covariates, and for ratio metrics,
+    give ``control_covariates`` and ``treatment_covariates`` (``CovariateSums`` of
+    ``(x[, y], c_1..c_k)``; ``regression``): the regression-adjusted (delta-method for
+    ratios) estimator, with ``cuped_covariates`` the number of covariates.
 
     ``sequential=True`` adds an always-valid p-value and confidence sequence for the
     absolute effect, and makes ``absolute_ci`` and ``relative_ci`` the always-valid ones too
@@ -308,5 +437,7 @@ def analyze_metric(
         sequential=sequential, sequential_method=sequential_method,
         planned_total=planned_total, mixing_sd=mixing_sd, cuped=cuped, bayesian=bayesian,
         prior=prior,
+        control_covariates=None if control_covariates is None else [control_covariates],
+        treatment_covariates=None if treatment_covariates is None else [treatment_covariates],
     )  # fmt: skip
     return batch[0]

@@ -59,6 +59,7 @@ class MetricAnalysis:
     note: str = ""
     chance_to_win: float | None = None
     risk: tuple[float, float] | None = None
+    cuped_covariates: int | None = None
 
     def __post_init__(self) -> None:
         check_choice("kind", self.kind, KINDS)
@@ -74,9 +75,10 @@ class MetricAnalysis:
 
 
 @functools.cache
-def _method_and_note(kind: str, cuped: bool, flags: int) -> tuple[str, str]:
+def _method_and_note(kind: str, cuped: bool, flags: int, covariates: int = 1) -> tuple[str, str]:
     """The test's name and the degenerate-data note of a row (few distinct values: cached)."""
     method = METHOD_NAMES[kind] + (" with CUPED" if cuped else "")
+    method += f" ({covariates} covariates)" if cuped and covariates > 1 else ""
     method += " (unpooled)" if cuped and kind == "proportion" else ""
     if flags & degenerate.EXACT:
         method = "Fisher's exact test"
@@ -116,7 +118,9 @@ class BatchAnalysis:
     def _analysis(self, kind: str, c: dict[str, float]) -> MetricAnalysis:
         sequential = self.sequential_method is not None
         theta = c["cuped_theta"]
-        method, note = _method_and_note(kind, theta == theta, int(c["flags"]))  # NaN != NaN
+        count = c["cuped_covariates"]
+        covariates = int(count) if count == count else 0  # NaN != NaN
+        method, note = _method_and_note(kind, theta == theta, int(c["flags"]), covariates)
         return MetricAnalysis(
             kind=kind,
             control_n=int(c["control_n"]),
@@ -141,6 +145,7 @@ class BatchAnalysis:
             sequential_p_value=c["sequential_p_value"] if sequential else None,
             sequential_ci=(c["sequential_lower"], c["sequential_upper"]) if sequential else None,
             probability_to_beat=_optional(c["probability_to_beat"]),
+            cuped_covariates=covariates or None,
             note=note,
             chance_to_win=_optional(c["chance_to_win"]),
             risk=None

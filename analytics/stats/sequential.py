@@ -37,6 +37,7 @@ from scipy import optimize, special
 
 from analytics.stats._inference import Array
 from analytics.stats._validation import (
+    check_alternative,
     check_choice,
     check_count,
     check_positive,
@@ -266,9 +267,17 @@ def always_valid_history(
     method: str = "asymptotic",
     planned_total: int | None = None,
     mixing_sd: float | None = None,
+    alternative: str = "two-sided",
 ) -> SequentialHistory:
-    """Always-valid results over looks in time order (e.g. one per day)."""
+    """Always-valid results over looks in time order (e.g. one per day).
+
+    A one-sided ``alternative`` (``larger``: treatment above control) rejects only on its
+    side at each look (p = 1 on the other) and keeps the half-line of the sequence, as
+    ``analyze_many`` does; conservative, since the mixture spends part of ``alpha`` on the
+    other side.
+    """
     alpha, method = _check(alpha, method)
+    alternative = check_alternative(alternative)
     effects = np.asarray(effects, dtype=float)
     variances = np.asarray(variances, dtype=float)
     n_totals = np.asarray(n_totals, dtype=float)
@@ -289,6 +298,10 @@ def always_valid_history(
         mixing_sd=mixing_sd,
     )
     p, lo, hi = always_valid_arrays(effects, variances, tau2, alpha)
+    if alternative == "larger":
+        p, hi = np.where(effects > 0, p, 1.0), np.full_like(hi, np.inf)
+    elif alternative == "smaller":
+        p, lo = np.where(effects < 0, p, 1.0), np.full_like(lo, -np.inf)
     lower = np.maximum.accumulate(lo)
     upper = np.minimum.accumulate(hi)
     # An empty intersection (possible under H1 with drift) collapses to the latest estimate.

@@ -37,11 +37,21 @@ def effect(value, statistic: str) -> str:
     return f"{value:+,.2f}"
 
 
+def _bounds(bounds, fmt) -> str:
+    """``[lower, upper]``; a one-sided test's half-line shows its open end as infinity."""
+    if not bounds or not all(_finite(b) or b in (math.inf, -math.inf) for b in bounds):
+        return "–"
+    lower, upper = bounds
+    if not (_finite(lower) or _finite(upper)):
+        return "–"
+    left = "(−∞" if lower == -math.inf else f"[{fmt(lower)}"
+    right = "+∞)" if upper == math.inf else f"{fmt(upper)}]"
+    return f"{left}, {right}"
+
+
 @register.filter
 def interval(bounds, statistic: str) -> str:
-    if not bounds or not all(_finite(b) for b in bounds):
-        return "–"
-    return f"[{effect(bounds[0], statistic)}, {effect(bounds[1], statistic)}]"
+    return _bounds(bounds, lambda b: effect(b, statistic))
 
 
 @register.filter
@@ -53,9 +63,7 @@ def relative(value) -> str:
 
 @register.filter
 def relative_interval(bounds) -> str:
-    if not bounds or not all(_finite(b) for b in bounds):
-        return "–"
-    return f"[{relative(bounds[0])}, {relative(bounds[1])}]"
+    return _bounds(bounds, relative)
 
 
 @register.filter

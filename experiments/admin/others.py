@@ -107,9 +107,33 @@ class MetricDefinitionAdmin(admin.ModelAdmin):
         "noninferiority_margin",
         "margin_is_relative",
         "quantile_level",
+        "test_sides",
+        "winsorize_percentile",
+        "informative_prior",
     )
     list_filter = ("kind", "is_guardrail")
     readonly_fields = ("statistic",)
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": (
+                    "key", "name", "description", "kind", "statistic", "higher_is_better",
+                    "is_guardrail", "noninferiority_margin", "margin_is_relative",
+                )
+            },
+        ),
+        (
+            "Analysis options",
+            {
+                "description": "Off by default; the report says which ones it applied.",
+                "fields": (
+                    "test_sides", "winsorize_percentile", "informative_prior", "prior_mean",
+                    "prior_stddev",
+                ),
+            },
+        ),
+    )  # fmt: skip
 
 
 @admin.register(AuditLogEntry)

@@ -215,14 +215,36 @@ QUANTILE_KINDS = sorted(
 
 
 class MetricDefinitionSerializer(RulesInSchema, StrictModelSerializer):
-    # A quantile kind needs its level, other kinds take none (MetricDefinition.clean).
+    """A metric and its analysis options; the rules of ``MetricDefinition.clean`` stated in the
+    schema too."""
+
     schema_rules = {
-        "if": {"required": ["kind"], "properties": {"kind": {"enum": QUANTILE_KINDS}}},
-        "then": {
-            "required": ["quantile_level"],
-            "properties": {"quantile_level": {"type": "number"}},
-        },
-        "else": {"properties": {"quantile_level": {"type": "null"}}},
+        "allOf": [
+            {
+                "properties": {
+                    "winsorize_percentile": {"exclusiveMinimum": 0.5, "exclusiveMaximum": 1},
+                    "prior_mean": {"minimum": -10, "maximum": 10},
+                    "prior_stddev": {"exclusiveMinimum": 0, "maximum": 10},
+                }
+            },
+            {  # winsorisation caps per-user amounts: only the kinds that have them
+                "if": {
+                    "properties": {"winsorize_percentile": {"type": "number"}},
+                    "required": ["winsorize_percentile"],
+                },
+                "then": {
+                    "properties": {"kind": {"enum": sorted(MetricDefinition.WINSORIZABLE_KINDS)}}
+                },
+            },
+            {  # a quantile kind needs its level, other kinds take none
+                "if": {"required": ["kind"], "properties": {"kind": {"enum": QUANTILE_KINDS}}},
+                "then": {
+                    "required": ["quantile_level"],
+                    "properties": {"quantile_level": {"type": "number"}},
+                },
+                "else": {"properties": {"quantile_level": {"type": "null"}}},
+            },
+        ]
     }
 
     class Meta:

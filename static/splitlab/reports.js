@@ -52,9 +52,12 @@
     data.effect.forEach((s, i) => {
       const points = (values) => s.days.map((d, k) => ({ x: d, y: values[k] }));
       const last = s.effect.length - 1;
-      datasets.push({ label: `_${s.label} lower`, data: points(s.lower), borderWidth: 0, pointRadius: 0,
+      // A one-sided test's band is a half-line (its open end null): draw its bound as a line.
+      const halfLine = s.lower.concat(s.upper).some((v) => v === null);
+      const edge = { borderWidth: halfLine ? 1 : 0, borderDash: [4, 3], borderColor: color(i, 0.7) };
+      datasets.push({ label: `_${s.label} lower`, data: points(s.lower), pointRadius: 0, ...edge,
                       backgroundColor: color(i, 0.15), fill: false });
-      datasets.push({ label: `_${s.label} upper`, data: points(s.upper), borderWidth: 0, pointRadius: 0,
+      datasets.push({ label: `_${s.label} upper`, data: points(s.upper), pointRadius: 0, ...edge,
                       backgroundColor: color(i, 0.15), fill: "-1" });
       datasets.push({
         label: `${s.label}: ${fmt(s.effect[last], 2)} [${fmt(s.lower[last], 2)}, ${fmt(s.upper[last], 2)}]${unit ? " " + unitShort : ""}`,

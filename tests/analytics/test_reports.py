@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from analytics.reports.experiment import build_experiment_report
-from analytics.reports.metrics import sufficient_stats
+from analytics.reports.metrics import covariate_sums, sufficient_stats
 from analytics.selectors import experiment_series
 from analytics.services.rollups import do_run_rollups
 from analytics.stats import analyze_metric, noninferiority_test
@@ -79,8 +79,13 @@ def test_report_values_equal_raw_events_and_stats_library(staff_client, rolled):
     c_sums = series[rolled.control.id].latest
     t_sums = series[rolled.treatment.id].latest
     expected = analyze_metric(
-        "ratio", sufficient_stats(c_sums, "ctr"), sufficient_stats(t_sums, "ctr")
+        "ratio",
+        sufficient_stats(c_sums, "ctr"),
+        sufficient_stats(t_sums, "ctr"),
+        control_covariates=covariate_sums(c_sums, "ctr"),  # pre-period clicks, impressions
+        treatment_covariates=covariate_sums(t_sums, "ctr"),
     )
+    assert expected.cuped_covariates == 2
     assert float(ctr["p_value"]) == pytest.approx(expected.p_value, rel=1e-9)
     assert float(ctr["absolute_effect"]) == pytest.approx(expected.absolute_effect, rel=1e-9)
     assert float(ctr["ci_lower"]) == pytest.approx(expected.absolute_ci[0], rel=1e-9)

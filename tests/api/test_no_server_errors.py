@@ -509,6 +509,14 @@ test_create_experiment = post_bodies(f"{API}/experiments", NEW_EXPERIMENT)
 test_create_layer = post_bodies(f"{API}/layers", {"name": "layer-new"})
 test_create_holdout = post_bodies(f"{API}/holdouts", {"name": "h", "share": 0.05})
 test_create_metric = post_bodies(f"{API}/metrics", {"key": "m", "name": "M", "kind": "ctr"})
+test_create_metric_with_options = post_bodies(
+    f"{API}/metrics",
+    {
+        "key": "w", "name": "W", "kind": "watch_time", "test_sides": "one-sided",
+        "winsorize_percentile": 0.99, "informative_prior": True, "prior_mean": 0.01,
+        "prior_stddev": 0.3,
+    },
+)  # fmt: skip
 test_create_config = post_bodies(
     f"{API}/recommender-configs", {"name": "c-new", "algorithm": "popular"}
 )

@@ -175,4 +175,44 @@ def test_report_with_quantile_metrics(live_server, browser, django_user_model):
     )
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "experiment-report-quantiles.png"), full_page=True)
+
+
+def test_report_with_analysis_options_says_what_it_applied(live_server, browser, django_user_model):
+    """CTR one-sided and sequential with an informative prior and CUPED on the pre-period
+    clicks and impressions; winsorised watch time: the table names each option, and the
+    effect chart still draws a one-sided (half-line) band."""
+    from analytics.services.rollups import do_run_rollups
+    from tests.analytics.factories import generate
+
+    data = generate(users=160, seed=31, lift=1.6, key="browser-options")
+    data.experiment.sequential_testing = True
+    data.experiment.save()
+    ctr = data.experiment.primary_metric
+    ctr.test_sides, ctr.informative_prior, ctr.prior_stddev = "one-sided", True, 0.2
+    ctr.save()
+    watch = data.experiment.secondary_metrics.get(key="watch_time")
+    watch.winsorize_percentile = 0.95
+    watch.save()
+    do_run_rollups()
+    django_user_model.objects.create_superuser("analyst", "analyst@example.com", "pw-analyst")
+
+    page = browser.new_page(viewport={"width": 1280, "height": 1800})
+    page.goto(f"{live_server.url}/admin/login/?next=/reports/browser-options/")
+    page.fill("#id_username", "analyst")
+    page.fill("#id_password", "pw-analyst")
+    page.click("input[type=submit]")
+    page.wait_for_url("**/reports/browser-options/")
+
+    primary = page.locator("table.metric-table[data-section=primary]").inner_text()
+    assert "CUPED: pre-period clicks, pre-period impressions" in primary
+    assert "one-sided (treatment higher)" in primary and "prior N(+0, 0.2²)" in primary
+    assert "+∞)" in primary
+    secondary = page.locator("table.metric-table[data-section=secondary]").inner_text()
+    assert "winsorised at " in secondary and "95th percentile of pooled users" in secondary
+    page.wait_for_function(
+        "() => window.Chart && Chart.getChart(document.getElementById('effect-chart'))",
+        timeout=15_000,
+    )
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "experiment-report-options.png"), full_page=True)
     page.close()
