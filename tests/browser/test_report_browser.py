@@ -177,6 +177,7 @@ def test_report_with_quantile_metrics(live_server, browser, django_user_model):
     page.screenshot(path=str(ARTIFACTS / "experiment-report-quantiles.png"), full_page=True)
 
 
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_report_with_analysis_options_says_what_it_applied(live_server, browser, django_user_model):
     """CTR one-sided and sequential with an informative prior and CUPED on the pre-period
     clicks and impressions; winsorised watch time: the table names each option, and the
