@@ -16,8 +16,8 @@ What goes through HTTP and what does not:
    xy and the CUPED covariate sums), users are split by the platform's GrowthBook hashing
    (``assignment.hashing.hash_many``, one seed per experiment), and the platform's own
    analysis runs on those sums: ``analyze_many`` (what the report calls), ``srm_test``,
-   ``noninferiority_test``, and the planner's ``sample_size_proportions`` /
-   ``sample_size_means``.
+   ``noninferiority_test``, and the planner's ``plan_experiment`` /
+   ``sample_size_noninferiority`` / ``power_noninferiority``.
    2. A/A: experiments with different seeds on the same simulated traffic (14 days): the
       false-positive rate of CTR at the final look (target 5% +/- 1.5%), over 14 daily looks
       with always-valid p-values (target <= 5%), and the SRM alarm rate (target about 0.1%).
@@ -25,9 +25,10 @@ What goes through HTTP and what does not:
       CI covers the true effect (a 400,000-user Monte Carlo with common random numbers) for
       conversion (proportion, CUPED), CTR (ratio, delta method), watch time (heavy-tailed
       mean, CUPED); target 93-97%.
-   4. power: the planted effect equals the planner's MDE, the sample size is the planner's;
-      detection rate for 50/50 and 90/10 (target 80% +/- 4 points; at --quick the replicate
-      count is too small for that band to be decisive: the line says how many ran).
+   4. power: the planted effect equals the planner's MDE, the sample size is the planner's
+      (``plan_experiment``: the pooled z-test the report runs); detection rate for 50/50 and
+      90/10 (target 80% +/- 4 points; at --quick the replicate count is too small for that
+      band to be decisive: the line says how many ran).
    4b. power in sequential mode (``--only sequential``): the same planted MDE, the planner's
       sequential size for 7 daily looks (``plan_experiment(sequential=True, looks=7)``:
       about 1.8 times the fixed size, where one look would need 1.9), the report
@@ -35,9 +36,12 @@ What goes through HTTP and what does not:
       planned total); detected when some look rejects with a positive effect (target
       80% +/- 4). The line also gives the final look alone.
    5. guardrails: time to first interaction with a 5% relative non-inferiority margin, at
-      the planner's one-sided size: a harm of twice the margin flagged (>= 80%), exactly the
-      margin passed (<= 5%, also when the report is read on each of 7 days), no harm passed
-      at the planner's power (80% +/- 4).
+      the planner's guardrail size (``sample_size_noninferiority``, one-sided alpha 5%, the
+      test's own variance ``sigma^2 (1 + (1 + margin)^2)``), in two designs: fixed horizon
+      (read once, at the end) and sequential (read on each of 7 days with the always-valid
+      guardrail, at the planner's sequential size). A harm of twice the margin flagged
+      (>= 80%), exactly the margin passed (<= 5%, at the end and on any daily read), no harm
+      passed at the planner's promised power (``power_noninferiority``, +/- 4 points).
    6. holdout: two launches against a 5% permanent holdout; how often the holdout report's
       95% interval (holdout as control) covers the true cumulative CTR impact (93-97%).
 7. recommenders in the loop (in process; ``benchmarks/_simulation_pipeline.py``): histories
@@ -71,8 +75,8 @@ from analytics.stats import (  # noqa: E402
     analyze_many,
     noninferiority_test,
     plan_experiment,
-    sample_size_means,
-    sample_size_proportions,
+    power_noninferiority,
+    sample_size_noninferiority,
     srm_test,
 )
 from assignment.hashing import hash_many  # noqa: E402
@@ -213,15 +217,21 @@ def figure_coverage(base, size: dict, rng: np.random.Generator) -> tuple[bool, s
 
 
 # --- 4. power ---------------------------------------------------------------------------------
-def _exposed_totals(base, n_exposed: int, rng, prefix: str, effects: list[Effect], looks=()):
+def _exposed_totals(
+    base, n_exposed: int, rng, prefix: str, effects: list[Effect], looks=(), look_effects=None
+):
     """User ids, each effect's totals over the first ``n_exposed`` exposed users of fresh
-    traffic, and for each day in ``looks`` the totals until that day (per effect)."""
+    traffic, and for each day in ``looks`` the totals until that day (per effect of
+    ``look_effects``, all of ``effects`` by default)."""
     pop = fresh_users(base, int(n_exposed * 1.4) + 50, rng, prefix)
     traffic = draw_traffic(pop, days=DAYS, k=K, policy=policy, rng=rng)
     worlds = [user_totals(pop, MODEL, traffic, e) for e in effects]
     keep = np.flatnonzero(worlds[0].sessions > 0)[:n_exposed]
     daily = [
-        [user_totals(pop, MODEL, traffic, e, until_day=float(d)).select(keep) for e in effects]
+        [
+            user_totals(pop, MODEL, traffic, e, until_day=float(d)).select(keep)
+            for e in (effects if look_effects is None else look_effects)
+        ]
         for d in looks
     ]
     return pop.user_ids[keep], [w.select(keep) for w in worlds], daily
@@ -235,7 +245,10 @@ def figure_power(base, size: dict, rng: np.random.Generator) -> tuple[bool, str]
     mde = p_t / p_c - 1
     rates, texts = [], []
     for share in (0.5, 0.1):
-        plan = sample_size_proportions(p_c, mde, ratio=share / (1 - share))
+        # The planner's size: the pooled z-test that the report runs (``plan_experiment``'s
+        # default); an unpooled plan oversizes the 90/10 split, whose small arm has the higher rate.
+        ratio = share / (1 - share)
+        plan = plan_experiment("proportion", mde=mde, baseline=p_c, ratio=ratio).sample_size
         detected = 0
         for r in range(size["power"]):
             ids, (c_world, t_world), _ = _exposed_totals(
@@ -299,47 +312,105 @@ def figure_power_sequential(base, size: dict, rng: np.random.Generator) -> tuple
 
 
 def _fixed_total(p_c: float, mde: float) -> int:
-    return sample_size_proportions(p_c, mde).total
+    return plan_experiment("proportion", mde=mde, baseline=p_c).sample_size.total
 
 
 # --- 5. guardrails ----------------------------------------------------------------------------
+GUARDRAIL_MARGIN = 0.05  # relative: harm starts at a 5% longer time to first interaction
+
+
 def figure_guardrails(base, size: dict, rng: np.random.Generator) -> tuple[bool, str]:
-    margin = 0.05
+    """Time to first interaction as a guardrail (a rise is harm, 5% relative margin), in two
+    designs, each at the planner's guardrail size (``sample_size_noninferiority``: the
+    guardrail test's own standard error, ``a^2`` times the control's variance, one-sided
+    alpha 5%) from the metric's mean and per-user standard deviation over fresh users:
+
+    * fixed horizon: the report read once, at the planned size (``noninferiority_test``);
+    * sequential: the report read on each of 7 days with the always-valid guardrail the
+      report runs for a sequential experiment (``sequential=True``, the confidence sequence
+      tuned to the planned total), sized by the planner's ``sequential=True``.
+
+    Planted harms (``Effect.first_interaction``): twice the margin (must be flagged at the
+    end), exactly the margin (must not pass, neither at the end nor on any daily read), none
+    (must pass at the end as often as the planner's ``power_noninferiority`` promises)."""
     big = fresh_users(base, size["truth"] // 4, rng, "gtruth")
     sample = user_totals(big, MODEL, draw_traffic(big, days=DAYS, k=K, policy=policy, rng=rng))
     tfi = sample.tfi_mean[sample.first_interactions > 0]
-    plan = sample_size_means(float(tfi.std()), margin * float(tfi.mean()), alternative="larger")
-    harms = (2 * margin, margin, 0.0)
-    passes = np.zeros(len(harms))
     share_with_tfi = float((sample.first_interactions > 0).sum() / (sample.sessions > 0).sum())
-    passed_any_day = 0
-    looks = range(1, int(DAYS) + 1)
-    for r in range(size["guard"]):
-        effects = [NO_EFFECT] + [Effect(first_interaction=h) for h in harms]
-        n_exposed = int(plan.total / share_with_tfi) + 1
-        ids, worlds, daily = _exposed_totals(base, n_exposed, rng, f"g{r}", effects, looks)
-        arm = split(ids, [f"guard-{r}"])
-        for i, world in enumerate(worlds[1:]):
-            passes[i] += _noninferior(worlds[0], world, arm, margin)
-        # The report read every day: does the harm = margin variant ever pass?
-        passed_any_day += any(_noninferior(day[0], day[2], arm, margin) for day in daily)
-    daily_rate = passed_any_day / size["guard"]
-    rates = passes / size["guard"]
-    flagged_2m, passed_m, passed_0 = 1 - rates[0], rates[1], rates[2]
-    ok = flagged_2m >= 0.8 and passed_m <= 0.05 and abs(passed_0 - 0.8) <= 0.04
-    ok = ok and daily_rate <= 0.05
+    guardrail = dict(kind="mean", baseline=float(tfi.mean()), std=float(tfi.std()),
+                     margin=GUARDRAIL_MARGIN, bad_direction="increase")  # fmt: skip
+    fixed = _guardrail_design(base, size, rng, guardrail, share_with_tfi, sequential=False)
+    daily = _guardrail_design(base, size, rng, guardrail, share_with_tfi, sequential=True)
+    n = size["guard"]
+    # A test at exactly its margin passes 5% of the time in expectation: the observed rate is
+    # held to 5% up to one-sided binomial noise (1.645 s.e.), not to 5.0% exactly.
+    at_margin_limit = 0.05 + 1.645 * np.sqrt(0.05 * 0.95 / n)
+    ok = (
+        fixed["flagged_2x"] >= 0.8
+        and daily["flagged_2x"] >= 0.8
+        and fixed["passed_margin"] <= at_margin_limit
+        and daily["passed_margin_any_day"] <= at_margin_limit
+        and abs(fixed["passed_none"] - fixed["promised"]) <= 0.04
+        and abs(daily["passed_none"] - daily["promised"]) <= 0.04
+    )
     return ok, (
-        f"guardrails, time to first interaction, 5% relative margin, planner's one-sided size "
-        f"{plan.control:,} per arm, {size['guard']} experiments each: harm 2x margin flagged "
-        f"{flagged_2m:.1%} (target >= 80%), harm = margin passed {passed_m:.1%} at the end and "
-        f"{daily_rate:.1%} on some day of 7 daily reads (target <= 5% both), no harm passed "
-        f"{passed_0:.1%} (target 80% +/- 4, the planner's power; binomial s.e. of a rate near "
-        f"5% {np.sqrt(0.0475 / size['guard']):.1%}, near 80% {np.sqrt(0.16 / size['guard']):.1%})"
+        f"guardrails, time to first interaction, {GUARDRAIL_MARGIN:.0%} relative margin, "
+        f"{n} experiments per design; fixed horizon at the planner's size "
+        f"{fixed['n_control']:,} per arm: harm 2x margin flagged {fixed['flagged_2x']:.1%} "
+        f"(target >= 80%), harm = margin passed {fixed['passed_margin']:.1%} (target <= 5%, "
+        f"i.e. <= {at_margin_limit:.1%} with binomial noise), no harm passed "
+        f"{fixed['passed_none']:.1%} (planner's power {fixed['promised']:.1%} +/- 4); "
+        f"sequential, read on each of 7 days with the always-valid test, at the planner's "
+        f"sequential size {daily['n_control']:,} per arm: harm 2x margin flagged at the end "
+        f"{daily['flagged_2x']:.1%}, harm = margin passed on some daily read "
+        f"{daily['passed_margin_any_day']:.1%} (target <= 5%; at the end "
+        f"{daily['passed_margin']:.1%}), no harm passed at the end {daily['passed_none']:.1%} "
+        f"(planner's power {daily['promised']:.1%} +/- 4; on some read "
+        f"{daily['passed_none_any_day']:.1%}); binomial s.e. near 5% "
+        f"{np.sqrt(0.0475 / n):.1%}, near 80% {np.sqrt(0.16 / n):.1%}"
     )
 
 
-def _noninferior(control: UserTotals, treatment: UserTotals, arm: np.ndarray, margin: float):
-    """The report's guardrail verdict (non-inferiority of the mean, harm = increase)."""
+def _guardrail_design(
+    base, size: dict, rng, guardrail: dict, share_with_tfi: float, *, sequential: bool
+) -> dict[str, float]:
+    """Rates of one design over ``size["guard"]`` experiments (see ``figure_guardrails``)."""
+    plan = sample_size_noninferiority(**guardrail, sequential=sequential)
+    promised = power_noninferiority(**guardrail, n_control=plan.control, sequential=sequential)
+    # Exposed users such that the users with a first interaction (the metric's n) are the
+    # planned total in expectation.
+    n_exposed = int(plan.total / share_with_tfi) + 1
+    harm_margin = Effect(first_interaction=GUARDRAIL_MARGIN)
+    harm_2x = Effect(first_interaction=2 * GUARDRAIL_MARGIN)
+    looks = range(1, int(DAYS) + 1) if sequential else ()
+    test = dict(margin=guardrail["margin"], sequential=sequential, planned_total=plan.total)
+    counts = dict.fromkeys(
+        ("flagged_2x", "passed_margin", "passed_none", "passed_margin_any_day",
+         "passed_none_any_day"), 0,
+    )  # fmt: skip
+    for r in range(size["guard"]):
+        prefix = f"g{'s' if sequential else 'f'}{r}"
+        ids, (none, margin, twice), days = _exposed_totals(
+            base, n_exposed, rng, prefix, [NO_EFFECT, harm_margin, harm_2x], looks,
+            look_effects=[NO_EFFECT, harm_margin],
+        )  # fmt: skip
+        arm = split(ids, [f"guard-{prefix}"])
+        counts["flagged_2x"] += not _noninferior(none, twice, arm, **test)
+        counts["passed_margin"] += _noninferior(none, margin, arm, **test)
+        # No harm: the treated users' own (common random numbers) control outcomes.
+        counts["passed_none"] += _noninferior(none, none, arm, **test)
+        counts["passed_margin_any_day"] += any(_noninferior(c, m, arm, **test) for c, m in days)
+        counts["passed_none_any_day"] += any(_noninferior(c, c, arm, **test) for c, _ in days)
+    rates = {name: count / size["guard"] for name, count in counts.items()}
+    return rates | {"n_control": plan.control, "promised": promised}
+
+
+def _noninferior(
+    control: UserTotals, treatment: UserTotals, arm: np.ndarray, *, margin: float,
+    sequential: bool, planned_total: int,
+) -> bool:  # fmt: skip
+    """The report's guardrail verdict (non-inferiority of the mean, harm = increase):
+    ``analytics.reports.metrics.guardrail`` calls the same test with the same arguments."""
 
     def stats(totals: UserTotals, mask: np.ndarray) -> SufficientStats:
         cols = columns(totals, mask, "tfi")
@@ -349,7 +420,10 @@ def _noninferior(control: UserTotals, treatment: UserTotals, arm: np.ndarray, ma
     c, t = stats(control, 1 - arm), stats(treatment, arm)
     if min(c.n, t.n) < 2:
         return False
-    return noninferiority_test("mean", c, t, margin=margin, bad_direction="increase").noninferior
+    return noninferiority_test(
+        "mean", c, t, margin=margin, bad_direction="increase", sequential=sequential,
+        planned_total=planned_total,
+    ).noninferior  # fmt: skip
 
 
 # --- 6. holdout ------------------------------------------------------------------------------
@@ -405,11 +479,18 @@ FIGURES = {
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true")
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        epilog="Full size by default; --quick is the size the test suite runs (SPLITLAB_FULL=1 "
+        "overrides --quick). The in-process figures are CPU-heavy: run one at a time with --only.",
+    )
+    parser.add_argument("--quick", action="store_true", help="the reduced size of the tests")
     parser.add_argument("--server-url", default="postgres://postgres@127.0.0.1:5432/postgres")
     parser.add_argument(
-        "--only", default="accounting,aa,coverage,power,sequential,guardrails,holdout,pipeline"
+        "--only",
+        default="accounting,aa,coverage,power,sequential,guardrails,holdout,pipeline",
+        help="comma-separated figures: accounting (1, HTTP), aa (2), coverage (3), power (4), "
+        "sequential (4b), guardrails (5), holdout (6), pipeline (7)",
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--web-workers", type=int, default=2, help="gunicorn workers (figure 1)")

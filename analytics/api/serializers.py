@@ -18,6 +18,7 @@ from analytics.stats import SufficientStats, argument_name
 from analytics.stats._validation import ALTERNATIVES
 from analytics.stats.planning import METRICS
 from analytics.stats.power import MEAN_METHODS, PROPORTION_METHODS
+from analytics.stats.sequential import MAX_LOOKS
 from analytics.stats.sequential import METHODS as SEQUENTIAL_METHODS
 from analytics.stats.sufficient import KINDS
 from web.serializers import (
@@ -168,6 +169,13 @@ class SampleSizeRequestSerializer(RulesInSchema, serializers.Serializer):
         default=False,
         help_text="size for the always-valid test of a sequential experiment (two-sided)",
     )
+    looks = StrictIntegerField(
+        default=1,
+        min_value=1,
+        max_value=MAX_LOOKS,
+        help_text="sequential plans: how many times the report will be read, equally spaced, "
+        "the last at the planned size (e.g. 14 daily reads); a fixed-horizon plan is read once",
+    )
     daily_users = StrictFloatField(required=False, help_text="eligible users a day")
     traffic_share = StrictFloatField(default=1.0, help_text="share of them enrolled")
 
@@ -198,6 +206,11 @@ class SampleSizeRequestSerializer(RulesInSchema, serializers.Serializer):
                     }
                 },
             ),
+            # Several looks are planned for the always-valid test only.
+            {
+                "if": {"required": ["looks"], "properties": {"looks": {"minimum": 2}}},
+                "then": {"required": ["sequential"], "properties": {"sequential": {"const": True}}},
+            },
         ]
     }
 
@@ -233,6 +246,7 @@ class SampleSizeResponseSerializer(serializers.Serializer):
     achieved_power = FiniteFloatField()
     expected_days = serializers.IntegerField(allow_null=True)
     sequential = serializers.BooleanField()
+    looks = serializers.IntegerField(help_text="the planned reads of the report")
     test = serializers.CharField(help_text="the test the size is planned for")
     power_curve = PowerCurvePointSerializer(source="curve", many=True)
 

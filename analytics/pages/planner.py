@@ -22,6 +22,7 @@ from analytics.stats import (
     power_noninferiority,
     sample_size_noninferiority,
 )
+from analytics.stats.sequential import MAX_LOOKS
 
 DEFAULTS = {
     "metric": "proportion",
@@ -36,6 +37,7 @@ DEFAULTS = {
     "daily_users": "20000",
     "traffic_share": "100",
     "sequential": "",
+    "looks": "",
     "guardrail_baseline": "",
     "guardrail_margin": "",
     "guardrail_direction": "increase",
@@ -43,7 +45,10 @@ DEFAULTS = {
 
 FIELD_GROUPS = (
     ("Metric", ("metric", "baseline", "std")),
-    ("Effect and test", ("mde", "mde_type", "alpha", "power", "alternative", "sequential")),
+    (
+        "Effect and test",
+        ("mde", "mde_type", "alpha", "power", "alternative", "sequential", "looks"),
+    ),
     ("Traffic", ("treatment_share", "daily_users", "traffic_share")),
     ("Guardrail (optional)", ("guardrail_baseline", "guardrail_margin", "guardrail_direction")),
 )
@@ -85,6 +90,14 @@ class PlannerForm(forms.Form):
         label="Sequential testing",
         required=False,
         help_text="size for the always-valid test the report runs when results are watched daily",
+    )
+    looks = forms.IntegerField(
+        label="Planned looks",
+        required=False,
+        min_value=1,
+        max_value=MAX_LOOKS,
+        help_text="sequential testing: how many times the report will be read, equally spaced "
+        "(e.g. 14 for daily reads over two weeks); blank for one read, at the end",
     )
     daily_users = forms.FloatField(required=False, min_value=1, help_text="new eligible users/day")
     traffic_share = forms.FloatField(
@@ -132,6 +145,7 @@ class PlannerForm(forms.Form):
             "daily_users": d["daily_users"],
             "traffic_share": d["traffic_share"] / 100,
             "sequential": bool(d.get("sequential")),
+            "looks": d.get("looks") or 1,
         }
 
 

@@ -26,7 +26,7 @@ from analytics.stats.power import (
     sample_size_means,
     sample_size_proportions,
 )
-from analytics.stats.sequential import fixed_horizon_equivalent_alpha
+from analytics.stats.sequential import check_looks, fixed_horizon_equivalent_alpha
 
 METRICS = ("proportion", "mean")
 
@@ -42,7 +42,8 @@ class PowerCurvePoint:
 
 @dataclass(frozen=True)
 class ExperimentPlan:
-    """Users per group, expected days and the power curve at the planned size."""
+    """Users per group, expected days and the power curve at the planned size; ``looks``:
+    the planned reads of a sequential plan (1 for a fixed-horizon one)."""
 
     metric: str
     sample_size: SampleSize
@@ -53,6 +54,7 @@ class ExperimentPlan:
     curve: tuple[PowerCurvePoint, ...]
     sequential: bool = False
     test: str = ""
+    looks: int = 1
 
     def __post_init__(self) -> None:
         if not 0 < self.achieved_power <= 1:
@@ -100,20 +102,28 @@ def plan_experiment(
     reject, so the plan solves for the size at which the chance of some rejection is
     ``power`` (``sequential.sequential_drift``, recursive numerical integration) and sizes a
     fixed z plan at ``fixed_horizon_equivalent_alpha(alpha, looks, power)``: 1.8 times the
-    fixed users for 7 looks at power 0.8. ``test`` says which test was planned.
+    fixed users for 7 looks at power 0.8. ``looks`` runs from 1 to ``sequential.MAX_LOOKS``;
+    a fixed-horizon plan is read once, so more looks without ``sequential`` are refused.
+    ``test`` says which test was planned.
     """
     metric = check_choice("metric", metric, METRICS)
     mde = check_real("mde", mde)
     curve_points = check_count("curve_points", curve_points, minimum=2)
     alpha, power = check_alpha_power(alpha, power)
     alternative = check_alternative(alternative)
+    looks = check_looks(looks)
+    if looks > 1 and not sequential:
+        raise ValueError(
+            "looks: a fixed-horizon test is read once, at its planned size; plan several "
+            "looks with sequential testing"
+        )
     nominal_alpha = alpha
     if sequential:
         if alternative != "two-sided":
             raise ValueError("alternative: sequential tests are planned two-sided")
         if method not in (None, "unpooled", "z"):
             raise ValueError("method: a sequential plan uses the always-valid z-test")
-        alpha = fixed_horizon_equivalent_alpha(alpha, check_count("looks", looks), power)
+        alpha = fixed_horizon_equivalent_alpha(alpha, looks, power)
         method = "unpooled" if metric == "proportion" else "z"
     if metric == "proportion":
         if baseline is None:
@@ -192,4 +202,5 @@ def plan_experiment(
         curve=curve,
         sequential=sequential,
         test=test,
+        looks=looks,
     )

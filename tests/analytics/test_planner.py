@@ -8,6 +8,7 @@ import re
 import pytest
 
 from analytics.stats import plan_experiment, sample_size_means
+from analytics.stats.sequential import MAX_LOOKS
 
 URL = "/planner/"
 
@@ -103,6 +104,41 @@ def test_sequential_plan_is_sized_for_the_always_valid_test(staff_client):
     assert f'id="expected-days">{plan.expected_days} days' in sequential
     assert "always-valid sequential test" in sequential
     assert "always-valid" not in fixed.split('id="planned-test"')[1][:200]
+
+
+def test_planned_looks_size_the_sequential_plan(staff_client):
+    """Issue 12: the page plans the looks it is told (14 daily reads need fewer users than
+    one read at the end)."""
+    params = {"metric": "proportion", "baseline": "5", "mde": "5", "mde_type": "relative",
+              "alpha": "0.05", "power": "0.8", "treatment_share": "50", "traffic_share": "100",
+              "alternative": "two-sided", "daily_users": "20000", "sequential": "on"}  # fmt: skip
+    html = staff_client.get(URL, {**params, "looks": "14"}).content.decode()
+    daily = plan_experiment(baseline=0.05, mde=0.05, sequential=True, looks=14)
+    once = plan_experiment(baseline=0.05, mde=0.05, sequential=True)
+    assert f'id="size-control">{daily.sample_size.control:,}<' in html
+    assert "read 14 times" in html and daily.sample_size.control < once.sample_size.control
+    blank = staff_client.get(URL, {**params, "looks": ""}).content.decode()
+    assert f'id="size-control">{once.sample_size.control:,}<' in blank
+
+
+@pytest.mark.parametrize(
+    ("looks", "sequential", "problem"),
+    [
+        ("0", "on", "greater than or equal to 1"),
+        ("2.5", "on", "whole number"),
+        ("many", "on", "whole number"),
+        (str(MAX_LOOKS + 1), "on", f"less than or equal to {MAX_LOOKS}"),
+        ("7", "", "sequential"),
+    ],
+)
+def test_bad_looks_are_shown_next_to_the_field(staff_client, looks, sequential, problem):
+    params = {"metric": "proportion", "baseline": "5", "mde": "5", "mde_type": "relative",
+              "alpha": "0.05", "power": "0.8", "treatment_share": "50", "traffic_share": "100",
+              "alternative": "two-sided", "sequential": sequential, "looks": looks}  # fmt: skip
+    response = staff_client.get(URL, params)
+    assert response.status_code == 200
+    assert problem in " ".join(response.context["form"].errors["looks"])
+    assert "size-control" not in response.content.decode()
 
 
 def test_guardrail_needs_and_power_are_shown(staff_client):

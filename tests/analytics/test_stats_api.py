@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from analytics.stats import sample_size_means
+from analytics.stats import plan_experiment, sample_size_means
+from analytics.stats.sequential import MAX_LOOKS
 
 SAMPLE_SIZE = "/api/v1/stats/sample-size"
 ANALYZE = "/api/v1/stats/analyze"
@@ -71,6 +72,43 @@ def test_sample_size_bad_input_names_the_field(api_client, body, field):
     response = api_client.post(SAMPLE_SIZE, body, format="json")
     assert response.status_code == 400
     assert field in response.json(), response.json()
+
+
+def test_sequential_sample_size_for_planned_looks(api_client):
+    """Issue 12: the planner's looks reach the API; daily reads need fewer users than one."""
+    request = {"baseline": 0.05, "mde": 0.05, "sequential": True, "daily_users": 20_000}
+    once = api_client.post(SAMPLE_SIZE, request, format="json").json()
+    daily = api_client.post(SAMPLE_SIZE, request | {"looks": 14}, format="json")
+    assert daily.status_code == 200, daily.json()
+    body = daily.json()
+    plan = plan_experiment(baseline=0.05, mde=0.05, sequential=True, looks=14, daily_users=20_000)
+    assert (body["control"], body["total"]) == (plan.sample_size.control, plan.sample_size.total)
+    assert body["looks"] == 14 and once["looks"] == 1
+    assert body["control"] < once["control"] and "read 14 times" in body["test"]
+
+
+@pytest.mark.parametrize(
+    ("looks", "problem"),
+    [
+        (0, "greater than or equal to 1"),
+        (1.5, "integer"),
+        ("7", "integer"),
+        (True, "integer"),
+        (MAX_LOOKS + 1, f"less than or equal to {MAX_LOOKS}"),
+    ],
+)
+def test_looks_must_be_a_bounded_whole_number(api_client, looks, problem):
+    body = {"baseline": 0.05, "mde": 0.05, "sequential": True, "looks": looks}
+    response = api_client.post(SAMPLE_SIZE, body, format="json")
+    assert response.status_code == 400
+    assert problem in " ".join(response.json()["looks"]), response.json()
+
+
+def test_several_looks_need_a_sequential_plan(api_client):
+    body = {"baseline": 0.05, "mde": 0.05, "looks": 7}
+    response = api_client.post(SAMPLE_SIZE, body, format="json")
+    assert response.status_code == 400
+    assert "sequential" in response.json()["looks"][0]
 
 
 def test_analyze_reference(api_client):

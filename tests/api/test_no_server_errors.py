@@ -372,6 +372,8 @@ SAMPLE_SIZE = {
     "ratio": 1.0,
     "alternative": "two-sided",
     "method": "unpooled",
+    "sequential": True,
+    "looks": 2,
     "daily_users": 20000,
     "traffic_share": 1.0,
 }
@@ -624,6 +626,8 @@ SAMPLE_SIZE_REQUESTS = st.fixed_dictionaries(
         "ratio": st.one_of(st.floats(0.01, 100), ANY_FLOAT),
         "alternative": st.sampled_from(["two-sided", "larger", "smaller"]),
         "method": st.sampled_from(["unpooled", "cohen_h", "t", "z"]),
+        "sequential": st.booleans(),
+        "looks": st.one_of(st.integers(-1, 4), ANY_FLOAT),
         "daily_users": ANY_FLOAT,
         "traffic_share": ANY_FLOAT,
     },

@@ -11,6 +11,7 @@ from scipy import special
 
 from analytics.stats import analyze_many, plan_experiment
 from analytics.stats.sequential import (
+    MAX_LOOKS,
     final_look_critical,
     fixed_horizon_equivalent_alpha,
     sequential_drift,
@@ -96,3 +97,26 @@ def test_looks_must_be_a_positive_count():
         sequential_power(3.0, 0)
     with pytest.raises(ValueError, match="^looks: "):
         plan_experiment(baseline=0.1, mde=0.1, sequential=True, looks=0)
+
+
+@pytest.mark.parametrize("looks", [MAX_LOOKS + 1, 10**9, 2.5, True, "7"])
+def test_looks_are_a_bounded_whole_number(looks):
+    """A huge count would make the plan's numerical integration run for minutes."""
+    with pytest.raises(ValueError, match="^looks: "):
+        plan_experiment(baseline=0.1, mde=0.1, sequential=True, looks=looks)
+    with pytest.raises(ValueError, match="^looks: "):
+        sequential_power(3.0, looks)
+
+
+def test_a_fixed_horizon_plan_is_read_once():
+    with pytest.raises(ValueError, match="^looks: .*sequential"):
+        plan_experiment(baseline=0.1, mde=0.1, looks=7)
+    assert plan_experiment(baseline=0.1, mde=0.1, looks=1).looks == 1
+
+
+def test_the_most_looks_are_planned():
+    """More looks, more chances to reject: the most looks need the fewest users."""
+    most = plan_experiment(baseline=0.1, mde=0.1, sequential=True, looks=MAX_LOOKS)
+    daily = plan_experiment(baseline=0.1, mde=0.1, sequential=True, looks=7)
+    assert most.looks == MAX_LOOKS and f"read {MAX_LOOKS} times" in most.test
+    assert most.sample_size.total < daily.sample_size.total
