@@ -85,6 +85,14 @@ class Logged:
     clicks: np.ndarray  # (n, K) float
 
 
+def ratings_file(folder: Path) -> Path | None:
+    """``ratings.dat`` in the folder, else its one ``ratings*.dat`` (as
+    ``recommenders.core.datasets.read_movielens_1m``); None when there is none."""
+    if (folder / "ratings.dat").is_file():
+        return folder / "ratings.dat"
+    return next(iter(sorted(folder.glob("ratings*.dat"))), None)
+
+
 def _top_k(scores: np.ndarray, k: int) -> np.ndarray:
     top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
     order = np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1)
@@ -97,7 +105,7 @@ class World:
     def __init__(self, n_users: int, n_items: int, population: str, seed: int = 0) -> None:
         rng = np.random.default_rng(seed)
         if population == "ml1m":
-            ratings = Path(ML1M) / "ratings.dat"
+            ratings = ratings_file(Path(ML1M))
             self.population = fit_population(ratings, rng=rng, n_users=n_users, n_items=n_items)
         else:
             self.population = generate_population(n_users, n_items, rng=rng)
@@ -377,8 +385,8 @@ def main(argv: list[str] | None = None) -> int:
     lists = args.lists or (20_000 if args.quick else 200_000)
     replicates = args.replicates or (10 if args.quick else 100)
     population = args.population or ("ml1m" if ML1M else "generated")
-    if population == "ml1m" and not (Path(ML1M) / "ratings.dat").exists():
-        print(f"offpolicy: {ML1M or '(unset)'}/ratings.dat not found", file=sys.stderr)
+    if population == "ml1m" and (not ML1M or ratings_file(Path(ML1M)) is None):
+        print(f"offpolicy: ratings*.dat in {ML1M or '(unset)'} not found", file=sys.stderr)
         return 2
     n_users, n_items = (400, 300) if args.quick else (2000, 500)
     world = World(n_users, n_items, population)
