@@ -71,6 +71,7 @@ K, POOL, TEMPERATURE = 5, 50, 0.4
 PRODUCTION_NOISE = 1.0
 # candidate score = truth + shared * (production's noise) + N(0, fresh^2): (shared, fresh)
 CANDIDATES = {"better": (0.5, 0.25), "similar": (0.8, 0.6), "worse": (1.0, 0.8)}
+FIT_ROWS = 200_000  # (list, position) rows the click models are fitted on
 BUDGET_RELATIVE = 0.10  # the owner accepts losing at most 10% of greedy's CTR
 ML1M_ITEMS, LATENCY_K, LATENCY_POOL, DIM = 3706, 10, 50, 64
 ML1M = os.environ.get("SPLITLAB_ML1M_PATH", "")
@@ -122,6 +123,9 @@ class World:
             for name, (shared, fresh) in CANDIDATES.items()
         }
         self.greedy = _top_k(self.production, K)
+        size = pop.n_items  # each user's pool, as plackett_luce_sample takes it (unordered)
+        self.pools = np.argpartition(self.production, size - POOL, axis=1)[:, size - POOL :]
+        self.pool_scores = np.take_along_axis(self.production, self.pools, axis=1)
         self.user_share = pop.sessions_per_day / pop.sessions_per_day.sum()
         self.examination = self.behaviour.examination(K)
         self.marginals = np.stack(
@@ -156,10 +160,11 @@ class World:
         )
 
     def serve_vectorised(self, users: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """The same lists as ``serve_one_by_one`` from the same generator, at numpy speed."""
-        return plackett_luce_draws(
-            self.production[users], K, temperature=TEMPERATURE, rng=rng, pool=POOL
-        )
+        """The same lists as ``serve_one_by_one`` from the same generator, at numpy speed:
+        each user's pool is taken once, in the order the sampler takes it, and the draws run
+        over the pool's scores alone."""
+        drawn = plackett_luce_draws(self.pool_scores[users], K, temperature=TEMPERATURE, rng=rng)
+        return np.take_along_axis(self.pools[users], drawn, axis=1)
 
     def log(self, n: int, rng: np.random.Generator, one_by_one: bool = False) -> Logged:
         users = self.draw_users(n, rng)
@@ -184,21 +189,28 @@ class World:
 
 
 class RewardModels:
-    """The item-position and user-aware click models fitted on one log."""
+    """The item-position and user-aware click models fitted on one log: the item rates on
+    every row, the click models on at most ``FIT_ROWS`` (list, position) rows drawn at
+    random (a few parameters: more rows change them little and cost seconds per replicate;
+    DR stays unbiased whatever the reward model)."""
 
-    def __init__(self, world: World, logged: Logged) -> None:
+    def __init__(self, world: World, logged: Logged, rng: np.random.Generator) -> None:
         self.world = world
         n = logged.users.size
         positions = np.tile(np.arange(K), n)
+        clicks = logged.clicks.ravel()
         self.rates = item_log_rates(
-            logged.items.ravel(), positions, logged.clicks.ravel(), n_positions=K,
+            logged.items.ravel(), positions, clicks, n_positions=K,
             n_items=world.population.n_items,
         )  # fmt: skip
+        rows = np.arange(n * K)
+        if rows.size > FIT_ROWS:
+            rows = np.sort(rng.choice(rows.size, FIT_ROWS, replace=False))
         self.models = {
             form: fit_click_model(
-                self.features(form, logged.users, logged.items).reshape(n * K, -1),
-                positions,
-                logged.clicks.ravel(),
+                self.features(form, logged.users, logged.items).reshape(n * K, -1)[rows],
+                positions[rows],
+                clicks[rows],
                 n_positions=K,
             )  # fmt: skip
             for form in ("item-position", "user-aware")
@@ -252,7 +264,7 @@ def accuracy_lines(world: World, lists: int, replicates: int) -> list[str]:
     first: dict[tuple[str, str], float] = {}
     for replicate in range(replicates):
         logged = world.log(lists, rng, one_by_one=replicate == 0)
-        models = RewardModels(world, logged)
+        models = RewardModels(world, logged, rng)
         for name in CANDIDATES:
             for kind, estimate in estimates(world, name, logged, models).items():
                 value = _ctr(estimate)
