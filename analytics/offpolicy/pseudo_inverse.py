@@ -24,6 +24,8 @@ from analytics.offpolicy.estimators import UserIds
 from analytics.offpolicy.logs import check_rewards, user_index
 from analytics.offpolicy.result import IntervalOptions, OffPolicyEstimate, coverage
 
+SPAN_TOLERANCE = 1e-8
+
 
 def _slates(name: str, slates: object, n_items: int) -> np.ndarray:
     array = np.asarray(slates)
@@ -98,21 +100,67 @@ def pseudo_inverse(
     pinv = np.linalg.pinv(grams, hermitian=True)
     projected = np.einsum("cab,cb->ca", pinv, flat_q)
     notes = []
-    outside = np.abs(np.einsum("cab,cb->ca", grams, projected) - flat_q).max(axis=1) > 1e-8
+    outside = (
+        np.abs(np.einsum("cab,cb->ca", grams, projected) - flat_q).max(axis=1) > SPAN_TOLERANCE
+    )
     if np.any(outside):
-        notes.append(
-            f"{int(outside.sum())} of {n_contexts} contexts: the candidate's slot marginals lie "
-            "outside the span of the logged slates; PI is biased there"
-        )
+        notes.append(outside_span_note(int(outside.sum()), n_contexts))
     pseudo_weights = projected[context[:, None], np.arange(slots) * n_items + slates].sum(axis=1)
+    return pseudo_inverse_from_weights(
+        rewards, pseudo_weights, user_ids=user_ids, notes=tuple(notes), options=options,
+        min_ess_fraction=min_ess_fraction,
+    )  # fmt: skip
+
+
+def outside_span_note(n_outside: int, n_contexts: int) -> str:
+    return (
+        f"{n_outside} of {n_contexts} contexts: the candidate's slot marginals lie outside "
+        "the span of the logged slates; PI is biased there"
+    )
+
+
+def pseudo_weights_in_context(
+    gram: np.ndarray, target_marginals: np.ndarray, slates: np.ndarray
+) -> tuple[np.ndarray, bool]:
+    """One context's pseudo-weights ``q^T Gamma^+ 1_s`` of the logged ``slates`` (n, l) and
+    whether ``q`` (``target_marginals``, (m, l)) lies in the span of the logging policy's
+    slates. For contexts one at a time, where a ``(C, l m, l m)`` stack of Gram matrices
+    would not fit in memory."""
+    n_items, slots = np.shape(target_marginals)
+    flat_q = np.asarray(target_marginals, dtype=float).T.reshape(-1)
+    if np.shape(gram) != (flat_q.size, flat_q.size):
+        raise ValueError(f"gram: must have shape {(flat_q.size, flat_q.size)}")
+    projected = np.linalg.pinv(gram, hermitian=True) @ flat_q
+    in_span = bool(np.abs(gram @ projected - flat_q).max() <= SPAN_TOLERANCE)
+    slates = _slates("logged_slates", slates, n_items)
+    weights = projected[np.arange(slots) * n_items + slates].sum(axis=1)
+    return weights, in_span
+
+
+def pseudo_inverse_from_weights(
+    slate_rewards: object,
+    pseudo_weights: object,
+    *,
+    user_ids: UserIds = None,
+    notes: tuple[str, ...] = (),
+    options: IntervalOptions | None = None,
+    min_ess_fraction: float = 0.01,
+) -> OffPolicyEstimate:
+    """``V_PI = mean_i r_i w_i`` from pseudo-weights computed context by context
+    (``pseudo_weights_in_context``), with its interval and diagnostics."""
+    options = options or IntervalOptions()
+    rewards = check_rewards(slate_rewards, "slate_rewards")
+    if rewards.shape[1] != 1:
+        raise ValueError("slate_rewards: one total reward per slate")
+    weights = np.asarray(pseudo_weights, dtype=float)
+    if weights.shape != (rewards.shape[0],) or not np.all(np.isfinite(weights)):
+        raise ValueError("pseudo_weights: one finite weight per slate")
     users, n_users = user_index(user_ids, rewards.shape[0])
-    numerators = rewards * pseudo_weights[:, None]
+    numerators = rewards * weights[:, None]
     value, se, ci, method = result.interval(
         numerators, np.ones_like(numerators), users, n_users, options
     )
-    ess, mean_weight, coverage_notes = coverage(
-        pseudo_weights[:, None], min_ess_fraction=min_ess_fraction
-    )
+    ess, mean_weight, coverage_notes = coverage(weights[:, None], min_ess_fraction=min_ess_fraction)
     return OffPolicyEstimate(
         "PI", value, se, ci, method, rewards.shape[0], n_users, ess, mean_weight,
         tuple(notes) + coverage_notes,

@@ -9,12 +9,14 @@ marginal propensity and ``pi_e = 1[candidate shows the logged item at j]``, the 
 :mod:`analytics.offpolicy` give the candidate's expected clicks per list; CTR per impression
 is that divided by the list length ``k``.
 
-The reward model of DM and DR is a position-based click model fitted on the same logs:
-``q(a, j) = clip(theta_j * rho_a, 0, 1)``, ``theta_j = CTR_j / CTR_1`` (relative examination
-of position ``j``) and ``rho_a = (clicks_a + ALPHA * rho) / (sum_{impressions of a} theta_j +
-ALPHA)`` shrunk towards the pooled ``rho`` (Chuklin, Markov and de Rijke 2015, "Click Models
-for Web Search", ch. 3). It ignores the user, so DM is biased wherever relevance depends on
-who is asked (tests show it); DR stays unbiased whatever ``q`` is, DM is only as good as ``q``.
+The reward model of DM and DR is a click model fitted on the same logs that sees the user
+(:mod:`recommenders.selectors.offpolicy_reward_model`): per position an intercept, per
+(user, item) the item's smoothed click rate and production's logged score of the item for
+this user. DR stays unbiased whatever ``q`` is; DM is only as good as ``q``.
+
+The pseudo-inverse slate estimator (PI, :mod:`recommenders.selectors.offpolicy_slates`)
+reads the whole logged slate against the logging policy's slot Gram matrix, estimated per
+ranked pool; it uses Plackett-Luce lists only, at most ``pi_max_contexts`` pools.
 
 Production's observed CTR on the same lists is the mean clicks per list, with the same
 clustered-by-user interval (``ips`` with ``pi_e = pi_0``, i.e. weights 1).
@@ -36,14 +38,15 @@ from typing import Any
 import numpy as np
 
 from analytics.models import Event, EventType, ServedList
-from analytics.offpolicy import direct_method, doubly_robust, ips, snips
+from analytics.offpolicy import OffPolicyEstimate, direct_method, doubly_robust, ips, snips
 from recommenders.core.served_exploration import ExplorationSettings, logged_marginals
 from recommenders.models import RecommenderConfig
+from recommenders.selectors.offpolicy_reward_model import UserAwareClickModel
+from recommenders.selectors.offpolicy_slates import MAX_CONTEXTS, pseudo_inverse_on_logs
 from recommenders.serving.model_cache import ArtifactsMissing, LoadedVersion, warm_version
 from recommenders.serving.selectors import active_versions
 from recommenders.serving.worker import recommend_for_user
 
-ALPHA = 10.0  # pseudo-impressions of the item-relevance prior
 MAX_LISTS = 200_000
 CLICK_BATCH = 5000
 
@@ -65,6 +68,7 @@ class EstimateRow:
     effective_sample_size: float | None
     warnings: tuple[str, ...] = ()
     error: str = ""
+    note: str = ""  # which lists an estimator used, where not all
 
 
 @dataclass(frozen=True)
@@ -99,6 +103,8 @@ class _Logs:
     surfaces: list[str]
     served_at: list[datetime]
     items: list[list[str]]
+    scores: np.ndarray  # (n, k): production's score of each served item, NaN where unlogged
+    explorations: list[dict[str, Any]]  # each list's exploration log (policy, pool)
     propensities: np.ndarray  # (n, k)
 
 
@@ -109,6 +115,7 @@ def evaluate_candidate(
     surface: str = "",
     clip: float | None = None,
     max_lists: int = MAX_LISTS,
+    pi_max_contexts: int = MAX_CONTEXTS,
 ) -> OffPolicyReport:
     """The candidate's estimated CTR against production's observed CTR (module docstring),
     on the first ``max_lists`` lists of the window (the rest counted as excluded)."""
@@ -130,12 +137,11 @@ def evaluate_candidate(
          for t, shown in zip(target_items, logs.items, strict=True)],
         dtype=float,
     )  # fmt: skip
-    q = _click_model(logs.items, rewards)
-    q_logged = np.array([[q(a, j) for j, a in enumerate(row)] for row in logs.items])
-    q_target = np.array(
-        [[q(t[j], j) if j < len(t) else 0.0 for j in range(k)] for t in target_items]
-    )
+    q = UserAwareClickModel(logs.user_ids, logs.items, logs.scores, rewards)
+    q_logged = q.predict(logs.user_ids, logs.items)
+    q_target = q.predict(logs.user_ids, target_items)
     estimates = _estimates(rewards, logs, target, q_logged, q_target, clip, k)
+    estimates.append(_pi_row(logs, target_items, rewards, k, pi_max_contexts))
     production = _row(
         "production (observed)",
         lambda: ips(rewards, logs.propensities, logs.propensities, user_ids=logs.user_ids),
@@ -211,6 +217,8 @@ def _logged_lists(
         surfaces=[row[2] for row in kept],
         served_at=[row[3] for row in kept],
         items=[[str(item["item_id"]) for item in row[4]] for row in kept],
+        scores=np.array([[_score(item) for item in row[4]] for row in kept]),
+        explorations=[row[5] for row in kept],
         propensities=propensities,
     )
     return logs, {reason: n for reason, n in excluded.items() if n}
@@ -262,30 +270,26 @@ def _candidate_lists(loaded: LoadedVersion, logs: _Logs) -> list[list[str]]:
     return lists
 
 
-def _click_model(items: list[list[str]], rewards: np.ndarray) -> Any:
-    """``q(a, j)`` of the position-based model (module docstring)."""
-    impressions = rewards.shape[0]
-    ctr_by_position = rewards.sum(axis=0) / impressions
-    theta = (
-        ctr_by_position / ctr_by_position[0]
-        if ctr_by_position[0] > 0
-        else np.ones_like(ctr_by_position)
-    )
-    exposure: Counter[str] = Counter()
-    clicked: Counter[str] = Counter()
-    for row, clicks in zip(items, rewards, strict=True):
-        for j, item in enumerate(row):
-            exposure[item] += float(theta[j])
-            clicked[item] += float(clicks[j])
-    pooled = rewards.sum() / max(sum(exposure.values()), 1e-12)
-    relevance = {
-        item: (clicked[item] + ALPHA * pooled) / (exposure[item] + ALPHA) for item in exposure
-    }
+def _score(item: dict[str, Any]) -> float:
+    """The ranker's logged score of a served item (NaN where the record has none)."""
+    try:
+        return float(item.get("score"))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return math.nan
 
-    def q(item: str, position: int) -> float:
-        return float(min(1.0, theta[position] * relevance.get(item, pooled)))
 
-    return q
+def _pi_row(
+    logs: _Logs, target_items: list[list[str]], rewards: np.ndarray, k: int, max_contexts: int
+) -> EstimateRow:
+    """PI's row; when it cannot estimate, the row says why."""
+    try:
+        slate = pseudo_inverse_on_logs(
+            logs.explorations, logs.items, target_items, rewards, logs.user_ids,
+            max_contexts=max_contexts,
+        )  # fmt: skip
+    except ValueError as error:
+        return EstimateRow("PI", None, None, None, None, "", None, (), str(error))
+    return _estimate_row("PI", slate.estimate, k, slate.note)
 
 
 def _estimates(
@@ -319,6 +323,10 @@ def _row(name: str, estimate: Any, k: int) -> EstimateRow:
         result = estimate()
     except ValueError as error:
         return EstimateRow(name, None, None, None, None, "", None, (), str(error))
+    return _estimate_row(name, result, k)
+
+
+def _estimate_row(name: str, result: OffPolicyEstimate, k: int, note: str = "") -> EstimateRow:
     low, high = result.ci
     return EstimateRow(
         estimator=result.estimator if name != "production (observed)" else name,
@@ -329,6 +337,7 @@ def _row(name: str, estimate: Any, k: int) -> EstimateRow:
         interval_method=result.interval_method,
         effective_sample_size=result.effective_sample_size,
         warnings=result.warnings,
+        note=note,
     )
 
 
@@ -379,4 +388,5 @@ def report_lines(report: OffPolicyReport) -> list[str]:
             f"{row.interval_method}"
         )
         lines += [f"{'':<22} warning: {note}" for note in row.warnings]
+        lines += [f"{'':<22} note: {row.note}"] if row.note else []
     return lines

@@ -102,7 +102,10 @@ def test_a_candidate_like_production_is_estimated_within_its_interval(logged):
     truth = _true_clicks_per_list(candidate.config_id, 600)
     assert report.n_lists == 600 and report.k == 5 and report.n_users == 30
     rows = {row.estimator: row for row in report.estimates}
-    assert set(rows) == {"DM", "IIPS", "SNIIPS", "DR"}
+    assert set(rows) == {"DM", "IIPS", "SNIIPS", "DR", "PI"}
+    # PI is estimable here but not held to the interval: with 20 lists per pool its
+    # pseudo-weights (some negative, heavy-tailed) make a normal interval unreliable
+    assert rows["PI"].clicks_per_list is not None and rows["PI"].note
     for name in ("SNIIPS", "DR", "IIPS"):
         low, high = rows[name].ci_per_list
         assert low <= truth <= high, (name, truth, rows[name])
@@ -127,10 +130,11 @@ def test_the_command_prints_every_estimator_and_writes_json(logged, tmp_path, ca
         "--until", "2026-11-02", "--surface", "home", "--clip", "50", "--json", str(out),
     )  # fmt: skip
     printed = capsys.readouterr().out
-    for name in ("production (observed)", "DM", "IIPS", "SNIIPS", "DR"):
+    for name in ("production (observed)", "DM", "IIPS", "SNIIPS", "DR", "PI"):
         assert f"\n{name}" in printed
+    assert "note: on 600 of 600 lists: 30 of 30 Plackett-Luce pools" in printed
     data = json.loads(out.read_text())
-    assert data["n_lists"] == 600 and data["clip"] == 50.0 and len(data["estimates"]) == 4
+    assert data["n_lists"] == 600 and data["clip"] == 50.0 and len(data["estimates"]) == 5
     assert data["n_clicks"] == Event.objects.filter(type="click").count()
 
 
@@ -171,3 +175,22 @@ def test_lists_beyond_the_limit_are_counted_as_excluded(logged):
     report = evaluate_candidate("candidate-same", DAY - timedelta(days=1), max_lists=250)
     assert report.n_lists == 250
     assert report.excluded == {"after the first 250 of the window": 350}
+
+
+def test_pi_without_plackett_luce_lists_says_so_instead_of_a_number():
+    load_planted_catalogue()
+    production = _trained("production", exploration_mode="epsilon_greedy", exploration_epsilon=0.5)
+    _serve_and_click(production.config_id, 200)
+    _trained("candidate-same")
+    report = evaluate_candidate("candidate-same", DAY - timedelta(days=1))
+    rows = {row.estimator: row for row in report.estimates}
+    assert rows["PI"].clicks_per_list is None
+    assert rows["PI"].error.startswith("logs: PI needs lists served with Plackett-Luce")
+    assert rows["DR"].clicks_per_list is not None
+
+
+def test_pi_uses_at_most_the_given_number_of_pools(logged):
+    _trained("candidate-same")
+    report = evaluate_candidate("candidate-same", DAY - timedelta(days=1), pi_max_contexts=5)
+    pi = {row.estimator: row for row in report.estimates}["PI"]
+    assert pi.note.startswith("on 100 of 600 lists: 5 of 30 Plackett-Luce pools")

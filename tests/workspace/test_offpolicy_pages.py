@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from analytics.models import ServedList
 from recommenders.models import RecommenderConfig
 from recommenders.serving import model_cache
 from recommenders.serving import selectors as serving_selectors
-from tests.recommenders.serving_data import load_planted_catalogue
-from tests.recommenders.test_offpolicy_evaluation import _serve_and_click, _trained
+from tests.recommenders.serving_data import load_planted_catalogue, make_config
+from tests.recommenders.test_offpolicy_evaluation import DAY, _serve_and_click, _trained
 
 pytestmark = pytest.mark.django_db
 PAGE = "/reports/offpolicy/estimate/"
@@ -41,8 +42,9 @@ def test_the_page_shows_every_estimator_and_links_to_a_prefilled_ab_test(admin_c
     page = admin_client.get(PAGE, {"candidate": "candidate-same", "since": "2026-11-01"})
     assert page.status_code == 200
     html = page.content.decode()
-    for name in ("production (observed)", "DM", "IIPS", "SNIIPS", "DR"):
+    for name in ("production (observed)", "DM", "IIPS", "SNIIPS", "DR", "PI"):
         assert f"<td>{name}</td>" in html
+    assert "Plackett-Luce pools; Gram matrices from" in html  # which lists PI used
     link = page.context["experiment_link"]
     assert link.startswith("/experiments/new/?")
     form = admin_client.get(link).context["form"]
@@ -59,9 +61,17 @@ def test_the_page_shows_every_estimator_and_links_to_a_prefilled_ab_test(admin_c
         ({"candidate": "nobody", "since": "2026-11-01"}, "no recommender configuration"),
         ({"candidate": "candidate-same", "since": "2026-12-01"}, "no traffic"),
         ({"candidate": "candidate-same", "since": "2026-11-01", "clip": "-1"}, "clip"),
+        ({"candidate": "untrained", "since": "2026-11-01"}, "no active model version"),
+        ({"candidate": "candidate-same", "since": "2026-11-01", "surface": "old"},
+         "carries propensities"),
     ],
-)
+)  # fmt: skip
 def test_a_bad_query_is_a_400_naming_the_problem(admin_client, query, message):
+    make_config("untrained", "item_cf")
+    ServedList.objects.create(  # served before exploration logging: no propensities
+        request_id="old-1", user_id="a0", surface="old", served_at=DAY,
+        items=[{"item_id": "A1", "position": 1, "score": 1.0, "source": "model"}],
+    )  # fmt: skip
     page = admin_client.get(PAGE, query)
     assert page.status_code == 400 and message in page.context["error"]
     assert "report" not in page.context

@@ -2,7 +2,8 @@
 [--until YYYY-MM-DD] [--surface S] [--clip X] [--json OUT]``: off-policy evaluation.
 
 Estimates the candidate configuration's CTR from the lists production served with
-propensities in the window, for every estimator (DM, IIPS, SNIIPS, DR) with its interval,
+propensities in the window, for every estimator (DM, IIPS, SNIIPS, DR, and PI, the
+pseudo-inverse slate estimator, on the Plackett-Luce lists) with its interval,
 effective sample size and coverage warnings, against production's observed CTR on the same
 lists (``recommenders.selectors.offpolicy``). A problem with the input (unknown candidate, no
 active version, no traffic, logs without propensities) is one line and exit status 1.

@@ -9,7 +9,13 @@ import itertools
 import numpy as np
 import pytest
 
-from analytics.offpolicy import pseudo_inverse, slot_gram, slot_indicators
+from analytics.offpolicy import (
+    pseudo_inverse,
+    pseudo_inverse_from_weights,
+    pseudo_weights_in_context,
+    slot_gram,
+    slot_indicators,
+)
 from tests.recommenders.core.test_exploration import plackett_luce_lists
 
 N_ITEMS, SLOTS = 4, 2
@@ -112,3 +118,38 @@ def test_bad_input_names_the_argument(kwargs, argument):
 def test_slot_gram_checks_its_probabilities():
     with pytest.raises(ValueError, match="^probabilities"):
         slot_gram(np.array([[0, 1]]), [0.5], N_ITEMS)
+
+
+def test_context_by_context_weights_give_the_same_estimate():
+    logged, mu = support(np.array([1.0, 0.5, 0.2, -0.3]), 1.0)
+    other, nu = support(np.array([-0.5, 0.1, 0.9, 0.4]), 0.7)
+    grams = np.stack([slot_gram(logged, mu, N_ITEMS), slot_gram(other, nu, N_ITEMS)])
+    targets = np.stack(
+        [marginals_of(*support(np.array([0.3, 0.1, 0.4, 0.0]), 0.5)), np.eye(N_ITEMS, SLOTS)]
+    )
+    rng = np.random.default_rng(1)
+    contexts = rng.integers(0, 2, 40)
+    slates = np.array(
+        [logged[rng.choice(len(logged), p=mu)] if c == 0 else other[rng.choice(len(other), p=nu)]
+         for c in contexts]
+    )  # fmt: skip
+    rewards = rng.integers(0, 3, 40).astype(float)
+    users = rng.integers(0, 10, 40)
+    stacked = pseudo_inverse(rewards, slates, contexts, targets, grams, user_ids=users)
+    weights = np.zeros(40)
+    for c in (0, 1):
+        weights[contexts == c], in_span = pseudo_weights_in_context(
+            grams[c], targets[c], slates[contexts == c]
+        )
+        assert in_span
+    by_context = pseudo_inverse_from_weights(rewards, weights, user_ids=users)
+    assert by_context.value == pytest.approx(stacked.value)
+    assert by_context.ci == pytest.approx(stacked.ci)
+    assert by_context.effective_sample_size == pytest.approx(stacked.effective_sample_size)
+
+
+def test_weights_from_context_by_context_are_checked():
+    with pytest.raises(ValueError, match="^pseudo_weights"):
+        pseudo_inverse_from_weights([1.0, 2.0], [1.0])
+    with pytest.raises(ValueError, match="^gram"):
+        pseudo_weights_in_context(np.eye(3), np.zeros((N_ITEMS, SLOTS)), np.array([[0, 1]]))

@@ -15,6 +15,7 @@ from recommenders.core.exploration import (
     expected_clicks,
     exploration_cost,
     greedy_marginals,
+    plackett_luce_draws,
     plackett_luce_marginals,
     plackett_luce_sample,
 )
@@ -174,3 +175,18 @@ def test_more_heat_costs_more():
 def test_bad_input_names_the_argument(call, argument):
     with pytest.raises(ValueError, match=f"^{argument}"):
         call()
+
+
+@pytest.mark.parametrize("pool", [None, 4, 20])
+def test_vectorised_draws_are_the_sampler_called_row_by_row(pool):
+    rng = np.random.default_rng(5)
+    scores = rng.normal(size=(40, 12))
+    first, second = np.random.default_rng(9), np.random.default_rng(9)
+    one_by_one = np.stack(
+        [
+            plackett_luce_sample(row, 3, temperature=0.7, rng=first, pool=pool).indices
+            for row in scores
+        ]
+    )
+    vectorised = plackett_luce_draws(scores, 3, temperature=0.7, rng=second, pool=pool)
+    assert np.array_equal(one_by_one, vectorised)
