@@ -78,6 +78,18 @@ def check_allocation(
     check_layer_range(layer, layer_start, layer_end, exclude_experiment_id=exclude_experiment_id)
 
 
+def check_experiment_allocation(experiment: Experiment) -> None:
+    """:func:`check_allocation` of ``experiment`` as it stands (saved or edited in memory),
+    against every other experiment."""
+    check_allocation(
+        experiment.coverage,
+        experiment.layer,
+        experiment.layer_start,
+        experiment.layer_end,
+        exclude_experiment_id=experiment.pk,
+    )
+
+
 def check_hash_version(experiment: Experiment) -> None:
     """Hash v1 only inside a layer whose other running experiments share it; v2 otherwise.
 

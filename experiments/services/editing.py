@@ -26,7 +26,7 @@ from experiments.services.base import (
 from experiments.services.checks import (
     _check_overrides,
     _check_targeting,
-    check_allocation,
+    check_experiment_allocation,
     check_hash_version,
     check_interleaving,
     check_variants,
@@ -151,13 +151,7 @@ def do_edit_experiment(
     for name, value in changed.items():
         setattr(experiment, name, value)
     if experiment.status in ACTIVE_STATUSES:
-        check_allocation(
-            experiment.coverage,
-            experiment.layer,
-            experiment.layer_start,
-            experiment.layer_end,
-            exclude_experiment_id=experiment.pk,
-        )
+        check_experiment_allocation(experiment)
     if experiment.status in (Status.RUNNING, Status.PAUSED):
         check_hash_version(experiment)
     _check_targeting(experiment.targeting)

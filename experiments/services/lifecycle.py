@@ -23,6 +23,7 @@ from experiments.services.checks import (
     _check_status,
     _check_targeting,
     check_allocation,
+    check_experiment_allocation,
     check_hash_version,
     check_interleaving,
     check_interleaving_ready,
@@ -183,13 +184,7 @@ def do_start_experiment(experiment: Experiment, actor: Any, *, now: datetime | N
     _check_status(experiment, (Status.DRAFT,), "start")
     variants = list(experiment.variants.values("key", "weight", "is_control"))
     check_variants(variants)
-    check_allocation(
-        experiment.coverage,
-        experiment.layer,
-        experiment.layer_start,
-        experiment.layer_end,
-        exclude_experiment_id=experiment.pk,
-    )
+    check_experiment_allocation(experiment)
     _check_targeting(experiment.targeting)
     _check_overrides(experiment)
     check_hash_version(experiment)

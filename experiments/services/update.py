@@ -21,7 +21,7 @@ from experiments.services.base import ExperimentError, Status, bump_config_versi
 from experiments.services.checks import (
     _check_overrides,
     _check_targeting,
-    check_allocation,
+    check_experiment_allocation,
     check_hash_version,
     check_interleaving,
     check_variants,
@@ -135,13 +135,7 @@ def do_update_experiment(
             [{"key": v.key, "weight": v.weight, "is_control": v.is_control} for v in variants]
         )
     if experiment.status in (Status.DRAFT, Status.RUNNING, Status.PAUSED):
-        check_allocation(
-            experiment.coverage,
-            experiment.layer,
-            experiment.layer_start,
-            experiment.layer_end,
-            exclude_experiment_id=experiment.pk,
-        )
+        check_experiment_allocation(experiment)
     if experiment.status in (Status.RUNNING, Status.PAUSED):
         check_hash_version(experiment)
     if "targeting" in fields:
