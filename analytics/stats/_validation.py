@@ -119,3 +119,21 @@ def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> str:
 def check_alternative(value: Any) -> str:
     """``two-sided``, ``larger`` (treatment above control) or ``smaller``."""
     return check_choice("alternative", value, ALTERNATIVES)
+
+
+def check_decision(
+    p_value: float,
+    absolute_ci: tuple[float, float],
+    significant: bool,
+    alpha: float,
+    sequential_p_value: float | None,
+) -> None:
+    """A test result's own consistency: p in [0, 1], an ordered interval, and ``significant``
+    following the decisive p-value (the sequential one where there is one) and ``alpha``."""
+    if not 0.0 <= p_value <= 1.0:
+        raise ValueError(f"p_value: must lie in [0, 1], got {p_value}")
+    if absolute_ci[0] > absolute_ci[1]:
+        raise ValueError("absolute_ci: lower bound above upper bound")
+    decisive = p_value if sequential_p_value is None else sequential_p_value
+    if significant != (decisive < alpha):
+        raise ValueError("significant: must follow the (sequential) p-value and alpha")

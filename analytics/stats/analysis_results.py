@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from analytics.stats import degenerate
-from analytics.stats._validation import check_choice
+from analytics.stats._validation import check_choice, check_decision
 from analytics.stats.sufficient import KINDS
 
 METHOD_NAMES = {
@@ -63,13 +63,9 @@ class MetricAnalysis:
 
     def __post_init__(self) -> None:
         check_choice("kind", self.kind, KINDS)
-        if not 0.0 <= self.p_value <= 1.0:
-            raise ValueError(f"p_value: must lie in [0, 1], got {self.p_value}")
-        if self.absolute_ci[0] > self.absolute_ci[1]:
-            raise ValueError("absolute_ci: lower bound above upper bound")
-        decisive = self.p_value if self.sequential_p_value is None else self.sequential_p_value
-        if self.significant != (decisive < self.alpha):
-            raise ValueError("significant: must follow the (sequential) p-value and alpha")
+        check_decision(
+            self.p_value, self.absolute_ci, self.significant, self.alpha, self.sequential_p_value
+        )
         if self.probability_to_beat is not None and not 0 <= self.probability_to_beat <= 1:
             raise ValueError("probability_to_beat: must lie in [0, 1]")
 

@@ -72,6 +72,7 @@ from analytics.stats._validation import (
     SUM_LIMIT,
     check_alternative,
     check_choice,
+    check_decision,
     check_positive,
     check_unit_open,
 )
@@ -230,13 +231,9 @@ class QuantileDifference:
         check_unit_open("quantile", self.quantile)
         if self.treatment.quantile != self.control.quantile:
             raise ValueError("treatment: its quantile level differs from the control's")
-        if not 0.0 <= self.p_value <= 1.0:
-            raise ValueError(f"p_value: must lie in [0, 1], got {self.p_value}")
-        if self.absolute_ci[0] > self.absolute_ci[1]:
-            raise ValueError("absolute_ci: lower bound above upper bound")
-        decisive = self.p_value if self.sequential_p_value is None else self.sequential_p_value
-        if self.significant != (decisive < self.alpha):
-            raise ValueError("significant: must follow the (sequential) p-value and alpha")
+        check_decision(
+            self.p_value, self.absolute_ci, self.significant, self.alpha, self.sequential_p_value
+        )
 
     @property
     def control_n(self) -> int:
