@@ -14,12 +14,12 @@ from analytics.reports.metrics import covariate_sums, sufficient_stats
 from analytics.selectors import experiment_series
 from analytics.services.rollups import do_run_rollups
 from analytics.stats import analyze_metric, noninferiority_test
-from assignment.models import Exposure, HoldoutExposure
-from experiments.models import Experiment, Holdout
+from assignment.models import Exposure
+from experiments.models import Experiment
 from tests.analytics.factories import (
     START,
     generate,
-    seeded_metrics,
+    holdout_world,
     store_events,
     user_events,
 )
@@ -174,21 +174,7 @@ def test_empty_experiment_renders_without_data(staff_client, db):
 
 
 def test_holdout_report(staff_client, db):
-    seeded_metrics()
-    holdout = Holdout.objects.create(name="global", share=0.05, seed="h")
-    rng = random.Random(1)
-    rows, events = [], []
-    for i in range(60):
-        user = f"h-{i}"
-        seen = START + timedelta(hours=rng.uniform(0, 48))
-        rows.append(
-            HoldoutExposure(
-                holdout=holdout, user_id=user, in_holdout=i % 5 == 0, first_seen_at=seen
-            )
-        )
-        events.extend(user_events(rng, user, seen, 1.0 if i % 5 == 0 else 1.4))
-    HoldoutExposure.objects.bulk_create(rows)
-    store_events(events)
+    holdout_world(users=60, seed=1)
     do_run_rollups()
     response = staff_client.get("/reports/holdout/")
     assert response.status_code == 200
