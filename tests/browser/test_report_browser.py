@@ -41,6 +41,14 @@ def browser():
             browser.close()
 
 
+def sign_in(page, base: str, username: str, password: str, next_path: str) -> None:
+    page.goto(f"{base}/admin/login/?next={next_path}")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.click("input[type=submit]")
+    page.wait_for_url(f"**{next_path}")
+
+
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_report_shows_table_and_charts(live_server, browser, django_user_model):
     from analytics.services.rollups import do_run_rollups
@@ -51,11 +59,7 @@ def test_report_shows_table_and_charts(live_server, browser, django_user_model):
     django_user_model.objects.create_superuser("analyst", "analyst@example.com", "pw-analyst")
 
     page = browser.new_page(viewport={"width": 1280, "height": 1600})
-    page.goto(f"{live_server.url}/admin/login/?next=/reports/browser-exp/")
-    page.fill("#id_username", "analyst")
-    page.fill("#id_password", "pw-analyst")
-    page.click("input[type=submit]")
-    page.wait_for_url("**/reports/browser-exp/")
+    sign_in(page, live_server.url, "analyst", "pw-analyst", "/reports/browser-exp/")
 
     table = page.locator("table.metric-table[data-section=primary]")
     assert table.locator("tbody tr").count() == 1
@@ -108,11 +112,7 @@ def test_sequential_three_arm_report_shows_decision_and_guardrail_tests(
     django_user_model.objects.create_superuser("analyst", "analyst@example.com", "pw-analyst")
 
     page = browser.new_page(viewport={"width": 1280, "height": 1800})
-    page.goto(f"{live_server.url}/admin/login/?next=/reports/browser-seq/")
-    page.fill("#id_username", "analyst")
-    page.fill("#id_password", "pw-analyst")
-    page.click("input[type=submit]")
-    page.wait_for_url("**/reports/browser-seq/")
+    sign_in(page, live_server.url, "analyst", "pw-analyst", "/reports/browser-seq/")
 
     assert "Recommendation" in page.locator("#decision-banner").inner_text()
     assert page.locator("#primary-correction").count() == 1
@@ -153,11 +153,7 @@ def test_report_with_quantile_metrics(live_server, browser, django_user_model):
     django_user_model.objects.create_superuser("analyst", "analyst@example.com", "pw-analyst")
 
     page = browser.new_page(viewport={"width": 1280, "height": 1800})
-    page.goto(f"{live_server.url}/admin/login/?next=/reports/browser-quantile/")
-    page.fill("#id_username", "analyst")
-    page.fill("#id_password", "pw-analyst")
-    page.click("input[type=submit]")
-    page.wait_for_url("**/reports/browser-quantile/")
+    sign_in(page, live_server.url, "analyst", "pw-analyst", "/reports/browser-quantile/")
 
     # Headers are upper-cased by the style sheet: compare in lower case.
     primary = page.locator("table.metric-table[data-section=primary]").inner_text().lower()
@@ -198,11 +194,7 @@ def test_report_with_analysis_options_says_what_it_applied(live_server, browser,
     django_user_model.objects.create_superuser("analyst", "analyst@example.com", "pw-analyst")
 
     page = browser.new_page(viewport={"width": 1280, "height": 1800})
-    page.goto(f"{live_server.url}/admin/login/?next=/reports/browser-options/")
-    page.fill("#id_username", "analyst")
-    page.fill("#id_password", "pw-analyst")
-    page.click("input[type=submit]")
-    page.wait_for_url("**/reports/browser-options/")
+    sign_in(page, live_server.url, "analyst", "pw-analyst", "/reports/browser-options/")
 
     primary = page.locator("table.metric-table[data-section=primary]").inner_text()
     assert "CUPED: pre-period clicks, pre-period impressions" in primary

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.test_report_browser import ARTIFACTS, CHROMIUM, browser  # noqa: F401
+from tests.browser.test_report_browser import ARTIFACTS, CHROMIUM, browser, sign_in  # noqa: F401
 
 AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
 
@@ -45,14 +45,6 @@ class Walk:
                 .map((v) => v.id + ': ' + v.nodes.map((n) => n.target.join(' ')).join(', '))"""
         )
         assert violations == [], f"{label}: {violations}"
-
-
-def sign_in(page, base: str, username: str, password: str, next_path: str) -> None:
-    page.goto(f"{base}/admin/login/?next={next_path}")
-    page.fill("#id_username", username)
-    page.fill("#id_password", password)
-    page.click("input[type=submit]")
-    page.wait_for_url(f"**{next_path}")
 
 
 def test_owner_creates_starts_pauses_and_reads(live_server, browser, django_user_model):  # noqa: F811
