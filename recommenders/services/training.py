@@ -160,16 +160,22 @@ def check_promotion_gate(version: ModelVersion) -> GateDecision:
 
 
 def run_promote_stage(version_id: int) -> None:
-    """The workflow's last stage: promote when the gate passes and auto-promotion is on."""
-    version = stages._load_for_stage(version_id, Stage.PROMOTE)
-    decision = check_promotion_gate(version)
-    version.gate_decision = decision.reason
-    version.save(update_fields=["gate_decision"])
-    if decision.passed and version.config.auto_promote:
-        do_promote_model_version(version, reason=f"gate {decision.reason}")
-    version.refresh_from_db()
-    stages._finish_stage(version, Stage.PROMOTE)
-    stages._set_progress(version, stage=Stage.DONE)
+    """The workflow's last stage: promote when the gate passes and auto-promotion is on.
+
+    One transaction: a reader never sees the version active while its stage still says
+    "register", and a worker killed midway leaves the stage to be run again from the start.
+    """
+    with transaction.atomic():
+        version = stages._load_for_stage(version_id, Stage.PROMOTE)
+        decision = check_promotion_gate(version)
+        version.gate_decision = decision.reason
+        version.save(update_fields=["gate_decision"])
+        if decision.passed and version.config.auto_promote:
+            do_promote_model_version(version, reason=f"gate {decision.reason}")
+        version.refresh_from_db()
+        stages._set_progress(
+            version, percent=stages.STAGE_DONE_PERCENT[Stage.PROMOTE], stage=Stage.DONE
+        )
 
 
 def do_promote_model_version(version: ModelVersion, *, reason: str = "explicit") -> ModelVersion:
