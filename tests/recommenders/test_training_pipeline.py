@@ -80,6 +80,35 @@ def test_stages_are_idempotent_and_a_running_training_is_joined(catalogue):
     assert ModelVersion.objects.get(pk=version.pk).status == Status.ACTIVE
 
 
+def test_promotion_and_its_stage_commit_together(catalogue, monkeypatch):
+    """A promote stage that dies after promoting, before recording its stage, leaves the
+    version as it was (ready, stage register), never active with its stage unfinished;
+    run again, it promotes and ends at done."""
+    version = training.do_start_training(make_config("pop"), enqueue=False)
+    for stage in (
+        training_stages.run_snapshot_stage,
+        training_stages.run_train_stage,
+        training_stages.run_evaluate_stage,
+        training_stages.run_build_stage,
+        training_stages.run_register_stage,
+    ):
+        stage(version.pk)
+
+    def killed(*args, **kwargs):
+        raise SystemExit("worker lost")
+
+    monkeypatch.setattr(training_stages, "_set_progress", killed)
+    with pytest.raises(SystemExit):
+        training.run_promote_stage(version.pk)
+    version.refresh_from_db()
+    assert (version.status, version.stage) == (Status.READY, "register")
+
+    monkeypatch.undo()
+    training.run_promote_stage(version.pk)
+    version.refresh_from_db()
+    assert (version.status, version.stage, version.progress_percent) == (Status.ACTIVE, "done", 100)
+
+
 def test_promotion_refuses_versions_without_artifacts(catalogue):
     version = _train(make_config("pop", auto_promote=False))
     assert version.status == Status.READY
