@@ -149,6 +149,10 @@ class ExperimentCreateForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
+        if self.is_interleaving:  # hidden on the page, ignored: their errors would be too
+            ignored = (*_PLAN_ONLY, *(f"variant_{i}_weight" for i in range(self.rows)))
+            for name in ignored:
+                self._errors.pop(name, None)
         if "kind" in self.fields and "kind" in cleaned:
             try:
                 check_interleaving(cleaned["kind"], cleaned["interleaving_aa"], self._rankers())

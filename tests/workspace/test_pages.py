@@ -278,7 +278,9 @@ def test_the_create_page_offers_both_kinds_and_draws_the_chosen_ones_parts(staff
 
 
 def test_create_an_interleaving_draft_without_weights_or_an_ab_plan(staff_client):
-    response = staff_client.post(reverse("experiment-create"), interleaving_form())
+    # hidden A/B fields are ignored, even where their values would be refused
+    data = interleaving_form(variant_0_weight="heavy", mde_percent="-1")
+    response = staff_client.post(reverse("experiment-create"), data)
     assert response.status_code == 302, response.content.decode()[:3000]
     experiment = Experiment.objects.get(key="new-inter")
     assert experiment.kind == Experiment.Kind.INTERLEAVING and not experiment.interleaving_aa
