@@ -1,8 +1,9 @@
 """The owner's and the analyst's day in a real Chromium, each step screenshotted, with axe-core.
 
 Owner: sign in, look at the interleaving kind of the creation form, create an experiment with
-two variants and targeting built with the condition builder, check the plan, create it, start it, pause and resume it (both on the timeline), edit
-its weights (announced as phase 2 before saving), see it on the home page, open its report.
+two variants and targeting built with the condition builder, check the plan, create it, start
+it, pause and resume it (both on the timeline), edit its weights (announced as phase 2 before
+saving), see it on the home page, open its report.
 Analyst: read a report, download its data and one chart's data, read the holdout report.
 Every page passes axe-core with no serious or critical violation.
 """
