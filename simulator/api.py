@@ -32,7 +32,11 @@ class SplitlabApi:
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise SimulationError("base-url", f"must be http(s)://host[:port], got {base_url!r}")
         if not token:
-            raise SimulationError("token", "is required (python manage.py create_api_client NAME)")
+            # the README's form: a bare ``python manage.py`` has no Django or no secret key
+            raise SimulationError(
+                "token",
+                'is required (make manage ARGS="create_api_client NAME --scopes serve analyze")',
+            )
         self.base_url = base_url.rstrip("/")
         self._parts = parts
         self._prefix = parts.path.rstrip("/")

@@ -16,6 +16,7 @@ from django import forms
 from django.conf import settings
 
 from experiments.models import Experiment, MetricDefinition
+from experiments.services import ExperimentError, check_interleaving
 from recommenders.models import RecommenderConfig
 
 VARIANT_ROWS = 4
@@ -34,8 +35,21 @@ def _config_choices() -> list[tuple[str, str]]:
 
 
 class ExperimentCreateForm(forms.Form):
-    is_interleaving = False  # creation makes A/B experiments; see ExperimentEditForm
+    """A new draft, A/B or interleaving (``kind``). An interleaving experiment shows every
+    user one list merged from its rankers, so the form ignores what only a split has: the
+    weights, the A/B power plan and a required primary metric; its rankers are checked by
+    the service's own :func:`check_interleaving` (2 to 4, each with its own configuration
+    unless an interleaving A/A), beside the row its message names."""
+
     key = forms.SlugField(max_length=100, help_text="fixed once started; used by the API")
+    kind = forms.ChoiceField(
+        choices=Experiment.Kind.choices, initial=Experiment.Kind.AB, widget=forms.RadioSelect,
+        label="Kind", help_text="fixed once started", required=False,  # not posted: A/B
+    )  # fmt: skip
+    interleaving_aa = forms.BooleanField(
+        required=False, label="Interleaving A/A",
+        help_text="the rankers may share one configuration: a check of the method itself",
+    )  # fmt: skip
     name = forms.CharField(max_length=200)
     hypothesis = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
     surface = forms.ChoiceField(help_text="where the recommendations are shown")
@@ -101,6 +115,21 @@ class ExperimentCreateForm(forms.Form):
         for name, field in self.fields.items():
             if name.startswith("variant_"):
                 field.widget.attrs["aria-label"] = field.label
+        if self.is_interleaving:  # posted by the hidden A/B parts of the page, and ignored
+            for name in (*_PLAN_ONLY, "primary_metric"):
+                if name in self.fields:
+                    self.fields[name].required = False
+
+    @property
+    def is_interleaving(self) -> bool:
+        """The kind asked for: posted, else prefilled (``?kind=interleaving``)."""
+        raw = self.data.get("kind") if self.is_bound else self.initial.get("kind")
+        return raw == Experiment.Kind.INTERLEAVING
+
+    @property
+    def kind_switchable(self) -> bool:
+        """Whether the page offers both kinds (creation), so both kinds' parts are drawn."""
+        return "kind" in self.fields
 
     def variant_rows(self) -> list[tuple[Any, Any, Any]]:
         return [
@@ -108,12 +137,56 @@ class ExperimentCreateForm(forms.Form):
             for i in range(self.rows)
         ]
 
-    def plan_fields(self) -> list[Any]:
-        names = (
-            "baseline_percent", "mde_percent", "alpha", "power", "daily_traffic",
-            "planned_sample_size", "min_runtime_days", "sequential_testing",
-        )  # fmt: skip
+    def ab_plan_fields(self) -> list[Any]:
+        """The A/B power plan's inputs (an interleaving experiment has none)."""
+        return [self[name] for name in _PLAN_ONLY if name in self.fields]
+
+    def shared_plan_fields(self) -> list[Any]:
+        """What both kinds plan: alpha (the interleaving sign test's too), the minimum runtime,
+        sequential testing."""
+        names = ("alpha", "min_runtime_days", "sequential_testing")
         return [self[name] for name in names if name in self.fields]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if self.is_interleaving:  # hidden on the page, ignored: their errors would be too
+            ignored = (*_PLAN_ONLY, *(f"variant_{i}_weight" for i in range(self.rows)))
+            for name in ignored:
+                self._errors.pop(name, None)
+        if "kind" in self.fields and "kind" in cleaned:
+            try:
+                check_interleaving(cleaned["kind"], cleaned["interleaving_aa"], self._rankers())
+            except ExperimentError as error:
+                self._attach_interleaving_errors(error)
+        return cleaned
+
+    def _rankers(self) -> list[dict[str, Any]]:
+        """The filled rows as ``check_interleaving`` reads them (configuration ids)."""
+        rows = []
+        for i in range(self.rows):
+            key = self.cleaned_data.get(f"variant_{i}_key")
+            if key:
+                config = self.cleaned_data.get(f"variant_{i}_config")
+                rows.append({"key": key, "recommender_config": int(config) if config else None})
+        return rows
+
+    def _attach_interleaving_errors(self, error: ExperimentError) -> None:
+        """Each message beside the last row whose key it quotes (a missing or repeated
+        configuration, a reserved key), else beside the first row or the field it names."""
+        for name, problems in error.message_dict.items():
+            for problem in problems:
+                field = {"kind": "kind", "interleaving_aa": "interleaving_aa"}.get(name)
+                if field is None:
+                    part = "config" if name == "recommender_config" else "key"
+                    named = [
+                        i for i in range(self.rows)
+                        if f"'{self.cleaned_data.get(f'variant_{i}_key')}'" in problem
+                    ]  # fmt: skip
+                    field = f"variant_{named[-1] if named else 0}_{part}"
+                self.add_error(field, problem)
+
+    def clean_kind(self) -> str:
+        return self.cleaned_data.get("kind") or Experiment.Kind.AB
 
     def clean_targeting(self) -> dict[str, Any]:
         raw = (self.cleaned_data.get("targeting") or "").strip()
@@ -146,7 +219,7 @@ class ExperimentCreateForm(forms.Form):
             key = self.cleaned_data.get(f"variant_{i}_key")
             if not key:
                 continue
-            weight = self.cleaned_data.get(f"variant_{i}_weight")
+            weight = None if self.is_interleaving else self.cleaned_data.get(f"variant_{i}_weight")
             config = self.cleaned_data.get(f"variant_{i}_config")
             out.append(
                 {
@@ -161,11 +234,15 @@ class ExperimentCreateForm(forms.Form):
         return out
 
     def experiment_fields(self) -> dict[str, Any]:
-        """The Experiment fields the form holds (percentages as shares)."""
+        """The Experiment fields the form holds (percentages as shares); for an interleaving
+        experiment, without the A/B plan's (the model's defaults stay)."""
         data = self.cleaned_data
+        ignored = set(_PLAN_ONLY) if self.is_interleaving else set()
         fields = {
             name: data[name]
             for name in (
+                "kind",
+                "interleaving_aa",
                 "hypothesis",
                 "surface",
                 "targeting",
@@ -178,10 +255,10 @@ class ExperimentCreateForm(forms.Form):
                 "min_runtime_days",
                 "sequential_testing",
             )  # fmt: skip
-            if name in self.fields
+            if name in self.fields and name not in ignored
         }
         for field, name in PERCENT_FIELDS.items():
-            if field in self.fields:
+            if field in self.fields and field not in ignored:
                 fields[name] = data[field] / 100
         return fields
 
@@ -192,8 +269,10 @@ PERCENT_FIELDS = {
     "baseline_percent": "baseline_rate",
     "mde_percent": "mde_relative",
 }
+# The A/B power plan's inputs, which an interleaving experiment has no use for (its alpha
+# stays: the sign test on users' preferences is read at it).
 _PLAN_ONLY = (
-    "baseline_percent", "mde_percent", "alpha", "power", "daily_traffic", "planned_sample_size",
+    "baseline_percent", "mde_percent", "power", "daily_traffic", "planned_sample_size",
 )  # fmt: skip
 
 
@@ -213,6 +292,7 @@ class ExperimentEditForm(ExperimentCreateForm):
         variants = list(experiment.variants.all())
         rows = max(VARIANT_ROWS, len(variants)) if experiment.status == "draft" else len(variants)
         super().__init__(*args, initial=experiment_initial(experiment), rows=rows, **kwargs)
+        del self.fields["kind"], self.fields["interleaving_aa"]  # the kind is the stored one
         started = experiment.status != Experiment.Status.DRAFT
         fixed = ["key", "min_runtime_days"] if started else []
         if started:

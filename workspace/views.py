@@ -94,7 +94,8 @@ def _plan(form: ExperimentCreateForm) -> tuple[str, int | None]:
 @staff_member_required
 @require_http_methods(["GET", "POST"])
 def experiment_create(request: HttpRequest) -> HttpResponse:
-    """A draft experiment from the form; "Check the plan" re-renders with the sizes only."""
+    """A draft experiment, A/B or interleaving, from the form; "Check the plan" re-renders with
+    an A/B experiment's sizes only."""
     if not request.user.has_perm("experiments.add_experiment"):
         raise PermissionDenied("creating experiments needs the experiment owner role")
     # GET parameters prefill the form (links such as the off-policy page's "A/B test it")
@@ -102,10 +103,11 @@ def experiment_create(request: HttpRequest) -> HttpResponse:
     form = ExperimentCreateForm(request.POST or None, initial=initial)
     plan = None
     if request.method == "POST" and form.is_valid():
-        plan, per_variant = _plan(form)
+        # an interleaving experiment has no A/B power plan (its sign test needs none)
+        plan, per_variant = (None, None) if form.is_interleaving else _plan(form)
         if "create" in request.POST:
             fields = form.experiment_fields()
-            if fields["planned_sample_size"] is None:
+            if fields.get("planned_sample_size", 0) is None:
                 fields["planned_sample_size"] = per_variant
             try:
                 experiment = services.do_create_experiment(

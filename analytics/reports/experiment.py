@@ -340,12 +340,16 @@ def analyze_arms(
     *,
     now: datetime,
     with_secondary: bool = True,
+    latest_only: bool = False,
     user_days: Callable[[], Mapping[int, ArmUserDays]] | None = None,
 ) -> ArmAnalysis:
     """The report's analysis of ``series`` (arm id -> running sums of ``phase``); it reads
     only the experiment's prefetched relations (variants, phases, metrics), so the home page
     makes the same decision as the report for many experiments without a query each (but
     for a winsorised metric, whose cap needs the per-user rollup: two queries).
+
+    ``latest_only``: for a caller that reads only the latest analysis of each row (the
+    experiment lists): no daily series, the same verdicts and decision (``analyze_series``).
 
     Quantile metrics need each user's values, not sums: ``user_days`` loads them (arm id ->
     rows; default: one query of the per-user rollup of ``phase``, made only when the
@@ -395,7 +399,7 @@ def analyze_arms(
         elif metric is not None:
             row = _analyzed_row(
                 "primary", metric, arms_of[metric.id], control, variant, alpha=alpha,
-                sequential=sequential, planned_total=planned,
+                sequential=sequential, planned_total=planned, latest_only=latest_only,
             )  # fmt: skip
             primary.append(row)
         for g in experiment.guardrail_metrics.all():
@@ -423,7 +427,7 @@ def analyze_arms(
                 continue
             row = _analyzed_row(
                 "secondary", s, arms_of[s.id], control, variant, alpha=alpha,
-                sequential=False, planned_total=planned,
+                sequential=False, planned_total=planned, latest_only=latest_only,
             )  # fmt: skip
             secondary.append(row)
     _correct_primary(primary, alpha, srm_flagged)

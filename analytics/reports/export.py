@@ -29,6 +29,10 @@ HEADER = [
     "relative_effect",
     "relative_ci_lower",
     "relative_ci_upper",
+    # Why the three relative cells are empty where the page says "not meaningful" (a control
+    # mean not distinguishable from 0, or an effect beyond +-1,000%): the results API's
+    # ``series.relative_problem``, word for word. Empty when the relative effect is usable.
+    "relative_problem",
     "p_value",
     "p_value_kind",
     "adjusted_p_value",
@@ -66,9 +70,16 @@ def _sums(latest: dict[str, float], kind: str, statistic: str) -> tuple[float | 
 
 
 def _cells(report: ExperimentReport, row: MetricRow, sums: tuple, segment: tuple) -> list[str]:
-    """One CSV line: ``sums`` the four numerator/denominator cells, ``segment`` the last two."""
+    """One CSV line: ``sums`` the four numerator/denominator cells, ``segment`` the last two.
+
+    A relative effect the page shows as "not meaningful" is written as empty cells and its
+    reason, never as the raw quotient: a spreadsheet would sort or chart -2,079,221% as a
+    lift."""
     analysis = row.analysis
     ci = row.series.ci if row.series else None
+    problem = row.series.relative_problem if row.series else ""
+    relative = None if analysis is None or problem else analysis.relative_effect
+    relative_ci = (None, None) if analysis is None or problem else analysis.relative_ci
     p_kind = ""
     if row.series and row.series.p_value is not None:
         p_kind = "always-valid" if row.series.sequential_p_value is not None else "fixed"
@@ -88,9 +99,9 @@ def _cells(report: ExperimentReport, row: MetricRow, sums: tuple, segment: tuple
             analysis.absolute_effect if analysis else None,
             ci[0] if ci else None,
             ci[1] if ci else None,
-            analysis.relative_effect if analysis else None,
-            analysis.relative_ci[0] if analysis else None,
-            analysis.relative_ci[1] if analysis else None,
+            relative,
+            *relative_ci,
+            problem,
             row.series.p_value if row.series else None,
             p_kind,
             row.adjusted_p_value,

@@ -91,9 +91,11 @@ def experiment_summaries(
                 running < experiment.min_runtime_days,
             ))  # fmt: skip
             continue
+        # the list shows the latest verdict only: no daily series to chart (see analyze_series)
         analysis = analyze_arms(
-            experiment, experiment.current_phase, arms, now=now, with_secondary=False
-        )
+            experiment, experiment.current_phase, arms, now=now, with_secondary=False,
+            latest_only=True,
+        )  # fmt: skip
         out.append(
             ExperimentSummary(
                 experiment=experiment,

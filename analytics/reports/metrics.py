@@ -286,13 +286,41 @@ def analyze_series(
     sequential: bool,
     planned_total: int | None,
     options: AnalysisOptions | None = None,
+    latest_only: bool = False,
 ) -> MetricSeries:
     """Analyse the metric at the end of every day on which either arm changed, with the
-    metric's ``options`` (alternative, prior; winsorised sums are already in the series)."""
+    metric's ``options`` (alternative, prior; winsorised sums are already in the series).
+
+    ``latest_only``: a caller that reads only the latest analysis (the experiment lists)
+    gets the last day alone when it is analysable, the same result the full series ends
+    with (each day's test is computed on its own), without the per-day sums and covariates
+    of every earlier day; else, and always for a sequential test, whose always-valid p-value
+    needs every look, the full series."""
     options = options or AnalysisOptions()
+    days = sorted(set(control.days) | set(treatment.days))
+    analysis = dict(alpha=alpha, sequential=sequential, planned_total=planned_total)
+    if latest_only and not sequential and len(days) > 1:
+        out = _analyze_days(kind, statistic, control, treatment, days[-1:], options, **analysis)
+        if out.latest is not None and not out.problem:
+            return out
+    return _analyze_days(kind, statistic, control, treatment, days, options, **analysis)
+
+
+def _analyze_days(
+    kind: str,
+    statistic: str,
+    control: ArmSeries,
+    treatment: ArmSeries,
+    days: list[date],
+    options: AnalysisOptions,
+    *,
+    alpha: float,
+    sequential: bool,
+    planned_total: int | None,
+) -> MetricSeries:
+    """:func:`analyze_series` over ``days`` (sorted)."""
     out = MetricSeries()
     out.applied.alternative = options.alternative
-    days = sorted(set(control.days) | set(treatment.days))
     pairs: list[tuple[date, SufficientStats, SufficientStats]] = []
     covariates: tuple[list, list] = ([], [])
     for day in days:

@@ -5,6 +5,16 @@
   const form = document.getElementById("experiment-form");
   if (!form) return;
 
+  // --- kind: A/B or interleaving (the creation page draws both kinds' parts) --------------
+  const kinds = form.querySelectorAll('input[name="kind"]');
+  function showKind() {
+    const checked = form.querySelector('input[name="kind"]:checked');
+    if (!checked) return;
+    for (const part of form.querySelectorAll("[data-kind]")) part.hidden = part.dataset.kind !== checked.value;
+  }
+  for (const radio of kinds) radio.addEventListener("change", showKind);
+  showKind();
+
   // --- split preview -------------------------------------------------------------------
   const live = document.getElementById("split-live");
   function updateSplit() {

@@ -15,6 +15,8 @@ import pytest
 from django.urls import reverse
 from django.utils.html import escape
 
+from analytics.models import Event
+from analytics.reports import experiment as experiment_module
 from analytics.reports import holdout as holdout_module
 from analytics.reports.experiment import build_experiment_report
 from analytics.reports.holdout import build_holdout_report
@@ -63,6 +65,65 @@ def test_a_relative_effect_beyond_the_sane_range_is_not_meaningful():
 
 def test_plotted_relative_effects_leave_gaps_instead_of_nan_or_outliers():
     assert plotted_relative_percent([0.1, math.nan, -20792.21, -0.5]) == [10.0, None, None, -50.0]
+
+
+def _export(staff_client) -> dict[tuple[str, str], dict[str, str]]:
+    response = staff_client.get("/reports/exp/export.csv")
+    assert response["Content-Type"].startswith("text/csv")
+    rows = csv.DictReader(io.StringIO(response.content.decode()))
+    return {(r["section"], r["metric"]): r for r in rows if not r["segment_attribute"]}
+
+
+def _api_rows(api_client) -> dict[tuple[str, str], dict]:
+    body = api_client.get("/api/v1/experiments/exp/results").json()
+    sections = ("primary", "guardrails", "secondary")
+    return {(row["section"], row["metric"]): row for name in sections for row in body[name]}
+
+
+def test_the_csv_leaves_an_undefined_relative_effect_empty_with_the_pages_reason(
+    staff_client, api_client
+):
+    data = generate(users=120, seed=21, lift=1.6)
+    control_users = [user for user, (variant, _) in data.exposures.items() if variant == "control"]
+    # the control arm never clicks: its CTR is 0, so effect / control mean is undefined
+    Event.objects.filter(type="click", user_id__in=control_users).delete()
+    do_run_rollups()
+    csv_row = _export(staff_client)[("primary", "ctr")]
+    api_row = _api_rows(api_client)[("primary", "ctr")]
+    reason = api_row["series"]["relative_problem"]
+    assert reason.startswith("relative effect not meaningful")
+    assert csv_row["relative_problem"] == reason
+    assert [csv_row[c] for c in ("relative_effect", "relative_ci_lower", "relative_ci_upper")] == [
+        "", "", ""
+    ]  # fmt: skip
+    assert float(csv_row["absolute_effect"]) > 0  # the absolute effect stays: it is meaningful
+    page = staff_client.get("/reports/exp/").content.decode()
+    assert escape(reason) in page
+    # rows whose relative effect is usable keep it, with an empty reason
+    watch = _export(staff_client)[("secondary", "watch_time")]
+    assert watch["relative_problem"] == "" and math.isfinite(float(watch["relative_effect"]))
+
+
+def test_the_csv_leaves_a_relative_effect_beyond_the_sane_range_empty(
+    staff_client, api_client, monkeypatch
+):
+    generate(users=120, seed=21, lift=1.6)
+    do_run_rollups()
+    real = experiment_module.analyze_series
+
+    def ctr_near_zero_baseline(kind, *args, **kwargs):
+        series = real(kind, *args, **kwargs)
+        if kind == "ctr":  # what a control mean near 0 gives: the holdout's -2,079,221 %
+            series.latest = dataclasses.replace(series.latest, relative_effect=-20792.21)
+        return series
+
+    monkeypatch.setattr(experiment_module, "analyze_series", ctr_near_zero_baseline)
+    csv_row = _export(staff_client)[("primary", "ctr")]
+    reason = _api_rows(api_client)[("primary", "ctr")]["series"]["relative_problem"]
+    assert "-2,079,221%" in reason and csv_row["relative_problem"] == reason
+    assert csv_row["relative_effect"] == csv_row["relative_ci_lower"] == ""
+    assert "-20792" not in staff_client.get("/reports/exp/export.csv").content.decode()
+    assert escape(reason) in staff_client.get("/reports/exp/").content.decode()
 
 
 # --- empty states ----------------------------------------------------------------------------

@@ -324,3 +324,28 @@ def test_report_rows_carry_the_bayesian_chance_to_win(staff_client, rolled):
     assert analysis.chance_to_win is not None and 0 <= analysis.chance_to_win <= 1
     text = staff_client.get("/reports/exp/").content.decode()
     assert "P(lift &gt; 0)" in text
+
+
+def test_the_list_analyses_the_latest_day_only_and_decides_as_the_report(rolled):
+    from analytics.reports.experiment import analyze_arms
+    from analytics.reports.listing import experiment_summaries
+    from analytics.selectors import current_phase_series
+
+    experiment = Experiment.objects.get(key="exp")
+    report = build_experiment_report(experiment)
+    series = current_phase_series({experiment.id: 1})[experiment.id]
+    now = datetime.now(UTC)
+    listed = analyze_arms(experiment, 1, series, now=now, with_secondary=False, latest_only=True)
+    full, latest = report.primary[0].series, listed.primary[0].series
+    assert len(full.days) > 1 and latest.days == full.days[-1:]  # one day analysed, the last
+    for name in ("absolute_effect", "relative_effect", "p_value", "chance_to_win"):
+        assert getattr(latest.latest, name) == getattr(full.latest, name), name
+    assert latest.latest.absolute_ci == full.latest.absolute_ci
+    assert listed.decision == report.decision
+    summary = experiment_summaries(keys=("exp",))[0]
+    assert summary.decision == report.decision
+    # a sequential test's always-valid p-value needs every look: the full series
+    Experiment.objects.filter(pk=experiment.pk).update(sequential_testing=True)
+    experiment = Experiment.objects.get(pk=experiment.pk)
+    sequential = analyze_arms(experiment, 1, series, now=now, latest_only=True)
+    assert sequential.primary[0].series.days == full.days

@@ -1,8 +1,9 @@
 """The owner's and the analyst's day in a real Chromium, each step screenshotted, with axe-core.
 
-Owner: sign in, create an experiment with two variants and targeting built with the condition
-builder, check the plan, create it, start it, pause and resume it (both on the timeline), edit
-its weights (announced as phase 2 before saving), see it on the home page, open its report.
+Owner: sign in, look at the interleaving kind of the creation form, create an experiment with
+two variants and targeting built with the condition builder, check the plan, create it, start
+it, pause and resume it (both on the timeline), edit its weights (announced as phase 2 before
+saving), see it on the home page, open its report.
 Analyst: read a report, download its data and one chart's data, read the holdout report.
 Every page passes axe-core with no serious or critical violation.
 """
@@ -60,6 +61,13 @@ def test_owner_creates_starts_pauses_and_reads(live_server, browser, django_user
     walk.check("home-empty")
 
     page.click("text=New experiment")
+    # the kind: interleaving swaps the weights and the A/B plan for the rankers' explanation
+    page.check("#id_kind_1")
+    assert page.is_hidden("#id_variant_1_weight") and page.is_hidden("button[name=plan]")
+    assert page.is_visible("#interleaving-plan") and page.is_visible("#id_interleaving_aa")
+    walk.check("create-form-interleaving")
+    page.check("#id_kind_0")
+    assert page.is_visible("#id_variant_1_weight") and page.is_hidden("#interleaving-plan")
     page.fill("#id_key", "browser-owner")
     page.fill("#id_name", "Ranker in the browser")
     page.fill("#id_variant_1_weight", "1")

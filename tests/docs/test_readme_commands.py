@@ -77,3 +77,26 @@ def test_quick_start_has_exactly_the_two_commands():
     block = text[text.index("## Quick start") :].split("```")[1]
     commands = [line.split("#")[0].strip() for line in block.splitlines()[1:] if line.strip()]
     assert commands == ["make run", "make test"]
+
+
+# The README's commands that need no server, data file or worker, run as written (its
+# arguments, through Django's command-line parsing) in order: the API-client block and the
+# rollups.
+RUNNABLE = ("create_api_client", "rotate_api_key", "revoke_api_client", "rollup")
+
+
+@pytest.mark.django_db
+def test_documented_commands_that_need_nothing_else_run_as_written(capsys):
+    from django.core.management import call_command
+
+    ran = []
+    for invocation in manage_invocations():
+        words = shlex.split(invocation)
+        if words[0] not in RUNNABLE or words[1:2] == ["NAME"]:  # NAME: a placeholder
+            continue
+        call_command(*words)
+        ran.append(invocation)
+        out = capsys.readouterr().out
+        if words[0] in ("create_api_client", "rotate_api_key"):
+            assert re.search(r"^[0-9a-f]{40}$", out, re.M), (invocation, out)  # the key, once
+    assert {shlex.split(r)[0] for r in ran} == set(RUNNABLE), ran

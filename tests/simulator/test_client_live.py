@@ -143,6 +143,10 @@ def test_run_settings_name_the_bad_parameter():
         RunSettings(users=0).check()
     with pytest.raises(SimulationError, match="^base-url: "):
         SplitlabApi("localhost:8000", "t")
+    # a missing key says how to make one in the README's form (a bare python has no Django)
+    with pytest.raises(SimulationError) as missing:
+        SplitlabApi("http://127.0.0.1:8000", "")
+    assert 'make manage ARGS="create_api_client NAME --scopes serve analyze"' in str(missing.value)
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)

@@ -16,6 +16,7 @@ from analytics.reports.listing import experiment_summaries
 from analytics.services.rollups import do_run_rollups
 from experiments import services
 from experiments.models import AuditLogEntry, Experiment
+from recommenders.models import RecommenderConfig
 from tests.analytics.factories import generate
 from tests.experiments.factories import running_experiment
 
@@ -231,6 +232,108 @@ def test_check_the_plan_writes_nothing(staff_client):
     ],
 )
 def test_bad_input_is_named_beside_its_field(staff_client, overrides, message):
+    response = staff_client.post(reverse("experiment-create"), create_form(**overrides))
+    assert response.status_code == 400
+    assert message in response.content.decode()
+    assert not Experiment.objects.filter(key="new-exp").exists()
+
+
+# --- creating an interleaving experiment -----------------------------------------------------
+
+
+def _configs(*names: str) -> list[RecommenderConfig]:
+    return [RecommenderConfig.objects.create(name=n, algorithm="popular") for n in names]
+
+
+def interleaving_form(**overrides):
+    pop, cf = _configs("pop-new", "cf-new")
+    data = create_form(
+        key="new-inter",
+        kind="interleaving",
+        variant_0_key="popular",
+        variant_0_config=str(pop.pk),
+        variant_1_key="itemcf",
+        variant_1_config=str(cf.pk),
+        qa_overrides="qa-1 = itemcf",
+        alpha="0.01",
+        # what the page's hidden A/B parts still post, and what the server must ignore
+        variant_1_weight="3",
+        baseline_percent="5",
+        planned_sample_size="500",
+    )
+    del data["primary_metric"]  # optional: the preference decides, not a metric's lift
+    data.update(overrides)
+    return data
+
+
+def test_the_create_page_offers_both_kinds_and_draws_the_chosen_ones_parts(staff_client):
+    page = staff_client.get(reverse("experiment-create")).content.decode()
+    assert 'name="kind" value="ab"' in page and 'name="kind" value="interleaving"' in page
+    assert '<p id="split-live" class="muted" aria-live="polite" data-kind="ab">' in page
+    assert 'id="interleaving-plan" data-kind="interleaving" hidden' in page
+    prefilled = staff_client.get(reverse("experiment-create") + "?kind=interleaving")
+    prefilled = prefilled.content.decode()
+    assert 'id="interleaving-plan" data-kind="interleaving">' in prefilled
+    assert 'data-kind="ab" hidden>Check the plan' in prefilled
+
+
+def test_create_an_interleaving_draft_without_weights_or_an_ab_plan(staff_client):
+    # hidden A/B fields are ignored, even where their values would be refused
+    data = interleaving_form(variant_0_weight="heavy", mde_percent="-1")
+    response = staff_client.post(reverse("experiment-create"), data)
+    assert response.status_code == 302, response.content.decode()[:3000]
+    experiment = Experiment.objects.get(key="new-inter")
+    assert experiment.kind == Experiment.Kind.INTERLEAVING and not experiment.interleaving_aa
+    rankers = experiment.variants.order_by("position")
+    assert [(v.key, v.weight, v.recommender_config.name) for v in rankers] == [
+        ("popular", 1.0, "pop-new"),
+        ("itemcf", 1.0, "cf-new"),
+    ]
+    assert experiment.alpha == 0.01 and experiment.primary_metric is None
+    defaults = Experiment()  # the A/B plan's posted values are not stored
+    assert experiment.planned_sample_size is None
+    assert experiment.baseline_rate == defaults.baseline_rate
+    page = staff_client.get(reverse("experiment-workspace", args=["new-inter"])).content.decode()
+    assert 'id="rankers"' in page and 'id="split-preview"' not in page
+
+
+def _row(page: str, index: int) -> str:
+    return page.split(f'id="id_variant_{index}_key"', 1)[1].split("</tr>", 1)[0]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "row", "message"),
+    [
+        ({"variant_1_config": ""}, 1, "needs a recommender configuration on every variant"),
+        ({"variant_0_key": "interleaved"}, 0, "names the merged list"),
+    ],
+)
+def test_an_interleaving_ranker_is_refused_beside_its_row(staff_client, overrides, row, message):
+    response = staff_client.post(reverse("experiment-create"), interleaving_form(**overrides))
+    assert response.status_code == 400
+    assert message in _row(response.content.decode(), row)
+    assert not Experiment.objects.filter(key="new-inter").exists()
+
+
+def test_two_rankers_share_a_configuration_only_in_an_interleaving_aa(staff_client):
+    data = interleaving_form()
+    data["variant_1_config"] = data["variant_0_config"]
+    response = staff_client.post(reverse("experiment-create"), data)
+    assert response.status_code == 400
+    assert "use the same recommender configuration" in _row(response.content.decode(), 1)
+    response = staff_client.post(reverse("experiment-create"), {**data, "interleaving_aa": "on"})
+    assert response.status_code == 302
+    assert Experiment.objects.get(key="new-inter").interleaving_aa
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"kind": "ab", "interleaving_aa": "on"}, "only an interleaving experiment can be"),
+        ({"kind": "nope"}, "Select a valid choice"),
+    ],
+)
+def test_a_bad_kind_is_named_beside_its_field(staff_client, overrides, message):
     response = staff_client.post(reverse("experiment-create"), create_form(**overrides))
     assert response.status_code == 400
     assert message in response.content.decode()
