@@ -26,6 +26,7 @@ from analytics.stats._validation import (
 )
 from analytics.stats.power import (
     SampleSize,
+    _check_direction,
     _normal_power,
     _sample_size,
     _solve_size,
@@ -251,8 +252,11 @@ def _plan_quantile(
             "lognormal_sigma: a quantile plan needs the per-user distribution: lognormal_sigma "
             "(log-scale sd) or baseline_values (a pilot sample)"
         )
+    if mde == 0:
+        raise ValueError("mde: must not be zero")
     q_control = distribution.quantile(quantile)
     relative = mde if mde_relative else mde / q_control
+    _check_direction(relative, common["alternative"])
     if not relative > -1:
         raise ValueError("mde: a quantile cannot fall by 100% or more")
     alpha, power, ratio, alternative = (
@@ -263,7 +267,11 @@ def _plan_quantile(
         se = mp.quantile_difference_std_error(
             distribution, quantile, effect_relative, n_control, ratio, woodruff_alpha
         )
-        shift = effect_relative * q_control / se if math.isfinite(se) else 0.0
+        if not math.isfinite(se) or effect_relative == 0:
+            return float(_normal_power(0.0, alpha, alternative))
+        shift = (
+            effect_relative * q_control / se if se > 0 else math.copysign(np.inf, effect_relative)
+        )
         return float(_normal_power(shift, alpha, alternative))
 
     start = float(mp.min_units(quantile))
