@@ -218,9 +218,7 @@ def test_winsorised_plan_uses_the_capped_standard_deviation():
     # A pilot is capped at its own nearest-rank percentile, as the report caps.
     pilot = np.exp(np.random.default_rng(2).normal(4, 1.2, 5000))
     capped = winsorize(pilot, winsorization_cap(pilot, 0.99))
-    from_pilot = plan_experiment(
-        "mean", baseline_values=pilot, winsorize_percentile=0.99, mde=0.05
-    )
+    from_pilot = plan_experiment("mean", baseline_values=pilot, winsorize_percentile=0.99, mde=0.05)
     assert from_pilot.std == pytest.approx(capped.std(ddof=1), rel=1e-12)
     assert from_pilot.mde_absolute == pytest.approx(0.05 * capped.mean(), rel=1e-12)
 
