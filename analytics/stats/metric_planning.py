@@ -57,6 +57,7 @@ from analytics.stats.quantiles import min_units
 from analytics.stats.winsorize import check_percentile
 
 QuantileFunction = Callable[[np.ndarray], np.ndarray]
+Values = Sequence[float] | np.ndarray
 
 # A log-scale sd beyond this is no per-user amount (exp(10 z) spans 40 orders of magnitude)
 # and overflows the partial moments.
@@ -71,7 +72,7 @@ def check_sigma(value: object) -> float:
     return sigma
 
 
-def check_values(values: Sequence[float] | np.ndarray) -> np.ndarray:
+def check_values(values: Values) -> np.ndarray:
     """A pilot sample: finite per-user values, at least 20 of them, not all equal."""
     try:
         x = np.asarray(values, dtype=float)
@@ -106,7 +107,7 @@ def lognormal(sigma: float, median: float = 1.0) -> Distribution:
     )
 
 
-def empirical(values: Sequence[float] | np.ndarray) -> Distribution:
+def empirical(values: Values) -> Distribution:
     """A pilot sample's quantile function (``numpy.quantile``, type 7, as the test)."""
     x = check_values(values)
     return Distribution(
@@ -163,7 +164,7 @@ def lognormal_mean_sd(sigma: float) -> tuple[float, float]:
     return mean, mean * math.sqrt(math.expm1(sigma**2))
 
 
-def capped_std(values: Sequence[float] | np.ndarray, percentile: float) -> tuple[float, float]:
+def capped_std(values: Values, percentile: float) -> tuple[float, float]:
     """Mean and standard deviation (``n - 1``) of a pilot sample capped at its own
     nearest-rank ``percentile``, as the report caps."""
     from analytics.stats.winsorize import winsorization_cap, winsorize

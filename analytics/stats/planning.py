@@ -96,7 +96,7 @@ def _check_options(
     winsorize_percentile: float | None,
     variance_reduction: float,
     lognormal_sigma: float | None,
-    baseline_values: object,
+    baseline_values: mp.Values | None,
 ) -> None:
     """Each option belongs to the metrics whose test uses it; refuse the others by name."""
     if metric == "quantile" and quantile is None:
@@ -144,15 +144,15 @@ def _mean_std(
     std: float | None,
     baseline: float | None,
     lognormal_sigma: float | None,
-    baseline_values: object,
+    baseline_values: mp.Values | None,
     winsorize_percentile: float | None,
 ) -> tuple[float, float | None, str]:
     """The per-user standard deviation the test will see (capped when winsorised) and the
     baseline mean, from ``std``, a pilot sample or a log-normal (``metric_planning``)."""
-    capped = winsorize_percentile is not None
-    if capped:
-        winsorize_percentile = mp.check_percentile(winsorize_percentile)
-    label = f", capped at p{100 * winsorize_percentile:g}" if capped else ""
+    percentile = None
+    if winsorize_percentile is not None:
+        percentile = mp.check_percentile(winsorize_percentile)
+    label = f", capped at p{100 * percentile:g}" if percentile is not None else ""
     given = [n for n, v in (("std", std), ("lognormal_sigma", lognormal_sigma),
                             ("baseline_values", baseline_values)) if v is not None]  # fmt: skip
     if len(given) > 1:
@@ -160,8 +160,8 @@ def _mean_std(
     if std is not None:
         return check_positive("std", std), baseline, f"per-user sd {std:g}{label}"
     if baseline_values is not None:
-        if capped:
-            mean, sd = mp.capped_std(baseline_values, winsorize_percentile)
+        if percentile is not None:
+            mean, sd = mp.capped_std(baseline_values, percentile)
         else:
             x = mp.check_values(baseline_values)
             mean, sd = float(x.mean()), float(x.std(ddof=1))
@@ -174,8 +174,8 @@ def _mean_std(
         )
     if baseline is None or not check_real("baseline", baseline) > 0:
         raise ValueError("baseline: a log-normal plan needs the (capped) control mean, > 0")
-    if capped:
-        unit_mean, unit_sd = mp.winsorized_lognormal_cv(lognormal_sigma, winsorize_percentile)
+    if percentile is not None:
+        unit_mean, unit_sd = mp.winsorized_lognormal_cv(lognormal_sigma, percentile)
     else:
         unit_mean, unit_sd = mp.lognormal_mean_sd(lognormal_sigma)
     return (
@@ -219,10 +219,10 @@ def _plan_mean(
 
 
 def _plan_quantile(
-    quantile: float,
+    quantile: float | None,
     baseline: float | None,
     lognormal_sigma: float | None,
-    baseline_values: object,
+    baseline_values: mp.Values | None,
     mde: float,
     mde_relative: bool,
     common: dict,
