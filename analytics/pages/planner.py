@@ -274,6 +274,8 @@ def summary(plan: ExperimentPlan) -> dict[str, str]:
         "treatment": f"{size.treatment:,}",
         "total": f"{size.total:,}",
         "mde": mde,
+        # mean plans: the sd the test will see (capped, CUPED-adjusted), worth checking
+        "std": "" if math.isnan(plan.std) else f"{plan.std:.4g}",
     }
 
 

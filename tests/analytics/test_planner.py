@@ -187,6 +187,10 @@ def test_planner_sizes_the_metrics_analysis_options(staff_client, query, argumen
     plan = plan_experiment(**arguments, daily_users=20_000)
     assert f'id="size-total"><strong>{plan.sample_size.total:,}<' in html, html[-3000:]
     assert plan.test.replace("'", "&#x27;") in html
+    if arguments["metric"] == "mean":  # the capped / adjusted sd the test will see
+        assert f'id="planned-std">{plan.std:.4g}<' in html
+    else:
+        assert 'id="planned-std"' not in html
 
 
 @pytest.mark.parametrize(
