@@ -146,9 +146,13 @@ def _mean_std(
     lognormal_sigma: float | None,
     baseline_values: mp.Values | None,
     winsorize_percentile: float | None,
+    mde: float,
+    mde_relative: bool,
+    ratio: float,
 ) -> tuple[float, float | None, str]:
     """The per-user standard deviation the test will see (capped when winsorised) and the
-    baseline mean, from ``std``, a pilot sample or a log-normal (``metric_planning``)."""
+    baseline mean, from ``std``, a pilot sample or a log-normal (``metric_planning``; the
+    log-normal's is the effective sd of both arms, ``lognormal_arms``)."""
     percentile = None
     if winsorize_percentile is not None:
         percentile = mp.check_percentile(winsorize_percentile)
@@ -174,15 +178,12 @@ def _mean_std(
         )
     if baseline is None or not check_real("baseline", baseline) > 0:
         raise ValueError("baseline: a log-normal plan needs the (capped) control mean, > 0")
-    if percentile is not None:
-        unit_mean, unit_sd = mp.winsorized_lognormal_cv(lognormal_sigma, percentile)
-    else:
-        unit_mean, unit_sd = mp.lognormal_mean_sd(lognormal_sigma)
-    return (
-        baseline * unit_sd / unit_mean,
-        baseline,
-        f"log-normal (sigma {lognormal_sigma:g}){label}",
+    relative = check_real("mde", mde) if mde_relative else check_real("mde", mde) / baseline
+    unit_mean, control_sd, treated_sd = mp.lognormal_arms(
+        lognormal_sigma, percentile, relative, check_positive("ratio", ratio)
     )
+    sd = baseline * mp.effective_sd(control_sd, treated_sd, ratio) / unit_mean
+    return sd, baseline, f"log-normal (sigma {lognormal_sigma:g}){label}, both arms"
 
 
 def _plan_mean(
@@ -386,7 +387,7 @@ def plan_experiment(
         sized = _plan_proportion(baseline, mde, mde_relative, common, method)
     elif metric == "mean":
         std_source = _mean_std(std, baseline, lognormal_sigma, baseline_values,
-                               winsorize_percentile)  # fmt: skip
+                               winsorize_percentile, mde, mde_relative, ratio)  # fmt: skip
         sized = _plan_mean(baseline, std_source, mde, mde_relative, common, method,
                            variance_reduction, winsorize_percentile is not None)  # fmt: skip
     else:

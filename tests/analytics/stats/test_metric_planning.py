@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scipy import integrate, special, stats
+from scipy import integrate, optimize, special, stats
 from statsmodels.stats.power import NormalIndPower
 
 from analytics.stats import (
@@ -206,15 +206,37 @@ def test_capped_lognormal_moments_match_numerical_integration(sigma, percentile)
     assert sd == pytest.approx(math.sqrt(second - first**2), rel=1e-6)
 
 
-def test_winsorised_plan_uses_the_capped_standard_deviation():
-    mean, sd = mp.winsorized_lognormal_cv(1.2, 0.99)
+def _capped_arm(sigma: float, log_mean: float, cap: float) -> tuple[float, float]:
+    """Mean and sd of min(X, cap) by numerical integration (independent of the closed form)."""
+    pdf = stats.lognorm(sigma, scale=math.exp(log_mean)).pdf
+    tail = stats.lognorm(sigma, scale=math.exp(log_mean)).sf(cap)
+    first = integrate.quad(lambda x: x * pdf(x), 0, cap, epsabs=1e-12, limit=200)[0]
+    second = integrate.quad(lambda x: x * x * pdf(x), 0, cap, epsabs=1e-12, limit=200)[0]
+    first, second = first + cap * tail, second + cap**2 * tail
+    return first, math.sqrt(second - first**2)
+
+
+def test_winsorised_plan_uses_both_arms_capped_at_the_pooled_percentile():
+    sigma, percentile, k = 1.2, 0.99, 1.1
+    cap = optimize.brentq(
+        lambda c: 0.5 * stats.lognorm(sigma).cdf(c) + 0.5 * stats.lognorm(sigma, scale=k).cdf(c)
+        - percentile, 1e-3, 1e4, xtol=1e-13,
+    )  # fmt: skip
+    (m_c, s_c), (m_t, s_t) = _capped_arm(sigma, 0.0, cap), _capped_arm(sigma, math.log(k), cap)
     plan = plan_experiment(
-        "mean", lognormal_sigma=1.2, winsorize_percentile=0.99, baseline=100, mde=0.05
-    )
-    assert plan.std == pytest.approx(100 * sd / mean, rel=1e-12)
-    assert plan.sample_size == sample_size_means(100 * sd / mean, 5.0)
-    uncapped = plan_experiment("mean", lognormal_sigma=1.2, baseline=100, mde=0.05)
+        "mean", lognormal_sigma=sigma, winsorize_percentile=percentile, baseline=100,
+        mde=m_t / m_c - 1,
+    )  # fmt: skip
+    assert plan.std == pytest.approx(100 * math.sqrt((s_c**2 + s_t**2) / 2) / m_c, rel=1e-6)
+    assert plan.sample_size == sample_size_means(plan.std, 100 * (m_t / m_c - 1))
+    # Above the control's own capped sd: that one promised more power than the test has.
+    own_mean, own_sd = mp.winsorized_lognormal_cv(sigma, percentile)
+    assert plan.std > 1.03 * 100 * own_sd / own_mean
+    uncapped = plan_experiment("mean", lognormal_sigma=sigma, baseline=100, mde=0.09)
     assert plan.sample_size.total < 0.7 * uncapped.sample_size.total  # why one caps
+    # Uncapped: the treatment's sd is (1 + mde) times the control's.
+    mean, sd = mp.lognormal_mean_sd(sigma)
+    assert uncapped.std == pytest.approx(100 * sd / mean * math.sqrt((1 + 1.09**2) / 2))
     # A pilot is capped at its own nearest-rank percentile, as the report caps.
     pilot = np.exp(np.random.default_rng(2).normal(4, 1.2, 5000))
     capped = winsorize(pilot, winsorization_cap(pilot, 0.99))
