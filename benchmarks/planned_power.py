@@ -9,8 +9,9 @@ The share called significant is the achieved power (target 80 +- 4 points):
 * one-sided sequential: a normal mean read at 7 equally spaced looks with the always-valid
   test (one-sided), significant at any look;
 * winsorised mean: log-normal watch time (log-scale sd 1.2) capped at the pooled 99th
-  percentile, Welch's test; the plan's capped sd from the log-normal's closed form, the MDE
-  the difference of the population's capped means (pooled cap, computed exactly);
+  percentile, Welch's test; the plan's capped sds (both arms at the pooled cap) from the
+  log-normal's closed form, the MDE the difference of the population's capped means (pooled
+  cap, computed exactly);
 * quantiles p50 and p90: log-normal per-user values (log-scale sd 1), the treatment scaling
   every value by 1.10; the plan's Woodruff standard errors against ``quantile_difference``;
 * CUPED for a ratio (CTR with pre-period clicks and impressions, the population of
@@ -18,7 +19,8 @@ The share called significant is the achieved power (target 80 +- 4 points):
   with the share of its variance the covariates explain (both measured on a 200,000-user
   pilot), tested with the regression-adjusted delta method.
 
-One line per method with its target and PASS/MISS.
+One line per method with its target and PASS/MISS. Measured at full size (4,000 experiments,
+2 busy cores, about 40 s): 79.8, 79.6, 80.5, 79.8, 79.0 and 78.3 % in the order above.
 
     python benchmarks/planned_power.py [--quick]   # SPLITLAB_FULL=1: 4,000 experiments
 """
