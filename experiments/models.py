@@ -133,6 +133,14 @@ class MetricDefinition(models.Model):
         "before the test (0.99 caps the top 1%); empty: no capping. Per-user amounts only "
         "(watch time)",
     )
+    planning_log_sd = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="planning only: the standard deviation of log(per-user value) from past data "
+        "(watch time: about 1 to 1.5); the experiment's required sample size then plans a mean, "
+        "winsorised mean or quantile metric on log-normal values, as it is tested. Empty: "
+        "planned as a rate from the experiment's baseline",
+    )
     informative_prior = models.BooleanField(
         default=False,
         help_text="Bayesian analysis with a Gaussian prior on the relative effect "
@@ -169,7 +177,7 @@ class MetricDefinition(models.Model):
         """The analysis options must make sense for the metric, and a quantile kind needs its
         level while other kinds take none (a field-named error each)."""
         errors: dict[str, str] = {}
-        for name in ("winsorize_percentile", "prior_mean", "prior_stddev"):
+        for name in ("winsorize_percentile", "prior_mean", "prior_stddev", "planning_log_sd"):
             value = getattr(self, name)
             if value is not None and not math.isfinite(value):
                 errors[name] = "must be a finite number"
@@ -190,6 +198,9 @@ class MetricDefinition(models.Model):
             errors["prior_stddev"] = "must lie in (0, 10] (a relative effect's spread)"
         if "prior_mean" not in errors and mean is not None and abs(mean) > 10:
             errors["prior_mean"] = "must lie within [-10, 10] (a relative effect)"
+        sd = self.planning_log_sd
+        if "planning_log_sd" not in errors and sd is not None and not 0 < sd <= 10:
+            errors["planning_log_sd"] = "must lie in (0, 10] (the sd of log values, e.g. 1.2)"
         is_quantile = self.STATISTIC_OF_KIND.get(self.kind) == self.Statistic.QUANTILE
         if is_quantile and self.quantile_level is None:
             errors["quantile_level"] = "required for a quantile kind (e.g. 0.5)"

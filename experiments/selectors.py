@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from experiments.models import AuditLogEntry, Experiment, Holdout
+from experiments.models import AuditLogEntry, Experiment, Holdout, MetricDefinition
 
 __all__ = [
     "PowerEstimate",
     "audit_log",
     "is_preliminary",
+    "plan_arguments",
     "power_estimate",
     "preliminary_until",
     "traffic_share",
@@ -53,12 +55,15 @@ class PowerEstimate:
     total: int
     traffic_share: float
     runtime_days: int | None
+    test: str = ""
 
     def describe(self) -> str:
         text = (
             f"{self.per_variant:,} users per variant, {self.total:,} in all "
             f"({self.variants} variants)"
         )
+        if self.test:
+            text += f", planned for the {self.test}"
         if self.runtime_days is None:
             return text + "; enter the daily traffic for a runtime estimate"
         return text + (
@@ -66,14 +71,55 @@ class PowerEstimate:
         )
 
 
+def plan_arguments(experiment: Experiment) -> dict[str, Any]:
+    """``plan_experiment`` arguments for the test the report will run on the primary metric.
+
+    Its options make the plan: a one-sided metric is planned one-sided (towards its better
+    direction, the MDE signed alike); a mean, winsorised mean or quantile metric whose
+    ``planning_log_sd`` is set is planned on log-normal per-user values with that log-scale
+    sd (scale-free with the relative MDE: the baseline is the unit), capped at its
+    ``winsorize_percentile`` or at its ``quantile_level``. Other metrics, and those without a
+    planning distribution, are planned as a rate from ``baseline_rate``; a quantile metric
+    has no rate and needs its distribution (``ValueError`` naming ``planning_log_sd``).
+    """
+    arguments: dict[str, Any] = {
+        "mde": experiment.mde_relative,
+        "alpha": experiment.alpha,
+        "power": experiment.power,
+        "sequential": experiment.sequential_testing,
+        "curve_points": 2,
+    }
+    metric = experiment.primary_metric
+    if metric is None:
+        return {**arguments, "baseline": experiment.baseline_rate}
+    arguments["alternative"] = metric.alternative
+    if metric.alternative == "smaller":  # the better direction is a fall
+        arguments["mde"] = -abs(experiment.mde_relative)
+    statistic = MetricDefinition.STATISTIC_OF_KIND[metric.kind]
+    sd = metric.planning_log_sd
+    if statistic == MetricDefinition.Statistic.QUANTILE:
+        if sd is None:
+            raise ValueError(
+                f"planning_log_sd: the primary metric {metric.key!r} is a quantile; set its "
+                "planning log-scale sd to plan it"
+            )
+        return {**arguments, "metric": "quantile", "quantile": metric.quantile_level,
+                "lognormal_sigma": sd}  # fmt: skip
+    if statistic == MetricDefinition.Statistic.MEAN and sd is not None:
+        return {**arguments, "metric": "mean", "baseline": 1.0, "lognormal_sigma": sd,
+                "winsorize_percentile": metric.winsorize_percentile}  # fmt: skip
+    return {**arguments, "baseline": experiment.baseline_rate}
+
+
 def power_estimate(
     experiment: Experiment, *, variants: int | None = None, holdout_share: float | None = None
 ) -> PowerEstimate:
-    """Sample size per variant to detect ``mde_relative`` on ``baseline_rate`` with the test
-    the report runs (two-sided pooled z-test of two proportions at ``alpha`` and ``power``, or,
-    with sequential testing, the always-valid test: ``analytics.stats.plan_experiment``; each
-    treatment is compared with the control), and the runtime
-    ``ceil(total / (daily_traffic * share))``.
+    """Sample size per variant to detect ``mde_relative`` with the test the report runs on
+    the primary metric (``plan_arguments``: by default the two-sided pooled z-test of two
+    proportions on ``baseline_rate`` at ``alpha`` and ``power``; one-sided, winsorised or a
+    quantile as the metric's options say; with sequential testing the always-valid test:
+    ``analytics.stats.plan_experiment``; each treatment is compared with the control), and
+    the runtime ``ceil(total / (daily_traffic * share))``.
 
     Raises ``ValueError`` naming the field when the inputs admit no answer.
     """
@@ -81,21 +127,15 @@ def power_estimate(
     from analytics.stats import plan_experiment, runtime_days
 
     k = variants if variants is not None else max(experiment.variants.count(), 2)
-    size = plan_experiment(
-        baseline=experiment.baseline_rate,
-        mde=experiment.mde_relative,
-        alpha=experiment.alpha,
-        power=experiment.power,
-        sequential=experiment.sequential_testing,
-        curve_points=2,
-    ).sample_size
+    plan = plan_experiment(**plan_arguments(experiment))
+    size = plan.sample_size
     per_variant = max(size.control, size.treatment)
     total = per_variant * k
     share = traffic_share(experiment, holdout_share)
     days = None
     if experiment.daily_traffic and share > 0:
         days = runtime_days(total, experiment.daily_traffic, share)
-    return PowerEstimate(per_variant, k, total, share, days)
+    return PowerEstimate(per_variant, k, total, share, days, plan.test)
 
 
 def audit_log(experiment: Experiment) -> QuerySet[AuditLogEntry]:

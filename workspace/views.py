@@ -83,7 +83,8 @@ def experiment_action(request: HttpRequest, key: str, action: str) -> HttpRespon
 def _plan(form: ExperimentCreateForm) -> tuple[str, int | None]:
     """The required size for the form's values (no write), and users per variant."""
     fields = form.experiment_fields()
-    draft = Experiment(**{k: v for k, v in fields.items() if k != "primary_metric"})
+    # The primary metric's options (one-sided, winsorised, quantile) shape the plan.
+    draft = Experiment(**fields)
     try:
         estimate = experiment_selectors.power_estimate(draft, variants=len(form.variants()))
     except ValueError as error:

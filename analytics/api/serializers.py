@@ -134,9 +134,11 @@ class IntervalField(serializers.ListField):
 # --- sample size -----------------------------------------------------------------------------
 
 
-METHODS_OF_METRIC = {"proportion": PROPORTION_METHODS, "mean": MEAN_METHODS}
-# A sequential plan is the always-valid z-test (unpooled for rates), two-sided.
+METHODS_OF_METRIC = {"proportion": PROPORTION_METHODS, "mean": MEAN_METHODS, "quantile": ("z",)}
+# A sequential plan is the always-valid z-test (unpooled for rates).
 SEQUENTIAL_PLAN_METHODS = ("unpooled", "z")
+# A pilot sample travels in the request body; more users than this add nothing to a plan.
+MAX_BASELINE_VALUES = 100_000
 
 
 def _when(field: str, value: Any, then: dict[str, Any]) -> dict[str, Any]:
@@ -148,10 +150,41 @@ class SampleSizeRequestSerializer(RulesInSchema, serializers.Serializer):
     metric = serializers.ChoiceField(choices=METRICS, default="proportion")
     baseline = StrictFloatField(
         required=False,
-        help_text="control rate (proportion: required) or mean (mean metric: required for a "
-        "relative mde)",
+        help_text="control rate (proportion: required), mean (mean metric: required for a "
+        "relative mde; winsorised: the capped mean) or quantile value (quantile metric: "
+        "needed for an absolute mde with lognormal_sigma)",
     )
-    std = StrictFloatField(required=False, help_text="per-user std (mean metric: required)")
+    std = StrictFloatField(
+        required=False,
+        help_text="per-user std (mean metric: this, lognormal_sigma or baseline_values; "
+        "winsorised: the std of the capped values)",
+    )
+    quantile = StrictFloatField(
+        required=False, help_text="quantile metric: the level compared (0.5 median, 0.9 p90)"
+    )
+    lognormal_sigma = StrictFloatField(
+        required=False,
+        help_text="mean or quantile metric: assume log-normal per-user values with this "
+        "log-scale standard deviation (e.g. 1.2 for watch time)",
+    )
+    baseline_values = serializers.ListField(
+        child=StrictFloatField(),
+        required=False,
+        min_length=20,
+        max_length=MAX_BASELINE_VALUES,
+        help_text="mean or quantile metric: a pilot sample of per-user values whose empirical "
+        "distribution the plan uses (no shape assumed)",
+    )
+    winsorize_percentile = StrictFloatField(
+        required=False,
+        help_text="mean metric: plan the test on values capped at this pooled percentile "
+        "(0.99), as a metric with winsorisation is tested",
+    )
+    variance_reduction = StrictFloatField(
+        default=0.0,
+        help_text="mean metric: share of the variance CUPED removes (R^2 of the pre-period "
+        "covariates, in [0, 1)); a ratio metric is planned as the mean of its linearised values",
+    )
     mde = StrictFloatField(help_text="smallest effect worth detecting (treatment - control)")
     mde_relative = StrictBooleanField(default=True, help_text="mde as a fraction of baseline")
     alpha = StrictFloatField(default=0.05)
@@ -162,12 +195,13 @@ class SampleSizeRequestSerializer(RulesInSchema, serializers.Serializer):
         choices=PROPORTION_METHODS + MEAN_METHODS,
         required=False,
         help_text="by metric: proportion takes pooled (default: the report's test), unpooled "
-        "or cohen_h; mean takes t (default) or z. A sequential plan takes unpooled "
-        "(proportion) or z (mean) only.",
+        "or cohen_h; mean takes t (default) or z; quantile takes z. A sequential plan takes "
+        "unpooled (proportion) or z (mean, quantile) only.",
     )
     sequential = StrictBooleanField(
         default=False,
-        help_text="size for the always-valid test of a sequential experiment (two-sided)",
+        help_text="size for the always-valid test of a sequential experiment (one-sided with "
+        "alternative larger or smaller)",
     )
     looks = StrictIntegerField(
         default=1,
@@ -182,16 +216,39 @@ class SampleSizeRequestSerializer(RulesInSchema, serializers.Serializer):
     # The choices of ``method`` per metric, and the fields each metric needs, in the schema.
     schema_rules = {
         "allOf": [
-            {
-                "if": {
-                    "required": ["metric"],
-                    "properties": {"metric": {"const": "mean"}},
-                },
-                "then": {
-                    "required": ["std"],
+            _when(
+                "metric",
+                "mean",
+                {
+                    "anyOf": [
+                        {"required": ["std"]},
+                        {"required": ["lognormal_sigma"]},
+                        {"required": ["baseline_values"]},
+                    ],
                     "properties": {"method": {"enum": list(MEAN_METHODS)}},
                 },
-                "else": {
+            ),
+            _when(
+                "metric",
+                "quantile",
+                {
+                    "required": ["quantile"],
+                    "anyOf": [
+                        {"required": ["lognormal_sigma"]},
+                        {"required": ["baseline_values"]},
+                    ],
+                    "properties": {"method": {"enum": ["z"]}},
+                },
+            ),
+            # Proportion (also the default metric): the rate, and its methods.
+            {
+                "if": {
+                    "anyOf": [
+                        {"not": {"required": ["metric"]}},
+                        {"properties": {"metric": {"const": "proportion"}}},
+                    ]
+                },
+                "then": {
                     "required": ["baseline"],
                     "properties": {"method": {"enum": list(PROPORTION_METHODS)}},
                 },
@@ -199,12 +256,7 @@ class SampleSizeRequestSerializer(RulesInSchema, serializers.Serializer):
             _when(
                 "sequential",
                 True,
-                {
-                    "properties": {
-                        "alternative": {"const": "two-sided"},
-                        "method": {"enum": list(SEQUENTIAL_PLAN_METHODS)},
-                    }
-                },
+                {"properties": {"method": {"enum": list(SEQUENTIAL_PLAN_METHODS)}}},
             ),
             # Several looks are planned for the always-valid test only.
             {
@@ -248,6 +300,11 @@ class SampleSizeResponseSerializer(serializers.Serializer):
     sequential = serializers.BooleanField()
     looks = serializers.IntegerField(help_text="the planned reads of the report")
     test = serializers.CharField(help_text="the test the size is planned for")
+    alternative = serializers.CharField(help_text="the sides of the planned test")
+    std = FiniteFloatField(
+        help_text="mean metrics: the per-user std planned with (capped, CUPED-adjusted); null "
+        "for other metrics"
+    )
     power_curve = PowerCurvePointSerializer(source="curve", many=True)
 
 

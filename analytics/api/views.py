@@ -34,7 +34,11 @@ from analytics.stats import analyze_metric, argument_name, plan_experiment
 from web.parsers import json_from_body
 
 # Library argument names that differ from request field names.
-FIELD_OF_ARGUMENT = {"n_control": "mde", "sample_size": "daily_users"}
+FIELD_OF_ARGUMENT = {
+    "n_control": "mde",
+    "sample_size": "daily_users",
+    "percentile": "winsorize_percentile",
+}
 
 
 def validation_error(error: ValueError, fields: set[str]) -> ValidationError:

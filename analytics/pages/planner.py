@@ -28,6 +28,10 @@ DEFAULTS = {
     "metric": "proportion",
     "baseline": "5",
     "std": "",
+    "quantile": "",
+    "lognormal_sigma": "",
+    "winsorize_percentile": "",
+    "variance_reduction": "",
     "mde": "5",
     "mde_type": "relative",
     "alpha": "0.05",
@@ -44,7 +48,8 @@ DEFAULTS = {
 }
 
 FIELD_GROUPS = (
-    ("Metric", ("metric", "baseline", "std")),
+    ("Metric", ("metric", "baseline", "std", "quantile", "lognormal_sigma")),
+    ("Analysis options", ("winsorize_percentile", "variance_reduction")),
     (
         "Effect and test",
         ("mde", "mde_type", "alpha", "power", "alternative", "sequential", "looks"),
@@ -55,20 +60,46 @@ FIELD_GROUPS = (
 
 # Library argument -> form field (where the names differ).
 FIELD_OF_ARGUMENT = {"ratio": "treatment_share", "n_control": "mde", "sample_size": "mde",
-                     "margin": "guardrail_margin"}  # fmt: skip
+                     "margin": "guardrail_margin",
+                     "percentile": "winsorize_percentile"}  # fmt: skip
 
 
 class PlannerForm(forms.Form):
     metric = forms.ChoiceField(
-        choices=[("proportion", "Rate (conversion, CTR per user)"), ("mean", "Mean (per user)")]
+        choices=[
+            ("proportion", "Rate (conversion, CTR per user)"),
+            ("mean", "Mean (per user)"),
+            ("quantile", "Quantile (median, p90 of per-user values)"),
+        ]
     )
     baseline = forms.FloatField(
         required=False,
-        help_text="rate: control rate in %; mean: control mean (needed for a relative MDE)",
+        help_text="rate: control rate in %; mean: control mean (needed for a relative MDE; "
+        "winsorised: the capped mean); quantile: the control's quantile value (optional)",
     )
     std = forms.FloatField(
         label="Standard deviation", required=False, min_value=0,
-        help_text="mean metrics: per-user standard deviation",
+        help_text="mean metrics: per-user standard deviation (winsorised: of the capped "
+        "values); or leave empty and give the log-scale sd below",
+    )  # fmt: skip
+    quantile = forms.FloatField(
+        label="Quantile level", required=False, min_value=1, max_value=99,
+        help_text="quantile metrics: the level in % (50 median, 90 p90)",
+    )  # fmt: skip
+    lognormal_sigma = forms.FloatField(
+        label="Log-scale sd", required=False, min_value=0.01, max_value=10,
+        help_text="quantile metrics, or means without a standard deviation: assume log-normal "
+        "per-user values with this sd of log(value) (watch time: about 1 to 1.5)",
+    )  # fmt: skip
+    winsorize_percentile = forms.FloatField(
+        label="Winsorise at percentile", required=False, min_value=50.1, max_value=99.99,
+        help_text="mean metrics: plan the test on values capped at this pooled percentile "
+        "(99), as a winsorised metric is tested",
+    )  # fmt: skip
+    variance_reduction = forms.FloatField(
+        label="CUPED variance reduction", required=False, min_value=0, max_value=99,
+        help_text="mean (and ratio) metrics: % of the variance the pre-period covariates "
+        "remove (R\u00b2, e.g. 30)",
     )  # fmt: skip
     mde = forms.FloatField(label="MDE", help_text="smallest change worth detecting")
     mde_type = forms.ChoiceField(
@@ -84,7 +115,12 @@ class PlannerForm(forms.Form):
         min_value=0.1, max_value=99.9, help_text="% of enrolled users in treatment"
     )
     alternative = forms.ChoiceField(
-        choices=[("two-sided", "two-sided"), ("larger", "one-sided (increase)")]
+        choices=[
+            ("two-sided", "two-sided"),
+            ("larger", "one-sided (increase)"),
+            ("smaller", "one-sided (decrease)"),
+        ],
+        help_text="one-sided as a metric tested one-sided: fixed-horizon and sequential alike",
     )
     sequential = forms.BooleanField(
         label="Sequential testing",
@@ -122,20 +158,39 @@ class PlannerForm(forms.Form):
             baseline = data.get("baseline")
             if baseline is None or not 0 < baseline < 100:
                 self.add_error("baseline", "a rate needs the control rate in %, between 0 and 100")
-        elif data.get("metric") == "mean" and not data.get("std"):
-            self.add_error("std", "a mean metric needs its per-user standard deviation (> 0)")
+        elif data.get("metric") == "mean":
+            if not data.get("std") and not data.get("lognormal_sigma"):
+                self.add_error(
+                    "std", "a mean metric needs its per-user standard deviation (> 0) or a "
+                    "log-scale sd"
+                )  # fmt: skip
+        elif data.get("metric") == "quantile":
+            if data.get("quantile") is None:
+                self.add_error("quantile", "a quantile metric needs its level (50 for a median)")
+            if not data.get("lognormal_sigma"):
+                self.add_error("lognormal_sigma", "a quantile plan needs the log-scale sd")
+        if data.get("metric") != "mean":
+            for name in ("winsorize_percentile", "variance_reduction"):
+                if data.get(name):
+                    self.add_error(name, "applies to mean metrics only")
         return data
 
     def plan_arguments(self) -> dict[str, Any]:
         """``plan_experiment`` keyword arguments, percentages turned into fractions."""
         d = self.cleaned_data
-        rate = d["metric"] == "proportion"
+        rate, mean = d["metric"] == "proportion", d["metric"] == "mean"
         relative = d["mde_type"] == "relative"
         share = d["treatment_share"] / 100
+        percentile = d.get("winsorize_percentile")
+        sigma = None if rate or (mean and d.get("std")) else d.get("lognormal_sigma")
         return {
             "metric": d["metric"],
             "baseline": d["baseline"] / 100 if rate else d["baseline"],
-            "std": None if rate else d["std"],
+            "std": d["std"] if mean and d.get("std") else None,
+            "quantile": d["quantile"] / 100 if d["metric"] == "quantile" else None,
+            "lognormal_sigma": sigma,
+            "winsorize_percentile": percentile / 100 if mean and percentile else None,
+            "variance_reduction": (d.get("variance_reduction") or 0) / 100 if mean else 0.0,
             "mde": d["mde"] / 100 if (relative or rate) else d["mde"],
             "mde_relative": relative,
             "alpha": d["alpha"],
@@ -219,6 +274,8 @@ def summary(plan: ExperimentPlan) -> dict[str, str]:
         "treatment": f"{size.treatment:,}",
         "total": f"{size.total:,}",
         "mde": mde,
+        # mean plans: the sd the test will see (capped, CUPED-adjusted), worth checking
+        "std": "" if math.isnan(plan.std) else f"{plan.std:.4g}",
     }
 
 

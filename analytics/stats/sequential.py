@@ -125,21 +125,27 @@ def final_look_critical(alpha: float) -> float:
     return math.sqrt((1 + k) / k * (2 * math.log(1 / alpha) + math.log(1 + k)))
 
 
-def fixed_horizon_equivalent_alpha(alpha: float, looks: int = 1, power: float = 0.8) -> float:
-    """Two-sided alpha at which a fixed-horizon z plan sizes the sequential one.
+def fixed_horizon_equivalent_alpha(
+    alpha: float, looks: int = 1, power: float = 0.8, alternative: str = "two-sided"
+) -> float:
+    """Alpha at which a fixed-horizon z plan sizes the sequential one (two-sided, or
+    one-sided for a one-sided ``alternative``: a fixed one-sided plan at the returned alpha).
 
     One look (the report read once, at the planned size): ``2 Phi(-c)`` with
-    ``c = final_look_critical(alpha)``, whatever the power. ``looks`` equally spaced reads
-    (the last at the planned size) can each reject, so the plan needs less: the alpha whose
-    fixed plan has the drift ``sequential_drift(alpha, power, looks)``, i.e.
-    ``2 Phi(-(drift - z_power))``; exact at ``power``, the equivalent fixed test's power curve
-    approximates the sequential one's elsewhere.
+    ``c = final_look_critical(alpha)``, whatever the power (``Phi(-c)`` one-sided: the
+    one-sided sequential test rejects on its side of the same two-sided boundary). ``looks``
+    equally spaced reads (the last at the planned size) can each reject, so the plan needs
+    less: the alpha whose fixed plan has the drift ``sequential_drift(alpha, power, looks)``,
+    i.e. ``2 Phi(-(drift - z_power))`` (one-sided ``Phi(-(drift - z_power))``); exact at
+    ``power``, the equivalent fixed test's power curve approximates the sequential one's
+    elsewhere.
     """
     looks = check_looks(looks)
+    sides = 1 if check_alternative(alternative) != "two-sided" else 2
     if looks == 1:
-        return float(2 * special.ndtr(-final_look_critical(alpha)))
-    drift = sequential_drift(alpha, power, looks)
-    return float(2 * special.ndtr(-(drift - float(special.ndtri(power)))))
+        return float(sides * special.ndtr(-final_look_critical(alpha)))
+    drift = sequential_drift(alpha, power, looks, alternative)
+    return float(sides * special.ndtr(-(drift - float(special.ndtri(power)))))
 
 
 def _boundary(fraction: np.ndarray, alpha: float) -> np.ndarray:
@@ -151,7 +157,11 @@ def _boundary(fraction: np.ndarray, alpha: float) -> np.ndarray:
 
 
 def sequential_power(
-    drift: float, looks: int, alpha: float = 0.05, grid_step: float = 0.01
+    drift: float,
+    looks: int,
+    alpha: float = 0.05,
+    grid_step: float = 0.01,
+    alternative: str = "two-sided",
 ) -> float:
     """P(the asymptotic always-valid test rejects at one of ``looks`` equally spaced looks,
     the last at its tuning size ``t*``), when the z-statistic at ``t*`` has mean ``drift``.
@@ -165,11 +175,20 @@ def sequential_power(
     Jennison & Turnbull, "Group Sequential Methods", 2000, ch. 19), trapezoid rule on a grid
     of about ``grid_step``. One look gives ``Phi(drift - c) + Phi(-drift - c)`` with
     ``c = final_look_critical(alpha)``.
+
+    A one-sided ``alternative`` (the test of ``analysis._one_sided``: the same boundary, a
+    rejection on its side only) continues on the other side, so its continuation region is
+    the half-line ``S < sqrt(f) b(f)`` (``larger``; mirrored for ``smaller``), integrated down
+    to 8 standard deviations below the lower of ``-sqrt(f) b(f)`` and the drift; one look
+    gives ``Phi(drift - c)`` (``Phi(-drift - c)`` for ``smaller``).
     """
     drift = check_real("drift", drift)
     looks = check_looks(looks)
     alpha = check_unit_open("alpha", alpha)
     grid_step = check_positive("grid_step", grid_step)
+    alternative = check_alternative(alternative)
+    if alternative == "smaller":  # the mirror image of "larger"
+        drift, alternative = -drift, "larger"
     fractions = np.arange(1, looks + 1) / looks
     limits = np.sqrt(fractions) * _boundary(fractions, alpha)
     # Each look's grid spans its continuation region exactly, so the trapezoid rule's error
@@ -177,7 +196,10 @@ def sequential_power(
     previous, grid, density, weights = 0.0, np.zeros(1), np.ones(1), np.ones(1)
     for f, limit in zip(fractions, limits, strict=True):
         width, mean = f - previous, drift * (f - previous)
-        points = np.linspace(-limit, limit, int(math.ceil(2 * limit / grid_step)) + 1)
+        bottom = -limit
+        if alternative == "larger":
+            bottom = min(-limit, drift * f) - 8 * math.sqrt(f)
+        points = np.linspace(bottom, limit, int(math.ceil((limit - bottom) / grid_step)) + 1)
         jump = points[:, None] - grid[None, :] - mean
         kernel = np.exp(-(jump**2) / (2 * width)) / math.sqrt(2 * math.pi * width)
         density = kernel @ (density * weights)
@@ -187,21 +209,29 @@ def sequential_power(
     return float(np.clip(1.0 - density @ weights, 0.0, 1.0))
 
 
-def sequential_drift(alpha: float, power: float, looks: int) -> float:
-    """The drift (mean z at the tuning size) at which ``sequential_power`` equals ``power``:
-    a sequential plan read at ``looks`` equally spaced looks needs
-    ``(drift / (z_{1-alpha/2} + z_power))^2`` times the users of a fixed-horizon test."""
+def sequential_drift(
+    alpha: float, power: float, looks: int, alternative: str = "two-sided"
+) -> float:
+    """The drift (mean z at the tuning size, in the alternative's direction) at which
+    ``sequential_power`` equals ``power``: a sequential plan read at ``looks`` equally spaced
+    looks needs ``(drift / (z_{1-alpha/2} + z_power))^2`` times the users of a fixed-horizon
+    two-sided test (``z_{1-alpha}`` for a one-sided one)."""
     alpha = check_unit_open("alpha", alpha)
     power = check_unit_open("power", power)
-    return _solve_drift(alpha, power, check_looks(looks))
+    sides = "two-sided" if check_alternative(alternative) == "two-sided" else "larger"
+    return _solve_drift(alpha, power, check_looks(looks), sides)
 
 
 # Cached: a planner page reloaded with the same inputs does not integrate again (seconds at
 # many looks). Only validated floats and ints reach it.
 @functools.lru_cache(maxsize=256)
-def _solve_drift(alpha: float, power: float, looks: int) -> float:
+def _solve_drift(alpha: float, power: float, looks: int, alternative: str) -> float:
     upper = final_look_critical(alpha) + float(special.ndtri(power)) + 1.0
-    return float(optimize.brentq(lambda d: sequential_power(d, looks, alpha) - power, 0.0, upper))
+
+    def gap(drift: float) -> float:
+        return sequential_power(drift, looks, alpha, alternative=alternative) - power
+
+    return float(optimize.brentq(gap, 0.0, upper))
 
 
 def always_valid_arrays(

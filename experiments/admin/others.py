@@ -129,7 +129,7 @@ class MetricDefinitionAdmin(admin.ModelAdmin):
                 "description": "Off by default; the report says which ones it applied.",
                 "fields": (
                     "test_sides", "winsorize_percentile", "informative_prior", "prior_mean",
-                    "prior_stddev",
+                    "prior_stddev", "planning_log_sd",
                 ),
             },
         ),

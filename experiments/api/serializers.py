@@ -225,6 +225,7 @@ class MetricDefinitionSerializer(RulesInSchema, StrictModelSerializer):
                     "winsorize_percentile": {"exclusiveMinimum": 0.5, "exclusiveMaximum": 1},
                     "prior_mean": {"minimum": -10, "maximum": 10},
                     "prior_stddev": {"exclusiveMinimum": 0, "maximum": 10},
+                    "planning_log_sd": {"exclusiveMinimum": 0, "maximum": 10},
                 }
             },
             {  # winsorisation caps per-user amounts: only the kinds that have them

@@ -154,3 +154,57 @@ def test_guardrail_needs_and_power_are_shown(staff_client):
     plan = plan_experiment(baseline=0.05, mde=0.05)
     power = power_noninferiority("proportion", 0.3, 0.02, plan.sample_size.control)
     assert f'id="guardrail-power">{power:.3f}<' in html
+
+
+# --- one-sided, quantile, winsorised and CUPED plans (issue 13) ------------------------------
+
+BASE = {"mde_type": "relative", "alpha": "0.05", "power": "0.8", "treatment_share": "50",
+        "daily_users": "20000", "traffic_share": "100"}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("query", "arguments"),
+    [
+        ({"metric": "quantile", "quantile": "90", "lognormal_sigma": "1.2", "mde": "5",
+          "alternative": "two-sided"},
+         {"metric": "quantile", "quantile": 0.9, "lognormal_sigma": 1.2, "mde": 0.05}),
+        ({"metric": "mean", "baseline": "120", "lognormal_sigma": "1.2", "mde": "3",
+          "winsorize_percentile": "99", "alternative": "larger", "sequential": "on",
+          "looks": "7"},
+         {"metric": "mean", "baseline": 120, "lognormal_sigma": 1.2, "mde": 0.03,
+          "winsorize_percentile": 0.99, "alternative": "larger", "sequential": True,
+          "looks": 7}),
+        ({"metric": "mean", "baseline": "30", "std": "45", "mde": "5",
+          "variance_reduction": "30", "alternative": "smaller"},
+         {"metric": "mean", "baseline": 30, "std": 45, "mde": -0.05,
+          "variance_reduction": 0.3, "alternative": "smaller"}),
+    ],
+)  # fmt: skip
+def test_planner_sizes_the_metrics_analysis_options(staff_client, query, arguments):
+    if arguments.get("alternative") == "smaller":
+        query = {**query, "mde": "-5"}
+    html = staff_client.get(URL, {**BASE, **query}).content.decode()
+    plan = plan_experiment(**arguments, daily_users=20_000)
+    assert f'id="size-total"><strong>{plan.sample_size.total:,}<' in html, html[-3000:]
+    assert plan.test.replace("'", "&#x27;") in html
+    if arguments["metric"] == "mean":  # the capped / adjusted sd the test will see
+        assert f'id="planned-std">{plan.std:.4g}<' in html
+    else:
+        assert 'id="planned-std"' not in html
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ({"metric": "quantile", "lognormal_sigma": "1", "mde": "5"}, "quantile"),
+        ({"metric": "quantile", "quantile": "50", "mde": "5"}, "lognormal_sigma"),
+        ({"metric": "proportion", "baseline": "5", "mde": "5", "winsorize_percentile": "99"},
+         "winsorize_percentile"),
+        ({"metric": "mean", "baseline": "5", "mde": "5"}, "std"),
+    ],
+)  # fmt: skip
+def test_planner_names_the_field_of_a_bad_option(staff_client, query, field):
+    response = staff_client.get(URL, {**BASE, "alternative": "two-sided", **query})
+    assert response.status_code == 200
+    errors = response.context["form"].errors
+    assert field in errors and response.context["plan"] is None, errors

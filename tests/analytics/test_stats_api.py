@@ -265,6 +265,62 @@ def test_sample_size_method_must_be_one_of_the_metrics(api_client, body, message
 
 def test_the_schema_advertises_each_metrics_methods(api_client):
     schema = api_client.get("/api/schema/?format=json").json()
-    rules = schema["components"]["schemas"]["SampleSizeRequestRequest"]["allOf"][0]
-    assert rules["then"]["properties"]["method"]["enum"] == ["t", "z"]
-    assert rules["else"]["properties"]["method"]["enum"] == ["unpooled", "pooled", "cohen_h"]
+    mean, quantile, rate = schema["components"]["schemas"]["SampleSizeRequestRequest"]["allOf"][:3]
+    assert mean["then"]["properties"]["method"]["enum"] == ["t", "z"]
+    assert quantile["then"]["properties"]["method"]["enum"] == ["z"]
+    assert quantile["then"]["required"] == ["quantile"]
+    assert rate["then"]["properties"]["method"]["enum"] == ["unpooled", "pooled", "cohen_h"]
+
+
+# --- sizing one-sided, quantile, winsorised and CUPED tests (issue 13) -----------------------
+
+
+@pytest.mark.parametrize(
+    "request_body",
+    [
+        {"metric": "quantile", "quantile": 0.9, "lognormal_sigma": 1.0, "mde": 0.05},
+        {"metric": "quantile", "quantile": 0.5, "lognormal_sigma": 1.0, "mde": 0.05,
+         "sequential": True, "looks": 7, "alternative": "larger"},
+        {"metric": "mean", "lognormal_sigma": 1.2, "baseline": 100, "mde": 0.05,
+         "winsorize_percentile": 0.99},
+        {"metric": "mean", "std": 40, "baseline": 100, "mde": 0.05, "variance_reduction": 0.3,
+         "alternative": "larger"},
+        {"baseline": 0.05, "mde": 0.1, "sequential": True, "alternative": "larger"},
+        {"metric": "quantile", "quantile": 0.5, "mde": 0.1,
+         "baseline_values": [float(v) for v in range(1, 201)]},
+    ],
+)  # fmt: skip
+def test_sample_size_plans_the_metrics_options(api_client, request_body):
+    response = api_client.post("/api/v1/stats/sample-size", request_body, format="json")
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    plan = plan_experiment(**request_body)
+    assert body["total"] == plan.sample_size.total and body["test"] == plan.test
+    assert body["alternative"] == request_body.get("alternative", "two-sided")
+    if request_body.get("metric") == "mean":
+        assert body["std"] == pytest.approx(plan.std)
+
+
+@pytest.mark.parametrize(
+    ("request_body", "field"),
+    [
+        ({"metric": "quantile", "lognormal_sigma": 1.0}, "quantile"),
+        ({"metric": "quantile", "quantile": 0.9}, "lognormal_sigma"),
+        ({"metric": "quantile", "quantile": 0.9, "lognormal_sigma": -1}, "lognormal_sigma"),
+        ({"metric": "quantile", "quantile": 0.9, "lognormal_sigma": 1, "method": "t"}, "method"),
+        ({"metric": "mean", "std": 4, "baseline": 10, "winsorize_percentile": 1.5},
+         "winsorize_percentile"),
+        ({"metric": "mean", "std": 4, "baseline": 10, "variance_reduction": 1},
+         "variance_reduction"),
+        ({"baseline": 0.05, "variance_reduction": 0.2}, "variance_reduction"),
+        ({"metric": "mean", "baseline": 10, "baseline_values": [1.0] * 5}, "baseline_values"),
+        ({"metric": "mean", "baseline": 10, "baseline_values": [1.0] * 30}, "baseline_values"),
+        ({"metric": "mean", "baseline": 10, "baseline_values": ["x"] * 30}, "baseline_values"),
+    ],
+)  # fmt: skip
+def test_sample_size_names_the_bad_option(api_client, request_body, field):
+    response = api_client.post(
+        "/api/v1/stats/sample-size", {"mde": 0.05, **request_body}, format="json"
+    )
+    assert response.status_code == 400, response.json()
+    assert field in response.json(), response.json()

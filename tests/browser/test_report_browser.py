@@ -209,3 +209,41 @@ def test_report_with_analysis_options_says_what_it_applied(live_server, browser,
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "experiment-report-options.png"), full_page=True)
     page.close()
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_report_with_a_segment_breakdown(live_server, browser, django_user_model):
+    """Results per device, with the exploratory warning naming the Holm correction and a row
+    per value ("(not set)" included), reached from the report's own link (issue 13)."""
+    from analytics.services.rollups import do_run_rollups
+    from assignment.models import Exposure
+    from experiments.models import Experiment
+    from tests.analytics.factories import generate
+
+    data = generate(users=300, seed=41, lift=1.6, key="browser-segments")
+    Experiment.objects.filter(pk=data.experiment.pk).update(segment_attributes=["device"])
+    devices = ("ios", "ios", "android", "android", "web")
+    for exposure in Exposure.objects.filter(experiment=data.experiment):
+        index = int(exposure.user_id.rsplit("u", 1)[1])
+        exposure.segments = {} if index % 7 == 0 else {"device": devices[index % 5]}
+        exposure.save(update_fields=["segments"])
+    do_run_rollups()
+    django_user_model.objects.create_superuser("analyst", "analyst@example.com", "pw-analyst")
+
+    page = browser.new_page(viewport={"width": 1280, "height": 1800})
+    sign_in(page, live_server.url, "analyst", "pw-analyst", "/reports/browser-segments/")
+    assert page.locator("#segment-table").count() == 0  # only on request
+    page.click("#segment-links a:text-is('device')")
+    page.wait_for_selector("#segment-table")
+    warning = page.locator("#segment-warning").inner_text()
+    assert "Exploratory" in warning and "Holm" in warning
+    assert page.locator("#segment-table").get_attribute("data-attribute") == "device"
+    shown = set(page.locator("#segment-table tr.segment-row").evaluate_all(
+        "rows => rows.map(row => row.dataset.segment)"
+    ))  # fmt: skip
+    assert shown == {"ios", "android", "web", "(not set)"}, shown
+    assert page.locator("#segment-csv-link").get_attribute("href").endswith("segment=device")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.locator("#segments").scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "experiment-report-segments.png"), full_page=True)
+    page.close()

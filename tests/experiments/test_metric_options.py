@@ -35,7 +35,7 @@ def test_defaults_are_todays_analysis(manager):
 def test_options_are_stored_and_listed(manager):
     options = {
         "test_sides": "one-sided", "winsorize_percentile": 0.99, "informative_prior": True,
-        "prior_mean": 0.01, "prior_stddev": 0.1, "higher_is_better": False,
+        "prior_mean": 0.01, "prior_stddev": 0.1, "higher_is_better": False, "planning_log_sd": 1.2,
     }  # fmt: skip
     response = manager.post(URL, WATCH | options, format="json")
     assert response.status_code == 201, response.content
@@ -57,6 +57,8 @@ def test_options_are_stored_and_listed(manager):
         ({"prior_mean": 50.0}, "prior_mean", "[-10, 10]"),
         ({"test_sides": "three-sided"}, "test_sides", ""),
         ({"winsorize_percentile": "0.99"}, "winsorize_percentile", ""),
+        ({"planning_log_sd": 0}, "planning_log_sd", "(0, 10]"),
+        ({"planning_log_sd": 11}, "planning_log_sd", "(0, 10]"),
     ],
 )
 def test_bad_options_are_refused_naming_the_field(manager, fields, name, words):
