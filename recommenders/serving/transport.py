@@ -7,11 +7,12 @@ on one of two channels, chosen by the broker:
   the request, which the web process waits on with one ``BLPOP`` bounded by the deadline; a
   reply nobody waits for any more (the deadline passed) expires within seconds. The web
   process times the wait itself (:func:`_pop_reply`): Redis ends a blocked command only on
-  its ``hz`` tick (10 a second), so a 100 ms ``BLPOP`` came back after 100 to 200 ms. The request
-  goes, with ``SPLITLAB_SERVING_PATH=batched`` (the default), as the ``recommenders.serve``
-  task whose body is the request itself, published straight to the ``serving`` queue without
-  Celery's task envelope and micro-batched on the worker (``batching``); with ``task``, as
-  the ``recommend`` task sent by ``apply_async`` without a result, one pool dispatch each.
+  its ``hz`` tick (10 a second), so a 100 ms ``BLPOP`` came back after 100 to 200 ms.
+  The request goes, with ``SPLITLAB_SERVING_PATH=batched`` (the default), as the
+  ``recommenders.serve`` task whose body is the request itself, published straight to the
+  ``serving`` queue without Celery's task envelope and micro-batched on the worker
+  (``batching``); with ``task``, as the ``recommend`` task sent by ``apply_async`` without a
+  result, one pool dispatch each.
 - **any other broker** (the embedded filesystem one): the ``recommend`` task and Celery's
   result backend.
 
