@@ -134,7 +134,10 @@ def _run(stopped: threading.Event) -> None:
     """The refresher thread: the jobs that are due, then a sleep until the next one is."""
     try:
         while not stopped.is_set():
-            _pass(stopped)
+            try:
+                _pass(stopped)
+            except Exception:  # the thread must outlive any single failure
+                logger.exception("background refresher")
             next_due = min((job.due_at for job in _jobs.values()), default=None)
             wait = IDLE_SECONDS if next_due is None else next_due - time.monotonic()
             stopped.wait(max(wait, MIN_INTERVAL_SECONDS))

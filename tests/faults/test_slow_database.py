@@ -3,13 +3,14 @@ deadline holds. A worker that needs the database answers late; the web process s
 at the deadline and answers from the fallback lists, marked, instead of waiting with it.
 
 Found: the web process's own database work per request (a connection health check, the reads
-of configuration, versions, popular list and API key when a cache expired, the fallback list's
-read, the served-list and counter flushes) was synchronous, so at 200 ms per round trip a
-request took 1.2 to 2.3 s (p99 1.63 s); the deadline bounded only the wait for the worker,
-and that wait itself ended on Redis's 10 Hz tick, up to 100 ms late. Now each web process
-refreshes what requests read on a thread of its own (``web.background``), bounds the one read
-left (``SPLITLAB_FALLBACK_READ_MS``), writes its records on the flusher thread, and times the
-wait for the worker itself: a request takes about the deadline.
+of configuration, versions, popular list and API key when a cache expired, the fallback
+list's read, the served-list and counter flushes) was synchronous, so at 200 ms per round trip
+a request took 0.6 to 2.3 s (this test on that code: p50 1.40 s, p99 1.68 s); the deadline
+bounded only the wait for the worker, and that wait itself ended on Redis's 10 Hz tick, up to
+100 ms late. Now each web process refreshes what requests read on a thread of its own
+(``web.background``), bounds the one read left (``SPLITLAB_FALLBACK_READ_MS``), writes its
+records on the flusher thread, and times the wait for the worker itself: a request takes
+about the deadline.
 """
 
 from __future__ import annotations
@@ -55,8 +56,8 @@ def test_slow_database_keeps_the_recommendation_deadline(postgres_prepared, redi
     assert all(body["fallback_reason"] == "timeout" for _, _, body in answers)
     assert all(body["items"] for _, _, body in answers)  # the popular list in memory
     # The request's own thread sends no query: what it costs past the deadline is its own
-    # work, never a database round trip (200 ms each). Measured here: p50 0.11 s, p99 0.13 s
-    # (before: p99 1.63 s).
+    # work, never a database round trip (200 ms each). Measured here: p50 137 ms, p99 142 ms
+    # (before: p50 1.40 s, p99 1.68 s).
     p50, p99 = _quantile(latencies, 0.5), _quantile(latencies, 0.99)
     print(f"slow database: p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms over {REQUESTS}")
     assert p99 <= DEADLINE_SECONDS + MARGIN_SECONDS, (p50, p99, latencies)

@@ -40,6 +40,9 @@ def background_on(settings, monkeypatch):
     settings.SPLITLAB_BACKGROUND_THREADS = True
     settings.SPLITLAB_SERVED_LIST_BUFFER_ROWS = 1000
     monkeypatch.setattr(background, "running", lambda: True)
+    # No real refresher: a request would start one (config.wsgi connects it to
+    # request_started once imported), whose thread would not see this test's transaction.
+    monkeypatch.setattr(background._refresher, "ensure_started", lambda: False)
     monkeypatch.setattr(writebehind._flusher, "ensure_running", lambda: None)
     # The worker misses the deadline: the fallback path, which reads the most.
     monkeypatch.setattr(transport, "ask_serving_worker", _timeout)
