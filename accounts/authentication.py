@@ -10,6 +10,13 @@ scopes changed, or a deactivated user is seen by the process that made the chang
 a remembered key's ``expires_at`` is compared with the clock on each request. Unknown keys are
 never remembered, so a key issued a moment ago works at once. While the database is
 unreachable a key verified before keeps working until it can be checked again.
+
+With background threads (``SPLITLAB_BACKGROUND_THREADS``) the process's refresher
+(``web.background``) reads every valid key in one query each half of those seconds
+(:func:`refresh_token_cache`) and replaces what is remembered: a request with a known key
+then never waits for the database, even on its process's first request, and a key revoked
+elsewhere is dropped within the TTL (while the database answers) and refused by the next
+request's own read.
 """
 
 from __future__ import annotations
@@ -22,18 +29,21 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import DatabaseError
+from django.db.models import Q
 from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 from rest_framework import exceptions
 from rest_framework.authentication import TokenAuthentication
 
 from accounts.models import ApiClient, ApiKey
+from web import background
 
-__all__ = ["ApiKeyAuthentication", "clear_token_cache", "digest_of"]
+__all__ = ["ApiKeyAuthentication", "clear_token_cache", "digest_of", "refresh_token_cache"]
 
 # digest -> (verified at (monotonic), user, key, expires at (epoch seconds) or inf)
 _cache: dict[str, tuple[float, Any, ApiKey, float]] = {}
 _lock = threading.Lock()
+_changes = 0  # bumped by every forget: a refresh that read before a change must not undo it
 MAX_CACHED_TOKENS = 10_000
 
 
@@ -55,7 +65,8 @@ class ApiKeyAuthentication(TokenAuthentication):
         ttl = settings.SPLITLAB_TOKEN_CACHE_SECONDS
         now = time.monotonic()
         cached = _cache.get(digest) if ttl > 0 else None
-        if cached is not None and now - cached[0] < ttl:
+        # Past the TTL, the refresher (when running) re-reads it: no query in the request.
+        if cached is not None and (now - cached[0] < ttl or background.running()):
             if time.time() >= cached[3]:
                 raise exceptions.AuthenticationFailed("API key expired or revoked.")
             return cached[1], cached[2]
@@ -87,18 +98,49 @@ class ApiKeyAuthentication(TokenAuthentication):
         return api_key
 
 
-def clear_token_cache() -> None:
+def refresh_token_cache() -> int:
+    """Replace the remembered keys by every key valid now (not revoked, not expired, of an
+    active user), read in one query, at most ``MAX_CACHED_TOKENS``, newest first; returns how
+    many. The refresher's job, every half ``SPLITLAB_TOKEN_CACHE_SECONDS``."""
+    if settings.SPLITLAB_TOKEN_CACHE_SECONDS <= 0:
+        return 0
+    changes = _changes
+    now = timezone.now()
+    rows = (
+        ApiKey.objects.select_related("client__user")
+        .filter(client__user__is_active=True)
+        .filter(Q(revoked_at__isnull=True) | Q(revoked_at__gt=now))
+        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+        .order_by("-created_at", "-id")[:MAX_CACHED_TOKENS]
+    )
+    verified_at = time.monotonic()
+    fresh = {key.key_hash: (verified_at, key.client.user, key, _expiry_epoch(key)) for key in rows}
     with _lock:
+        if changes != _changes:  # a key, client or user changed meanwhile: next turn
+            return 0
+        _cache.clear()
+        _cache.update(fresh)
+    return len(fresh)
+
+
+def clear_token_cache() -> None:
+    global _changes
+    with _lock:
+        _changes += 1
         _cache.clear()
 
 
 def _forget_key(instance: ApiKey, **_: object) -> None:
+    global _changes
     with _lock:
+        _changes += 1
         _cache.pop(instance.key_hash, None)
 
 
 def _forget_where(match: Any) -> None:
+    global _changes
     with _lock:
+        _changes += 1
         for digest in [d for d, entry in _cache.items() if match(entry)]:
             del _cache[digest]
 

@@ -5,14 +5,22 @@ class AssignmentConfig(AppConfig):
     name = "assignment"
 
     def ready(self) -> None:
+        from django.conf import settings
         from django.core.signals import request_finished
 
         from assignment import config_cache, exposure_log
+        from web import background
 
-        # Flush buffered exposures after responses, never before them.
+        # Flush buffered exposures after responses, never before them (with background
+        # threads, the flusher thread does, off the request's thread).
         request_finished.connect(exposure_log.flush_if_due, dispatch_uid="splitlab-exposures")
         config_cache.connect()
         config_cache.add_reload_listener(_after_reload)
+        background.register(
+            "assignment-config",
+            config_cache.refresh,
+            lambda: settings.SPLITLAB_ASSIGNMENT_CONFIG_TTL_SECONDS,
+        )
 
 
 def _after_reload(snapshot) -> None:

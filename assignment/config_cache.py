@@ -1,12 +1,13 @@
 """Each process's cached copy of the experiments' configuration, compiled for hashing.
 
-The hot path reads a :class:`ConfigSnapshot` from memory. At most every
-``SPLITLAB_ASSIGNMENT_CONFIG_TTL_SECONDS`` (default 2 s) one request reads the single
-``ConfigVersion`` row (one indexed primary-key query); when its token differs from the
-snapshot's, the snapshot is rebuilt (two queries). Changes made in this process (admin,
-services) invalidate the local copy at once, and again when their transaction commits.
-So other processes see an admin change within the TTL, and no request pays a query
-except the one that finds the TTL expired.
+The hot path reads a :class:`ConfigSnapshot` from memory. Every half
+``SPLITLAB_ASSIGNMENT_CONFIG_TTL_SECONDS`` (default 2 s) the process's refresher thread
+(``web.background``) reads the single ``ConfigVersion`` row (one indexed primary-key query);
+when its token differs from the snapshot's, the snapshot is rebuilt (two queries). Without the
+refresher (``SPLITLAB_BACKGROUND_THREADS=false``) the request that finds the TTL expired does
+it. Changes made in this process (admin, services) invalidate the local copy at once, and
+again when their transaction commits. So other processes see an admin change within the TTL
+(while the database answers), and a request pays no query except on a cold start.
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ from django.db import DatabaseError
 from assignment.engine import CompiledExperiment, CompiledHoldout
 from experiments.models import ConfigVersion, Experiment, Holdout
 from experiments.signals import config_changed
+from web import background
 
-__all__ = ["ConfigSnapshot", "connect", "get_snapshot", "invalidate_local"]
+__all__ = ["ConfigSnapshot", "connect", "get_snapshot", "invalidate_local", "refresh"]
 
 logger = logging.getLogger(__name__)
 
@@ -123,11 +125,19 @@ class _Cache:
         if (
             snapshot is not None
             and not self.dirty
-            and time.monotonic() - self.checked_at < settings.SPLITLAB_ASSIGNMENT_CONFIG_TTL_SECONDS
+            and (
+                time.monotonic() - self.checked_at < settings.SPLITLAB_ASSIGNMENT_CONFIG_TTL_SECONDS
+                or background.running()  # the refresher replaces it; no query in the request
+            )
         ):
             return snapshot
         with self.lock:
             return self._refresh()
+
+    def refresh(self) -> None:
+        """The refresher's job: check the token (and reload on a change) now."""
+        with self.lock:
+            self._refresh()
 
     def _refresh(self) -> ConfigSnapshot:
         force, self.force_reload, self.dirty = self.force_reload, False, False
@@ -157,6 +167,12 @@ _cache = _Cache()
 def get_snapshot() -> ConfigSnapshot:
     """The current configuration (from memory, or refreshed if the TTL expired)."""
     return _cache.get()
+
+
+def refresh() -> None:
+    """Check the stored configuration's token now and reload on a change (the refresher's
+    job, every half TTL)."""
+    _cache.refresh()
 
 
 def invalidate_local() -> None:

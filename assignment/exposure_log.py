@@ -6,9 +6,10 @@ the response, replayed after a crash; see :mod:`writebehind.journal`). The reque
 appends one record per request; deduplication against pending and already written rows
 happens at flush time, after the response. A flush happens
 
-* after a response has been sent (Django's ``request_finished``), once the buffer holds
-  ``SPLITLAB_EXPOSURE_BUFFER_SIZE`` rows or its oldest row is
-  ``SPLITLAB_EXPOSURE_FLUSH_SECONDS`` old, so no request waits for it;
+* once the buffer holds ``SPLITLAB_EXPOSURE_BUFFER_SIZE`` rows or its oldest row is
+  ``SPLITLAB_EXPOSURE_FLUSH_SECONDS`` old: by the process's flusher thread, so no request
+  waits for it (``SPLITLAB_BACKGROUND_THREADS``, the default), else after a response has been
+  sent (Django's ``request_finished``), in the thread of the request that ended;
 * at process exit, and by the flusher thread for the journals of dead processes;
 * on demand: :func:`flush` (tests, scripts).
 
@@ -45,6 +46,10 @@ PendingHoldout = dict[HoldoutKey, tuple[bool, float]]  # -> in holdout, epoch se
 SEEN_LIMIT = 200_000
 
 
+def _flushed_in_thread() -> bool:
+    return bool(settings.SPLITLAB_BACKGROUND_THREADS)
+
+
 class ExposureBuffer:
     """Pending first exposures of this process, with a bounded memory of written keys.
 
@@ -66,6 +71,7 @@ class ExposureBuffer:
             max_rows=lambda: settings.SPLITLAB_EXPOSURE_BUFFER_SIZE,
             max_age_seconds=lambda: settings.SPLITLAB_EXPOSURE_FLUSH_SECONDS,
             journaled=True,
+            in_thread=_flushed_in_thread,
             replay_write=self._write_replayed,
         )
 

@@ -271,6 +271,15 @@ SPLITLAB_SERVING_VERSION_TTL_SECONDS = env.float(
 )
 SPLITLAB_POPULAR_TTL_SECONDS = env.float("SPLITLAB_POPULAR_TTL_SECONDS", default=300.0)
 SPLITLAB_FALLBACK_MAX_USERS = env.int("SPLITLAB_FALLBACK_MAX_USERS", default=100_000)
+# How long a request waits for the user's precomputed fallback list before it answers from
+# the popular list in memory (0: no bound, read in the request's thread).
+SPLITLAB_FALLBACK_READ_MS = env.int("SPLITLAB_FALLBACK_READ_MS", default=30)
+if SPLITLAB_FALLBACK_READ_MS < 0:
+    raise ConfigurationError("SPLITLAB_FALLBACK_READ_MS", "must be 0 or more")
+# Each web process refreshes configuration, versions, popular lists and API keys on a thread
+# of its own and flushes exposures and counters on its flusher thread, so a request sends no
+# query (web/background.py); false: all of it in the request's thread, as the tests need.
+SPLITLAB_BACKGROUND_THREADS = env.bool("SPLITLAB_BACKGROUND_THREADS", default=True)
 SPLITLAB_SERVING_COUNTER_FLUSH_SECONDS = env.float(
     "SPLITLAB_SERVING_COUNTER_FLUSH_SECONDS", default=1.0
 )

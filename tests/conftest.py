@@ -15,6 +15,7 @@ from assignment import config_cache, exposure_log
 from recommenders.serving import log as serving_log
 from recommenders.serving import model_cache
 from recommenders.serving import selectors as serving_selectors
+from web import background
 from writebehind.buffer import stop_flusher
 
 # Tests that CI also runs on the embedded default (SQLite, filesystem broker), besides those
@@ -66,6 +67,9 @@ def fresh_process_state():
     # The flusher thread outlives the test whose records started it; stopped here, it never
     # touches a database the next test has not opened (pytest-django forbids it).
     stop_flusher()
+    # Likewise the refresher, should a test have started one (with background threads on, a
+    # request starts it once config.wsgi, imported by the schema tests, connected it).
+    background.stop()
     reset_process_state()
 
 

@@ -30,3 +30,5 @@ from config.settings import *  # noqa: E402,F403
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CELERY_TASK_ALWAYS_EAGER = True
 SPLITLAB_JOURNAL_DIR = ""  # no journal: tests write buffers explicitly (see writebehind)
+# No refresher or reader threads: a thread of its own would not see a test's transaction.
+SPLITLAB_BACKGROUND_THREADS = False

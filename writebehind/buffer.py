@@ -9,8 +9,9 @@ increments) and writes them in bulk with the function it was given:
   only once the records are stored;
 * **batching**: a flush is due once ``max_rows`` records wait or the oldest has waited
   ``max_age_seconds``; it happens after the response (``flush_if_due`` on Django's
-  ``request_finished``) or, for buffers made ``in_thread``, on the process's one flusher
-  thread, woken when a buffer fills;
+  ``request_finished``, in the request's thread: the next request of a sync worker waits for
+  it) or, for buffers made ``in_thread`` (a flag, or a function read at each use, so that a
+  setting can choose), on the process's one flusher thread, woken when a buffer fills;
 * **retry**: a flush that meets a ``DatabaseError`` keeps its records (and journal segments)
   for the next attempt; without a journal at most ``RETRY_LIMIT_FACTOR`` x ``max_rows`` are
   kept, beyond that they are dropped and logged (with a journal nothing is dropped: memory
@@ -62,7 +63,7 @@ class WriteBehindBuffer:
         max_rows: Callable[[], int],
         max_age_seconds: Callable[[], float],
         journaled: bool = False,
-        in_thread: bool = False,
+        in_thread: bool | Callable[[], bool] = False,
         replay_write: Writer | None = None,
     ) -> None:
         self.name = name
@@ -71,7 +72,7 @@ class WriteBehindBuffer:
         self.max_rows = max_rows
         self.max_age_seconds = max_age_seconds
         self.journaled = journaled
-        self.in_thread = in_thread
+        self._in_thread = in_thread
         self.lock = threading.Lock()
         self.flush_lock = threading.Lock()  # one flush at a time: segments follow records
         self.records: list[Any] = []
@@ -79,6 +80,13 @@ class WriteBehindBuffer:
         self.kept_segments: list[Path] = []  # segments of records kept after a failed write
         self._journal: Journal | None = None
         _registry.append(self)
+
+    @property
+    def in_thread(self) -> bool:
+        """Whether the flusher thread writes this buffer (else the request's thread does,
+        after its response)."""
+        in_thread = self._in_thread
+        return bool(in_thread() if callable(in_thread) else in_thread)
 
     # --- the request path -----------------------------------------------------------------
     def add(self, records: list[Any]) -> None:
@@ -97,9 +105,10 @@ class WriteBehindBuffer:
             self.records.extend(records)
         if journal is not None:
             journal.make_durable(position)
-        if journal is not None or self.in_thread:
+        in_thread = self.in_thread
+        if journal is not None or in_thread:
             _flusher.ensure_running()
-            if self.in_thread and self.is_due():
+            if in_thread and self.is_due():
                 _flusher.wake.set()
 
     def journal(self) -> Journal | None:
@@ -267,9 +276,10 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def flush_due_after_response(buffers: Iterable[WriteBehindBuffer]) -> None:
-    """Flush those of ``buffers`` that are due (a ``request_finished`` receiver's body)."""
+    """Flush those of ``buffers`` that are due (a ``request_finished`` receiver's body),
+    except those the flusher thread writes."""
     for buffer in buffers:
-        if buffer.is_due():
+        if not buffer.in_thread and buffer.is_due():
             buffer.flush()
 
 

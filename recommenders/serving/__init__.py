@@ -4,8 +4,9 @@ Web process:
 
 - :mod:`.web`: the whole web side of a request: validate, assign the variant, ask a serving
   worker within the deadline, else fall back (precomputed list, popular items), log;
-- :mod:`.selectors`: its reads (active versions and default configuration, cached per
-  process; fallback lists; a user's onboarding preferences);
+- :mod:`.selectors`: its reads (active versions, default configuration, names and the popular
+  list, cached per process and refreshed by the process's background thread; the user's
+  fallback list, read within a bound; a user's onboarding preferences);
 - :mod:`.transport`: the request to the ``serving`` queue and its answer back (over Redis,
   a lean ``serve`` message and a reply list; else the ``recommend`` task and the result
   backend);

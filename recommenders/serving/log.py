@@ -10,9 +10,10 @@ a database write of its own; the process's flusher thread writes them:
   ``SPLITLAB_SERVED_LIST_FLUSH_SECONDS``. With a buffer of 0 rows every list is written in
   the request.
 * counter increments are summed and added with one upsert per name
-  (:func:`writebehind.bulk.add_to_counters`) every ``SPLITLAB_SERVING_COUNTER_FLUSH_SECONDS``;
-  after a response (Django's ``request_finished``), never before it; they are operational
-  figures, not journaled: a SIGKILL loses at most that interval's counts.
+  (:func:`writebehind.bulk.add_to_counters`) every ``SPLITLAB_SERVING_COUNTER_FLUSH_SECONDS``,
+  by the flusher thread (``SPLITLAB_BACKGROUND_THREADS``, the default), else after a response
+  (Django's ``request_finished``), never before it; they are operational figures, not
+  journaled: a SIGKILL loses at most that interval's counts.
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ _counters = WriteBehindBuffer(
     _write_counts,
     max_rows=lambda: 10_000,
     max_age_seconds=lambda: settings.SPLITLAB_SERVING_COUNTER_FLUSH_SECONDS,
+    in_thread=lambda: bool(settings.SPLITLAB_BACKGROUND_THREADS),
 )
 _served = _ServedListBuffer()
 

@@ -5,11 +5,14 @@ on one of two channels, chosen by the broker:
 
 - **Redis** (production): the worker pushes its answer as JSON onto a Redis list named for
   the request, which the web process waits on with one ``BLPOP`` bounded by the deadline; a
-  reply nobody waits for any more (the deadline passed) expires within seconds. The request
-  goes, with ``SPLITLAB_SERVING_PATH=batched`` (the default), as the ``recommenders.serve``
-  task whose body is the request itself, published straight to the ``serving`` queue without
-  Celery's task envelope and micro-batched on the worker (``batching``); with ``task``, as
-  the ``recommend`` task sent by ``apply_async`` without a result, one pool dispatch each.
+  reply nobody waits for any more (the deadline passed) expires within seconds. The web
+  process times the wait itself (:func:`_pop_reply`): Redis ends a blocked command only on
+  its ``hz`` tick (10 a second), so a 100 ms ``BLPOP`` came back after 100 to 200 ms.
+  The request goes, with ``SPLITLAB_SERVING_PATH=batched`` (the default), as the
+  ``recommenders.serve`` task whose body is the request itself, published straight to the
+  ``serving`` queue without Celery's task envelope and micro-batched on the worker
+  (``batching``); with ``task``, as the ``recommend`` task sent by ``apply_async`` without a
+  result, one pool dispatch each.
 - **any other broker** (the embedded filesystem one): the ``recommend`` task and Celery's
   result backend.
 
@@ -31,6 +34,7 @@ import uuid
 from typing import Any
 
 from django.conf import settings
+from redis.exceptions import TimeoutError as RedisTimeout
 
 from recommenders.serving import batching
 
@@ -78,8 +82,9 @@ def ask_serving_worker(kwargs: dict[str, Any], deadline_seconds: float) -> dict[
     raised when answers come through the result backend.
     """
     if replies_over_redis():
+        end = time.monotonic() + deadline_seconds
         reply_to = _send_with_reply(kwargs, deadline_seconds)
-        popped = _redis().blpop([reply_to], timeout=deadline_seconds)
+        popped = _pop_reply(_redis(), [reply_to], end - time.monotonic())
         if popped is None:
             raise ServingTimeout(f"no answer within {deadline_seconds:.3f} s")
         return json.loads(popped[1])
@@ -133,6 +138,43 @@ def _publish_serve(kwargs: dict[str, Any], reply_to: str, deadline_seconds: floa
         )
 
 
+REDIS_TIMEOUT_MARGIN_SECONDS = 1.0
+
+
+def _pop_reply(client: Any, keys: list[str], left_seconds: float) -> tuple[str, bytes] | None:
+    """``BLPOP keys`` waited for at most ``left_seconds`` by this process; None: no reply.
+
+    Redis checks a blocked client's timeout on its ``hz`` tick (10 a second by default), so
+    it answered a 100 ms ``BLPOP`` after 100 to 200 ms (measured); a request then missed its
+    deadline by up to 100 ms. Here the reply is read with a socket timeout of the time left;
+    past it the connection, whose ``BLPOP`` is still pending, is closed and not reused (Redis
+    drops a closed client's ``BLPOP``; a reply popped for it meanwhile was going to be too
+    late anyway). Redis's own timeout, a margin later, only frees a connection lost
+    otherwise.
+    """
+    if left_seconds <= 0:
+        return None
+    pool = client.connection_pool
+    connection = pool.get_connection()
+    try:
+        redis_timeout = f"{left_seconds + REDIS_TIMEOUT_MARGIN_SECONDS:.3f}"
+        connection.send_command("BLPOP", *keys, redis_timeout)
+        try:
+            popped = connection.read_response(timeout=left_seconds)
+        except RedisTimeout:
+            connection.disconnect()  # read_response did too; a pending BLPOP must not stay
+            return None
+    except BaseException:
+        connection.disconnect()
+        raise
+    finally:
+        pool.release(connection)
+    if popped is None:
+        return None
+    key, reply = popped
+    return (key.decode() if isinstance(key, bytes) else key), reply
+
+
 def _ask_through_result_backend(
     task: Any, kwargs: dict[str, Any], deadline_seconds: float, options: dict[str, Any]
 ) -> dict[str, Any]:
@@ -171,13 +213,11 @@ def ask_serving_workers(
             left = end - time.monotonic()
             if left <= 0:
                 break
-            # BLPOP's timeout is in seconds (float since Redis 6); it answers the first key
-            # that has a reply
-            popped = client.blpop(list(waiting), timeout=max(left, 0.001))
+            popped = _pop_reply(client, list(waiting), left)  # the first key with a reply
             if popped is None:
                 break
-            key = popped[0].decode() if isinstance(popped[0], bytes) else popped[0]
-            results[waiting.pop(key)] = json.loads(popped[1])
+            key, reply = popped
+            results[waiting.pop(key)] = json.loads(reply)
         if waiting:  # the deadline is spent: take, without waiting, what is already there
             pipe = client.pipeline(transaction=False)
             for key in waiting:

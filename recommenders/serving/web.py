@@ -10,7 +10,10 @@
 3. a timeout, an unreachable broker, a worker error, or a version whose artifacts cannot be
    read, is answered from the precomputed top-N of the user in that configuration's active
    version, else its popular list, else the catalogue's popular items: ``fallback`` is true,
-   ``fallback_reason`` says why, and the fallback is counted;
+   ``fallback_reason`` says why, and the fallback is counted. The precomputed list is the
+   one database read a request may make: it is waited for at most
+   ``SPLITLAB_FALLBACK_READ_MS`` (a slow database), then the catalogue's popular list in
+   memory is served instead (counted as ``fallback_read_timeouts``);
 4. the served list is logged (``analytics``'s ``record_served_lists``) so that clicks are
    attributed to exactly what was shown.
 
@@ -20,6 +23,11 @@ are awaited under the one deadline (``transport.ask_serving_workers``), and the 
 merged by team draft (``interleave``); each item carries ``team``. When some rankers miss
 the deadline the others' merge is served, marked ``interleaving: "partial"`` (excluded from
 the analysis); when none answers, the control's fallback is served as in step 3.
+
+Everything else the request reads (configuration, versions, names, the popular list, the API
+key) is in the process's memory, kept fresh by its refresher thread (``web.background``), and
+its records (exposures, the served list, counters) are journaled where durable and written by
+the flusher thread (``writebehind``): after warm-up, the request's own thread sends no query.
 
 Onboarding preferences (``do_set_user_preferences``) are read by the worker for users the
 model does not know, on their next request.
@@ -44,6 +52,7 @@ from assignment.services import SegmentError, assign_user
 from recommenders.models import Item, UserProfile
 from recommenders.serving import interleave, selectors, transport
 from recommenders.serving import log as serving_log
+from web.background import ReadTimedOut
 
 logger = logging.getLogger(__name__)
 
@@ -324,7 +333,7 @@ def _fallback(config_id: int | None, request: RecommendationRequest, reason: str
     version = selectors.active_versions().get(config_id) if config_id else None
     found = None
     if version is not None:
-        found = selectors.precomputed_fallback(version.version_id, request.user_id, request.depth)
+        found = _precomputed_within_bound(version.version_id, request)
     model_version = version.version_id if found is not None else None
     if found is None:
         found = selectors.catalogue_popular_list(request.depth + 20)
@@ -344,6 +353,22 @@ def _fallback(config_id: int | None, request: RecommendationRequest, reason: str
         "fallback_reason": reason,
         "items": items[request.offset :],
     }
+
+
+def _precomputed_within_bound(
+    version_id: int, request: RecommendationRequest
+) -> selectors.FallbackList | None:
+    """The user's precomputed list, or None when the read took longer than
+    ``SPLITLAB_FALLBACK_READ_MS`` (the caller serves the popular list in memory)."""
+    bound_seconds = settings.SPLITLAB_FALLBACK_READ_MS / 1000.0
+    try:
+        return selectors.precomputed_fallback_within(
+            version_id, request.user_id, request.depth, bound_seconds
+        )
+    except ReadTimedOut as error:
+        logger.debug("precomputed fallback of %s not read in time: %s", request.user_id, error)
+        serving_log.count("fallback_read_timeouts")
+        return None
 
 
 def _blocked_by_rules(rules: dict[str, Any]) -> set[str]:

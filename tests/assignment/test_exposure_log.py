@@ -9,6 +9,7 @@ from django.urls import reverse
 from assignment import exposure_log, services
 from assignment.models import Exposure
 from tests.experiments.factories import running_experiment
+from writebehind import buffer as writebehind
 
 pytestmark = pytest.mark.django_db
 
@@ -26,6 +27,23 @@ def test_flush_after_response_once_due(api_client, settings):
     settings.SPLITLAB_EXPOSURE_FLUSH_SECONDS = 0
     api_client.post(url, {"user_id": "d"}, format="json")
     assert Exposure.objects.count() == 4  # age 0: every response flushes
+
+
+def test_with_background_threads_the_flusher_thread_writes_them_not_the_request(
+    api_client, settings, monkeypatch
+):
+    running_experiment("threaded")
+    settings.SPLITLAB_BACKGROUND_THREADS = True
+    settings.SPLITLAB_EXPOSURE_FLUSH_SECONDS = 0  # due at once
+    started = []
+    monkeypatch.setattr(writebehind._flusher, "ensure_running", lambda: started.append(1))
+    response = api_client.post(reverse("api:assignments"), {"user_id": "t1"}, format="json")
+    assert response.status_code == 200
+    assert not Exposure.objects.exists()  # not written in the request's thread
+    assert exposure_log.buffer.rows == 1 and started  # but handed to the flusher thread
+    assert exposure_log.buffer.buffer.in_thread
+    settings.SPLITLAB_BACKGROUND_THREADS = False
+    assert not exposure_log.buffer.buffer.in_thread
 
 
 def test_flush_at_exit_writes_pending_rows():

@@ -56,6 +56,11 @@ def test_unsupported_broker_scheme_stops_start_up():
     assert_one_line_naming(result, "CELERY_BROKER_URL")
 
 
+def test_a_negative_fallback_read_bound_stops_start_up():
+    result = run_python(SETUP, DJANGO_SECRET_KEY=GOOD_SECRET, SPLITLAB_FALLBACK_READ_MS="-1")
+    assert_one_line_naming(result, "SPLITLAB_FALLBACK_READ_MS")
+
+
 def test_malformed_database_url_stops_start_up():
     result = run_python(SETUP, DJANGO_SECRET_KEY=GOOD_SECRET, DATABASE_URL="oracle-ish://nope")
     assert_one_line_naming(result, "DATABASE_URL")

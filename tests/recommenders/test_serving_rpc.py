@@ -77,6 +77,35 @@ def test_no_answer_within_the_deadline_is_a_timeout(monkeypatch, serving_path):
         assert options["expires"] >= 1.0  # a request nobody waits for is dropped, not run late
 
 
+@needs_redis
+def test_the_wait_ends_at_the_deadline_not_on_the_redis_tick(monkeypatch, serving_path):
+    """Redis ends a blocked BLPOP on its 10 Hz tick: a 50 ms wait took about 100 ms (and a
+    100 ms one up to 200 ms). The web process times the wait itself."""
+    _intercept_sends(monkeypatch, serving_path, deliver=lambda kwargs: False)
+    waits = []
+    for _ in range(7):
+        started = time.monotonic()
+        with pytest.raises(transport.ServingTimeout):
+            transport.ask_serving_worker(dict(KWARGS), deadline_seconds=0.05)
+        waits.append(time.monotonic() - started)
+    assert sorted(waits)[3] < 0.08, waits  # the median: 50 ms and the send, not ~100 ms
+    assert transport._redis().ping()  # the connection closed at the deadline is replaced
+
+
+@needs_redis
+def test_several_waits_end_at_the_deadline_too(monkeypatch, serving_path):
+    _intercept_sends(monkeypatch, serving_path, deliver=lambda kwargs: False)
+    waits = []
+    for _ in range(5):
+        started = time.monotonic()
+        answers = transport.ask_serving_workers(
+            [dict(KWARGS), {**KWARGS, "config_id": 2}], deadline_seconds=0.05
+        )
+        waits.append(time.monotonic() - started)
+        assert all(isinstance(a, transport.ServingTimeout) for a in answers)
+    assert sorted(waits)[2] < 0.08, waits
+
+
 def test_a_serve_message_is_the_request_and_the_time_nobody_waits_after():
     before = time.time()
     body = json.loads(batching.request_message(3, "u1", 5, {"surface": "home"}, "r", before + 1))
