@@ -214,6 +214,9 @@ class RollupState(models.Model):
     exposures_settled_id = models.BigIntegerField(default=0)
     holdout_exposures_settled_id = models.BigIntegerField(default=0)
     last_run_at = models.DateTimeField(null=True, blank=True)
+    # Counts the runs: what a run rolled up is cached under it (a simulation's clock can give
+    # two runs the same ``last_run_at``).
+    runs = models.PositiveBigIntegerField(default=0)
     last_duration_seconds = models.FloatField(null=True, blank=True)
     last_summary = models.JSONField(default=dict, blank=True)
 

@@ -6,7 +6,9 @@ experiments, each with two variants, CTR as primary metric, two guardrails and 1
 exposures and events rolled up by the real rollup, then renders each page in process through
 Django's test client (the whole request: middleware, session, queries, template) and prints
 the median server time of several renders and the queries per page against the target
-(300 ms each).
+(300 ms each). The experiment lists (``/``, ``/reports/``) read each rollup run's analyses
+from a memo that each web process's refresher fills after the run; the first view after a
+run, before the refresher has got to it, is timed too (the memo emptied before each render).
 
     python benchmarks/pages.py [--quick] [--experiments 50] [--users 200] [--runs 7]
         [--database-url postgres://postgres@127.0.0.1:5432/splitlab_bench_pages]
@@ -115,26 +117,42 @@ def build(experiments: int, users: int, seed: int = 0) -> list[str]:
     return keys
 
 
-def time_pages(paths: list[str], runs: int) -> list[tuple[str, float, int]]:
+def time_pages(paths: list[str], runs: int) -> list[tuple[str, float, float, int]]:
+    """Each path's median server time as a user sees it, and as the first view after a
+    rollup run before the web process's refresher has analysed it for the experiment lists
+    (their memo emptied before each render; the other pages do not use it), and its
+    queries."""
     from django.contrib.auth import get_user_model
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
+    from analytics.reports.listing import clear_memo
+
     user = get_user_model().objects.create_superuser("bench", "bench@example.com", "pw")
     client = Client()
     client.force_login(user)
+
+    def render(path: str) -> float:
+        began = time.perf_counter()
+        response = client.get(path)
+        elapsed = 1000 * (time.perf_counter() - began)
+        assert response.status_code == 200, path
+        return elapsed
+
     out = []
     for path in paths:
-        assert client.get(path).status_code == 200, path  # warm: templates, caches
+        render(path)  # warm: templates, caches
+        cold = []
+        for _ in range(runs):
+            clear_memo()
+            cold.append(render(path))
+        render(path)
         times = []
         for _ in range(runs):
             with CaptureQueriesContext(connection) as queries:
-                began = time.perf_counter()
-                response = client.get(path)
-                times.append(1000 * (time.perf_counter() - began))
-            assert response.status_code == 200, path
-        out.append((path, statistics.median(times), len(queries)))
+                times.append(render(path))
+        out.append((path, statistics.median(times), statistics.median(cold), len(queries)))
     return out
 
 
@@ -158,13 +176,17 @@ def main() -> int:
             f"/experiments/{keys[0]}/edit/", f"/reports/{keys[0]}/charts/effect.csv",
         ]  # fmt: skip
         results = time_pages(paths, args.runs)
-    worst = max(ms for _, ms, _ in results)
-    for path, ms, queries in results:
-        print(f"pages: {path} {ms:.1f} ms, {queries} queries")
+    worst = max(ms for _, ms, _, _ in results)
+    worst_cold = max(cold for _, _, cold, _ in results)
+    for path, ms, cold, queries in results:
+        print(f"pages: {path} {ms:.1f} ms ({cold:.1f} ms after a rollup), {queries} queries")
     verdict = "PASS" if worst <= TARGET_MS else "MISS"
+    cold_verdict = "PASS" if worst_cold <= TARGET_MS else "MISS"
     print(
         f"pages: slowest of {len(results)} pages {worst:.1f} ms with {args.experiments} running "
-        f"experiments (median of {args.runs}; target <= {TARGET_MS:.0f} ms) {verdict}"
+        f"experiments (median of {args.runs}; target <= {TARGET_MS:.0f} ms) {verdict}; "
+        f"first view after a rollup, before the refresher's analysis: {worst_cold:.1f} ms "
+        f"{cold_verdict}"
     )
     return 0
 

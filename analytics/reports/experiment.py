@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 
 import numpy as np
@@ -364,7 +364,6 @@ def analyze_arms(
     weights = _weights(experiment, phase, variants)
     srm, srm_problem = srm_check(variants, exposures, weights)
     srm_flagged = bool(srm and srm.flagged)
-    running = days_running(experiment, now)
     alpha = float(experiment.alpha)
     planned = _planned_total(experiment)
     treatments = [v for v in variants if v is not control]
@@ -432,7 +431,6 @@ def analyze_arms(
             secondary.append(row)
     _correct_primary(primary, alpha, srm_flagged)
     _correct_secondary(secondary, alpha, srm_flagged)
-    preliminary = running < experiment.min_runtime_days
     return ArmAnalysis(
         variants=variants,
         control=control,
@@ -440,13 +438,38 @@ def analyze_arms(
         weights=weights,
         srm=srm,
         srm_problem=srm_problem,
-        days_running=running,
-        preliminary=preliminary,
         primary=primary,
         guardrails=guardrails,
         secondary=secondary,
-        decision=decide(primary, guardrails, srm_flagged=srm_flagged, preliminary=preliminary),
+        **_as_of(now, experiment, primary, guardrails, srm),
     )
+
+
+def at_time(analysis: ArmAnalysis, experiment: Experiment, now: datetime) -> ArmAnalysis:
+    """``analysis`` as of ``now``. Its rows depend only on the sums and the configuration, so
+    an analysis made earlier from the same rollup is brought up to date by this alone."""
+    return replace(
+        analysis, **_as_of(now, experiment, analysis.primary, analysis.guardrails, analysis.srm)
+    )
+
+
+def _as_of(
+    now: datetime,
+    experiment: Experiment,
+    primary: list[MetricRow],
+    guardrails: list[MetricRow],
+    srm: SrmResult | None,
+) -> dict:
+    """What changes with the clock: days running, whether the minimum runtime has passed,
+    and the decision that follows."""
+    running = days_running(experiment, now)
+    preliminary = running < experiment.min_runtime_days
+    srm_flagged = bool(srm and srm.flagged)
+    return {
+        "days_running": running,
+        "preliminary": preliminary,
+        "decision": decide(primary, guardrails, srm_flagged=srm_flagged, preliminary=preliminary),
+    }
 
 
 def build_experiment_report(

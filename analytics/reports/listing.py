@@ -3,16 +3,27 @@ report's own verdict and decision (``analyze_arms``: the same analysis as the re
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from django.db.models import Model
 from django.utils import timezone
 
 from analytics.reports.decision import Decision
-from analytics.reports.experiment import ArmAnalysis, analyze_arms, days_running
+from analytics.reports.experiment import ArmAnalysis, analyze_arms, at_time, days_running
 from analytics.reports.metrics import Verdict
-from analytics.selectors import current_phase_series
+from analytics.selectors import current_phase_series, rollup_state
 from experiments.models import Experiment
+
+# The lists' analyses of the latest rollup, per process: (experiment, phase, rollup run,
+# configuration) -> (users exposed, the analysis or None). Nothing an analysis reads changes
+# until the next rollup run or a change of the configuration, both in the key, and what
+# changes with the clock is recomputed on every view (``at_time``).
+MEMO_LIMIT = 1024
+_memo: OrderedDict[tuple, tuple[int, ArmAnalysis | None]] = OrderedDict()
+_memo_lock = threading.Lock()
 
 
 @dataclass
@@ -70,20 +81,32 @@ def experiment_summaries(
         .prefetch_related("variants", "guardrail_metrics", "phases")
         .order_by("-started_at", "key")
     )
-    series = current_phase_series({e.id: e.current_phase for e in experiments})
+    state = rollup_state()
+    runs = state.runs if state else 0
+    keys_of = {e.id: (e.id, e.current_phase, runs, _configuration(e)) for e in experiments}
+    with _memo_lock:
+        known = {e.id: _memo[keys_of[e.id]] for e in experiments if keys_of[e.id] in _memo}
+    missing = [e for e in experiments if e.id not in known]
+    series = current_phase_series({e.id: e.current_phase for e in missing})
+    for experiment in missing:
+        known[experiment.id] = _analysed(experiment, series.get(experiment.id, {}), now)
+    with _memo_lock:
+        for experiment in missing:
+            _memo[keys_of[experiment.id]] = known[experiment.id]
+        while len(_memo) > MEMO_LIMIT:
+            _memo.popitem(last=False)
     out = []
     for experiment in experiments:
-        arms = series.get(experiment.id, {})
-        exposed = sum(int(round(arm.latest.get("n", 0.0))) for arm in arms.values())
+        exposed, analysis = known[experiment.id]
         variants = len(experiment.variants.all())
         planned = (experiment.planned_sample_size or 0) * variants or None
         if experiment.started_at is None:
             out.append(ExperimentSummary(experiment, 0.0, exposed, planned,
                                          Verdict("not started", "neutral"), False))  # fmt: skip
             continue
-        if experiment.is_interleaving:
-            # Every user sees every variant (exposures sit on the control's row): no split to
-            # check, no arms to compare; the preference is on the experiment's report.
+        if analysis is None:
+            # Interleaving: every user sees every variant (exposures sit on the control's
+            # row), no split to check, no arms to compare; the preference is on its report.
             running = days_running(experiment, now)
             out.append(ExperimentSummary(
                 experiment, running, exposed, planned,
@@ -91,11 +114,7 @@ def experiment_summaries(
                 running < experiment.min_runtime_days,
             ))  # fmt: skip
             continue
-        # the list shows the latest verdict only: no daily series to chart (see analyze_series)
-        analysis = analyze_arms(
-            experiment, experiment.current_phase, arms, now=now, with_secondary=False,
-            latest_only=True,
-        )  # fmt: skip
+        analysis = at_time(analysis, experiment, now)
         out.append(
             ExperimentSummary(
                 experiment=experiment,
@@ -114,3 +133,39 @@ def experiment_summaries(
             )
         )
     return out
+
+
+def _analysed(experiment: Experiment, arms: dict, now: datetime) -> tuple[int, ArmAnalysis | None]:
+    """Users exposed, and the report's analysis of the latest day (None where the list shows
+    no verdict from the arms: not started, or interleaving)."""
+    exposed = sum(int(round(arm.latest.get("n", 0.0))) for arm in arms.values())
+    if experiment.started_at is None or experiment.is_interleaving:
+        return exposed, None
+    # the list shows the latest verdict only: no daily series to chart (see analyze_series)
+    analysis = analyze_arms(
+        experiment, experiment.current_phase, arms, now=now, with_secondary=False,
+        latest_only=True,
+    )  # fmt: skip
+    return exposed, analysis
+
+
+def _configuration(experiment: Experiment) -> str:
+    """Every stored field that the list's analysis reads, of the experiment and of its
+    prefetched variants, phases and metrics: any change to one of them is a new memo key."""
+    objects: list[Model] = [
+        experiment,
+        *experiment.variants.all(),
+        *experiment.phases.all(),
+        *experiment.guardrail_metrics.all(),
+    ]
+    if experiment.primary_metric is not None:
+        objects.append(experiment.primary_metric)
+    return repr([
+        (type(o).__name__, [getattr(o, f.attname) for f in o._meta.concrete_fields])
+        for o in objects
+    ])  # fmt: skip
+
+
+def clear_memo() -> None:
+    with _memo_lock:
+        _memo.clear()

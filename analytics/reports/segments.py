@@ -225,10 +225,9 @@ def _cached_sums(experiment_id: int, phase: int, attribute: str) -> SegmentSums:
     """:func:`segment_sums`, kept in the cache until the next rollup run: a breakdown reads
     every exposed user's rollup rows, and nothing it reads changes between runs."""
     state = rollup_state()
-    if state is None or state.last_run_at is None:
+    if state is None or not state.runs:
         return segment_sums(experiment_id, phase, attribute)
-    run = state.last_run_at.timestamp()
-    key = f"splitlab:segments:{experiment_id}:{phase}:{attribute}:{run!r}"
+    key = f"splitlab:segments:{experiment_id}:{phase}:{attribute}:{state.runs}"
     sums = cache.get(key)
     if sums is None:
         sums = segment_sums(experiment_id, phase, attribute)

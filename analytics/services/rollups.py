@@ -325,6 +325,7 @@ def do_run_rollups(*, full: bool = False, now: datetime | None = None) -> Rollup
         state.events_received_until = now
         _settle(state, now, max_exposure, max_holdout)
         state.last_run_at = now
+        state.runs += 1
         state.last_duration_seconds = summary.seconds
         state.last_summary = asdict(summary)
         state.save()

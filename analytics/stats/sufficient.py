@@ -9,6 +9,7 @@ weeks before the experiment; 0 for new users).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from operator import attrgetter
@@ -47,9 +48,9 @@ class SufficientStats:
                 object.__setattr__(self, name, check_sum(name, value))
         if self.sum_x2 is None:  # 0/1 values; the proportion check bounds sum_x by n
             object.__setattr__(self, "sum_x2", self.sum_x)
-        # One row of numpy scalars (None -> NaN): the columns' checks at a scalar's cost.
-        values = np.array(attrgetter(*FIELDS)(self), dtype=float)
-        check_consistent(dict(zip(FIELDS, values, strict=True)), "")
+        # One row of Python floats (None -> NaN): the columns' checks, at a float's cost.
+        row = (math.nan if v is None else float(v) for v in attrgetter(*FIELDS)(self))
+        check_consistent(dict(zip(FIELDS, row, strict=True)), "")
 
     @property
     def has_ratio(self) -> bool:
@@ -84,8 +85,8 @@ class SufficientStats:
 FIELDS = tuple(f.name for f in fields(SufficientStats))
 
 
-def _any(mask: np.ndarray | np.bool_) -> bool:
-    """``np.any`` without its dispatch cost on the scalar path (a row of numpy scalars)."""
+def _any(mask: np.ndarray | bool) -> bool:
+    """``np.any`` of a column's mask, or a scalar row's own truth value."""
     return bool(mask.any()) if isinstance(mask, np.ndarray) else bool(mask)
 
 
@@ -134,23 +135,26 @@ _SQUARES = (("sum_x2", "sum_x"), ("sum_y2", "sum_y"), ("sum_c2", "sum_c"))
 _CROSS = (("sum_xy", "sum_x2", "sum_y2"), ("sum_xc", "sum_x2", "sum_c2"))
 
 
-def check_consistent(s: dict[str, np.ndarray] | dict[str, np.float64], group: str) -> None:
+def check_consistent(s: dict[str, np.ndarray] | dict[str, float], group: str) -> None:
     """Raise ``ValueError`` naming the field if a row's sums are impossible for real values.
 
     Every given sum finite and within ``+-SUM_LIMIT``; ``n`` a whole number in ``[0, 2^53]``;
     by Cauchy-Schwarz ``n sum(x^2) >= sum(x)^2`` (and so for ``y`` and ``c``) and
     ``sum(xy)^2 <= sum(x^2) sum(y^2)`` (and for ``xc``), up to rounding of the sums; a ratio's
     denominator sum not negative. Missing sums are NaN and skipped. ``group`` prefixes the
-    field (``"treatment.sum_x2"``); the scalar ``SufficientStats`` uses the same checks.
+    field (``"treatment.sum_x2"``). Written with operators only (no numpy function), so that
+    ``SufficientStats`` runs the same checks on a row of Python floats at a float's cost: the
+    experiment lists build a dozen of them per experiment.
     """
     prefix = f"{group}." if group else ""
     n = s["n"]
-    if _any(~np.isfinite(n) | (n < 0) | (n != np.round(n)) | (n > MAX_COUNT)):
-        raise ValueError(f"{prefix}n: must be a whole number within [0, 2^53]")
-    slack = 1 - 1e-9
     with np.errstate(invalid="ignore", over="ignore"):
+        # NaN and infinities fail ``n % 1 == 0`` (their remainder is NaN)
+        if _any((n < 0) | (n % 1 != 0) | (n > MAX_COUNT)):
+            raise ValueError(f"{prefix}n: must be a whole number within [0, 2^53]")
+        slack = 1 - 1e-9
         for name in FIELDS[1:]:
-            if _any(np.abs(s[name]) > SUM_LIMIT):  # infinities too; NaN (missing) is not
+            if _any(abs(s[name]) > SUM_LIMIT):  # infinities too; NaN (missing) is not
                 raise ValueError(f"{prefix}{name}: must be finite and within +-1e75")
         for squares, total in _SQUARES:
             bad = n * s[squares] < s[total] * s[total] * slack
