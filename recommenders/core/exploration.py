@@ -52,7 +52,7 @@ def _check_scores(scores: object, k: object) -> tuple[np.ndarray, int]:
     array = np.asarray(scores, dtype=float)
     if array.ndim != 1 or array.size == 0:
         raise ValueError("scores: must be a non-empty 1-d array")
-    if not np.all(np.isfinite(array)):
+    if not np.isfinite(array).all():
         raise ValueError("scores: must be finite")
     if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
         raise ValueError(f"k: must be a whole number >= 1, got {k!r}")
@@ -110,13 +110,15 @@ def plackett_luce_sample(
     # In log space, and without subtracting from the total: at a low temperature the first
     # weight dwarfs the rest and ``total - chosen`` would cancel to 0 (infinite propensities).
     chosen = logits[order]
-    unchosen = np.delete(logits, order)
     remaining = np.logaddexp.accumulate(chosen[::-1])[::-1]
-    if unchosen.size:
-        top = unchosen.max()
-        remaining = np.logaddexp(remaining, top + np.log(np.sum(np.exp(unchosen - top))))
+    if k < candidates.size:
+        unchosen = np.ones(candidates.size, dtype=bool)
+        unchosen[order] = False
+        rest = logits[unchosen]
+        top = rest.max()
+        remaining = np.logaddexp(remaining, top + math.log(np.exp(rest - top).sum()))
     log_steps = chosen - remaining
-    return ExploredList(candidates[order], np.exp(log_steps), float(np.exp(log_steps.sum())))
+    return ExploredList(candidates[order], np.exp(log_steps), math.exp(log_steps.sum()))
 
 
 def plackett_luce_draws(
